@@ -1,0 +1,26 @@
+// Builds every artefact into dist/: the Telegraf processor, the people's CLI and the Grafana plugins.
+import { build } from 'esbuild';
+import { chmod } from 'node:fs/promises';
+
+// The processor must run with plain `node` and no node_modules, so everything is bundled except the
+// optional native accelerator, which is looked up beside the file at run time.
+const nodeBundle = {
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'cjs',
+  external: ['sodium-native'],
+  define: { 'import.meta.url': '__meterproofModuleUrl' },
+  banner: { js: 'var __meterproofModuleUrl = require("url").pathToFileURL(__filename).href;' },
+  legalComments: 'none',
+  logLevel: 'warning',
+};
+
+await build({ ...nodeBundle, entryPoints: ['processor/main.ts'], outfile: 'dist/processor.js' });
+await build({
+  ...nodeBundle,
+  entryPoints: ['cli/main.ts'],
+  outfile: 'dist/meterproof.js',
+  banner: { js: '#!/usr/bin/env node\n' + nodeBundle.banner.js },
+});
+await chmod('dist/meterproof.js', 0o755);

@@ -1,0 +1,33 @@
+import { createServer } from 'node:net';
+import { access } from 'node:fs/promises';
+
+/** A TCP port on loopback that was free a moment ago. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      srv.close(() => (typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+/** Fails loudly, with the command that fixes it, when a service binary is missing. Never skips. */
+export async function requireBinary(path: string, debianPackage: string): Promise<void> {
+  try {
+    await access(path);
+  } catch {
+    throw new Error(`${path} is missing: run \`apt-get update && apt-get install -y ${debianPackage}\` (or \`bash .ci/run\`)`);
+  }
+}
+
+export async function waitFor(what: string, probe: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await probe().catch(() => false)) return;
+    if (Date.now() > deadline) throw new Error(`${what} did not become ready within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}

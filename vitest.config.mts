@@ -1,0 +1,13 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts', 'test/**/*.test.tsx'],
+    testTimeout: 60_000,
+    hookTimeout: 120_000,
+    // Real services (InfluxDB, Mosquitto, Chromium) are started per test file; keep the 2-core CI machine calm.
+    fileParallelism: true,
+    maxWorkers: 2,
+    server: { deps: { inline: [/@grafana\//] } },
+  },
+});
