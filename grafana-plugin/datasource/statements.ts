@@ -1,0 +1,104 @@
+/**
+ * InfluxQL for each query type. Pure: every identifier and literal is written by core/influxql, and the
+ * statements run unchanged on InfluxDB 1.6+ and on the v1 `/query` API of InfluxDB 2.x and 3.x.
+ */
+import {
+  InfluxQLError,
+  anchoredRegexLiteral,
+  durationLiteral,
+  escapeRegexValue,
+  formatRegexVariable,
+  integerLiteral,
+  quoteIdent,
+  quoteString,
+  regexLiteral,
+  timeRangeCondition,
+} from '../../core/influxql';
+import { SIGNED_MESSAGE_FIELD, STATUS_TAG, VERIFIED_TAG } from '../../core/status';
+import { DEVICE_TAG, SIGNATURE_FIELD, TIME_FIELD, TOPIC_TAG } from '../shared/influxSchema';
+
+/** What one query reads: already interpolated, not yet quoted. */
+export interface Scope {
+  measurement: string;
+  totalField: string;
+  fromMs: number;
+  toMs: number;
+  /** Device regex with template variables formatted by `formatRegexVariable`; empty means all. */
+  device?: string;
+  filters: readonly AdHocFilter[];
+}
+
+/** Grafana's AdHocVariableFilter, narrowed to what is read here. */
+export interface AdHocFilter {
+  key: string;
+  operator: string;
+  value: string;
+  values?: string[];
+}
+
+const id = quoteIdent;
+
+export function adHocCondition(f: AdHocFilter): string {
+  switch (f.operator) {
+    case '=':
+    case '!=':
+      return `${id(f.key)} ${f.operator} ${quoteString(f.value)}`;
+    case '=~':
+    case '!~':
+      return `${id(f.key)} ${f.operator} ${regexLiteral(f.value)}`;
+    case '=|':
+    case '!=|': // Grafana's multi-value operators: one of / none of.
+      return `${id(f.key)} ${f.operator === '=|' ? '=~' : '!~'} ${anchoredRegexLiteral(formatRegexVariable(f.values ?? [f.value]))}`;
+    default:
+      throw new InfluxQLError(`ad-hoc filter operator "${f.operator}" is not supported (use =, !=, =~, !~)`);
+  }
+}
+
+const verifiedIs = (v: boolean): string => `${id(VERIFIED_TAG)} = ${quoteString(String(v))}`;
+
+function where(s: Scope, ...extra: string[]): string {
+  const parts = [timeRangeCondition(s.fromMs, s.toMs), ...extra];
+  if (s.device) parts.push(`${id(DEVICE_TAG)} =~ ${anchoredRegexLiteral(s.device)}`);
+  for (const f of s.filters) parts.push(adHocCondition(f));
+  return parts.join(' AND ');
+}
+
+/** The Total field and its per-phase variants (`ENERGY_Total_0..n` on three-phase meters). */
+const totalsSelector = (totalField: string): string => regexLiteral(`^${escapeRegexValue(totalField)}(?:_[0-9]+)?$`);
+
+const from = (s: Scope): string => `FROM ${id(s.measurement)}`;
+const lastPerDevice = `GROUP BY ${id(DEVICE_TAG)} ORDER BY time DESC LIMIT 1`;
+
+/**
+ * Trust status, three statements answered in one request:
+ * 0. each device's last reading (its verdict and reason);
+ * 1. each device's last verified reading (signed total, its time, what the browser re-checks);
+ * 2. readings per device and `verify_status` (share and reasons). COUNT(*) counts per field; the
+ *    largest column is the row count, since every Tasmota SENSOR row carries the ENERGY fields.
+ */
+export function trustStatements(s: Scope): string[] {
+  const totals = totalsSelector(s.totalField);
+  return [
+    `SELECT ${id(VERIFIED_TAG)}, ${id(STATUS_TAG)}, ${totals}, ${id(TIME_FIELD)} ${from(s)} WHERE ${where(s)} ${lastPerDevice}`,
+    `SELECT ${totals}, ${id(SIGNED_MESSAGE_FIELD)}, ${id(SIGNATURE_FIELD)} ${from(s)} WHERE ${where(s, verifiedIs(true))} ${lastPerDevice}`,
+    `SELECT COUNT(*) ${from(s)} WHERE ${where(s)} GROUP BY ${id(DEVICE_TAG)}, ${id(STATUS_TAG)}`,
+  ];
+}
+
+/** Verified totals per device; `last` is a selector, so every point is a value that was signed. */
+export const signedTotalsStatement = (s: Scope, intervalMs: number): string =>
+  `SELECT last(${totalsSelector(s.totalField)}) ${from(s)} WHERE ${where(s, verifiedIs(true))} ` +
+  `GROUP BY time(${durationLiteral(intervalMs)}), ${id(DEVICE_TAG)} fill(none)`;
+
+/** The most recent readings that did not verify, newest first. */
+export const eventsStatement = (s: Scope, limit: number): string =>
+  `SELECT ${id(DEVICE_TAG)}, ${id(STATUS_TAG)}, ${id(TOPIC_TAG)}, ${id(TIME_FIELD)}, ${totalsSelector(s.totalField)}, ${id(SIGNATURE_FIELD)} ` +
+  `${from(s)} WHERE ${where(s, verifiedIs(false))} ORDER BY time DESC LIMIT ${integerLiteral(limit)}`;
+
+/** Values of a tag (devices for a template variable; any tag for ad-hoc filters). */
+export function tagValuesStatement(measurement: string, key: string, deviceRegex?: string): string {
+  const filter = deviceRegex ? ` WHERE ${id(DEVICE_TAG)} =~ ${anchoredRegexLiteral(deviceRegex)}` : '';
+  return `SHOW TAG VALUES FROM ${id(measurement)} WITH KEY = ${id(key)}${filter}`;
+}
+
+export const tagKeysStatement = (measurement: string): string => `SHOW TAG KEYS FROM ${id(measurement)}`;

@@ -1,0 +1,87 @@
+/**
+ * Writes a metric back with meterproof's tags and field added. Bytes are copied as they came; only
+ * the two tags and `signed_message` are inserted. Incoming tags or fields under those names are
+ * dropped, since a verdict is only meterproof's to give.
+ */
+import { SIGNED_MESSAGE_FIELD, STATUS_TAG, VERIFIED_TAG, VERIFY_STATUSES, type VerifyStatus } from '../core/status';
+import { escapeFieldKey, escapeStringField } from './lineprotocol/encode';
+import { spanEquals, type LineLayout } from './lineprotocol/parse';
+import type { OutputBuffer } from './output';
+
+const enc = (s: string) => new TextEncoder().encode(s);
+const RESERVED_TAGS = [enc(VERIFIED_TAG), enc(STATUS_TAG)];
+const RESERVED_FIELD = enc(SIGNED_MESSAGE_FIELD);
+const TAG_TEXT = Object.fromEntries(
+  VERIFY_STATUSES.map((s) => [s, `,${VERIFIED_TAG}=${s === 'ok'},${STATUS_TAG}=${s}`]),
+) as Record<VerifyStatus, string>;
+const SIGNED_MESSAGE_PREFIX = `,${SIGNED_MESSAGE_FIELD}="`;
+
+export type ExtraField = readonly [key: string, value: number | string | boolean];
+
+export function writeAnnotated(
+  out: OutputBuffer,
+  buf: Uint8Array,
+  start: number,
+  end: number,
+  l: LineLayout,
+  status: VerifyStatus,
+  signedMessage: string | undefined,
+  extraFields: readonly ExtraField[] = [],
+): void {
+  // Tags, minus any incoming verdict tags.
+  let cursor = start;
+  for (let t = 0; t < l.tagCount; t++) {
+    const ks = l.tagKeyStart[t]!;
+    if (RESERVED_TAGS.some((name) => spanEquals(buf, ks, l.tagKeyEnd[t]!, name))) {
+      out.bytes(buf, cursor, ks - 1); // up to the comma before this tag
+      cursor = l.tagValueEnd[t]!;
+    }
+  }
+  out.bytes(buf, cursor, l.tagSetEnd);
+  out.ascii(TAG_TEXT[status]);
+
+  // Fields, minus an incoming signed_message (unless it is the only field and nothing replaces it).
+  const adding = signedMessage !== undefined || extraFields.length > 0;
+  const dropped = (f: number) => spanEquals(buf, l.fieldKeyStart[f]!, l.fieldKeyEnd[f]!, RESERVED_FIELD) && (adding || l.fieldCount > 1);
+  let kept = 0;
+  if (!hasField(l, dropped)) {
+    out.bytes(buf, l.tagSetEnd, l.fieldSetEnd);
+    kept = l.fieldCount;
+  } else {
+    out.bytes(buf, l.tagSetEnd, l.fieldKeyStart[0]!);
+    for (let f = 0; f < l.fieldCount; f++) {
+      if (dropped(f)) continue;
+      if (kept++ > 0) out.byte(0x2c);
+      out.bytes(buf, l.fieldKeyStart[f]!, f + 1 < l.fieldCount ? l.fieldKeyStart[f + 1]! - 1 : l.fieldSetEnd);
+    }
+  }
+  let first = kept === 0;
+  for (const [key, value] of extraFields) {
+    out.utf8(`${first ? '' : ','}${escapeFieldKey(key)}=${typeof value === 'string' ? `"${escapeStringField(value)}"` : formatFieldValue(value)}`);
+    first = false;
+  }
+  if (signedMessage !== undefined) {
+    out.ascii(first ? SIGNED_MESSAGE_PREFIX.slice(1) : SIGNED_MESSAGE_PREFIX);
+    out.utf8(escapeStringField(signedMessage));
+    out.byte(0x22);
+  }
+  out.bytes(buf, l.fieldSetEnd, end);
+  out.byte(0x0a);
+}
+
+function hasField(l: LineLayout, test: (f: number) => boolean): boolean {
+  for (let f = 0; f < l.fieldCount; f++) if (test(f)) return true;
+  return false;
+}
+
+/** Floats the way Telegraf's serializer prints them (Go `FormatFloat(v, 'f', -1, 64)`); booleans as words. */
+export function formatFieldValue(v: number | boolean): string {
+  if (typeof v === 'boolean') return String(v);
+  const s = String(v);
+  if (!s.includes('e')) return Object.is(v, -0) ? '-0' : s;
+  const [mant = '', expText = '0'] = s.replace('-', '').split('e');
+  const digits = mant.replace('.', '');
+  const point = (mant.indexOf('.') < 0 ? mant.length : mant.indexOf('.')) + Number(expText);
+  const body = point <= 0 ? `0.${'0'.repeat(-point)}${digits}` : point >= digits.length ? digits.padEnd(point, '0') : `${digits.slice(0, point)}.${digits.slice(point)}`;
+  return (v < 0 ? '-' : '') + body;
+}

@@ -1,0 +1,77 @@
+/**
+ * The live key registry behind `--keys`: loaded at start (fatal if unusable), reloaded when the file
+ * changes or on SIGHUP. A bad new file never replaces good keys. Swaps happen between metrics, so
+ * no metric is dropped or reordered by a reload.
+ */
+import { readFileSync, statSync, watchFile, unwatchFile } from 'node:fs';
+import { parseKeyFile, KeyFileError, type KeyEntry, type KeyFile } from '../core/keyfile';
+import type { Logger } from './log';
+import type { KeyLookup } from './verdict';
+
+export class KeyRegistry implements KeyLookup {
+  private current: KeyFile;
+  private lastStamp = '';
+  reloads = 0;
+
+  /** Throws when the file cannot be read or parsed: there are no last good keys to fall back on. */
+  constructor(private readonly path: string, private readonly log: Logger) {
+    this.lastStamp = this.stamp();
+    this.current = this.read();
+    this.report(this.current, 'loaded');
+  }
+
+  keysFor(device: string): readonly KeyEntry[] | undefined {
+    return this.current.devices.get(device);
+  }
+
+  get deviceCount(): number {
+    return this.current.devices.size;
+  }
+
+  /** Re-reads the file if it changed (or when forced, as on SIGHUP). */
+  reload(force = false): void {
+    const stamp = this.stamp();
+    if (!force && stamp === this.lastStamp) return;
+    this.lastStamp = stamp; // a bad file is reported once, not on every poll
+    try {
+      const next = this.read();
+      this.current = next;
+      this.reloads++;
+      this.report(next, 'reloaded');
+    } catch (e) {
+      this.log.log('E', `keys: ${this.path}: ${(e as Error).message}; keeping the last good keys (${this.current.devices.size} devices)`);
+    }
+  }
+
+  /** Polls the file's mtime/size: works on every filesystem and catches atomic replace-by-rename. */
+  watch(intervalMs: number): () => void {
+    const onChange = () => this.reload();
+    watchFile(this.path, { interval: intervalMs, persistent: false }, onChange);
+    return () => unwatchFile(this.path, onChange);
+  }
+
+  private stamp(): string {
+    try {
+      const s = statSync(this.path);
+      return `${s.mtimeMs}:${s.size}:${s.ino}`;
+    } catch {
+      return 'missing';
+    }
+  }
+
+  private read(): KeyFile {
+    let text: string;
+    try {
+      text = readFileSync(this.path, 'utf8');
+    } catch (e) {
+      throw new KeyFileError(`cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+    return parseKeyFile(text);
+  }
+
+  private report(k: KeyFile, verb: string): void {
+    for (const r of k.rejected) this.log.log('E', `keys: ${this.path}: rejected ${r.reason}`);
+    const keys = [...k.devices.values()].reduce((n, list) => n + list.length, 0);
+    this.log.log('I', `keys: ${verb} ${keys} keys for ${k.devices.size} devices from ${this.path}`);
+  }
+}

@@ -1,0 +1,62 @@
+/**
+ * What each device last proved: the newest accepted signed Time and its Totals. Replays and
+ * rollbacks are judged against it, and only `ok` readings move it forward.
+ */
+export interface Accepted {
+  /** The 19 signed characters of Time; fixed-width, so string order is time order. */
+  readonly time19: string;
+  readonly totals: readonly number[];
+  /** The key that vouched for `totals`: after a hard reset the plug has a new key and may restart its counter. */
+  readonly keyHex: string;
+}
+
+export type Progress = 'ok' | 'replay' | 'rollback';
+
+export class DeviceMemory {
+  private readonly accepted = new Map<string, Accepted>();
+  /** Decimal count that last verified per device, tried first next time (not persisted: only a speed hint). */
+  private readonly decimals = new Map<string, number>();
+  private version = 0;
+
+  judge(device: string, time19: string, totals: readonly number[], keyHex: string): Progress {
+    const last = this.accepted.get(device);
+    if (!last) return 'ok';
+    if (time19 <= last.time19) return 'replay';
+    if (last.keyHex === keyHex && last.totals.length === totals.length && totals.some((t, i) => t < last.totals[i]!)) return 'rollback';
+    return 'ok';
+  }
+
+  accept(device: string, a: Accepted): void {
+    this.accepted.set(device, a);
+    this.version++;
+  }
+
+  preferredDecimals(device: string): number | undefined {
+    return this.decimals.get(device);
+  }
+
+  rememberDecimals(device: string, d: number): void {
+    this.decimals.set(device, d);
+  }
+
+  get size(): number {
+    return this.accepted.size;
+  }
+
+  /** Increases with every accepted reading, so a persister can tell whether anything changed. */
+  get changes(): number {
+    return this.version;
+  }
+
+  entries(): IterableIterator<[string, Accepted]> {
+    return this.accepted.entries();
+  }
+
+  /** Merges remembered state, keeping whichever Time is newer per device (safe with two writers). */
+  merge(entries: Iterable<[string, Accepted]>): void {
+    for (const [device, a] of entries) {
+      const mine = this.accepted.get(device);
+      if (!mine || a.time19 > mine.time19) this.accepted.set(device, a);
+    }
+  }
+}

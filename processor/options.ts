@@ -1,0 +1,82 @@
+/** Command-line options of dist/processor.js (DESIGN §5 contract: `--keys FILE [--state FILE]`). */
+import { parseArgs } from 'node:util';
+import type { BackendChoice } from './crypto/verifier';
+import { DEFAULT_FIELD_NAMES, type FieldNames } from './reading';
+
+export interface ProcessorOptions {
+  readonly keys: string;
+  readonly state?: string;
+  readonly crypto: BackendChoice;
+  readonly reloadIntervalMs: number;
+  readonly summaryIntervalMs: number;
+  readonly statsIntervalMs: number;
+  readonly fields: FieldNames;
+  readonly expandPayload: boolean;
+}
+
+export const USAGE = `Usage: node processor.js --keys FILE [options]
+
+Telegraf processors.execd plugin: verifies Ed25519-signed BC4P Tasmota readings and tags every
+metric with verified=true|false and verify_status=<reason>.
+
+  --keys FILE              device → public key registry (JSON; required). Reloaded on change and SIGHUP.
+  --state FILE             remember the last accepted reading per device across restarts (replay checks)
+  --crypto auto|sodium|node  Ed25519 backend (default auto: libsodium if installed, else node:crypto)
+  --reload-interval MS     how often the keys file is checked for changes (default 1000)
+  --summary-interval S     seconds between I! summaries on stderr, 0 = off (default 60)
+  --stats-interval S       also emit a "meterproof" metric with the counts every S seconds (default 0 = off;
+                           these are metrics beyond one-for-one)
+  --device-tag NAME        tag naming the device (default device; else the topic's 2nd segment)
+  --topic-tag NAME         tag holding the MQTT topic (default topic)
+  --signature-field NAME   (default Signature)    --time-field NAME   (default Time)
+  --total-field NAME       json v1 name of Total (default ENERGY_Total; phases NAME_0..n)
+  --payload-field NAME     string field with the raw payload in exact mode (default value)
+  --no-expand-payload      in exact mode, do not add the payload's fields the way json v1 would
+  --help                   this text
+`;
+
+export class OptionsError extends Error {}
+
+export function parseOptions(argv: string[]): ProcessorOptions | 'help' {
+  let v;
+  try {
+    v = parseArgs({
+      args: argv,
+      strict: true,
+      options: {
+        keys: { type: 'string' }, state: { type: 'string' }, crypto: { type: 'string', default: 'auto' },
+        'reload-interval': { type: 'string', default: '1000' }, 'summary-interval': { type: 'string', default: '60' },
+        'stats-interval': { type: 'string', default: '0' },
+        'device-tag': { type: 'string' }, 'topic-tag': { type: 'string' }, 'signature-field': { type: 'string' },
+        'time-field': { type: 'string' }, 'total-field': { type: 'string' }, 'payload-field': { type: 'string' },
+        'no-expand-payload': { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false },
+      },
+    }).values;
+  } catch (e) {
+    throw new OptionsError((e as Error).message);
+  }
+  if (v.help) return 'help';
+  if (!v.keys) throw new OptionsError('--keys FILE is required');
+  if (!['auto', 'sodium', 'node'].includes(v.crypto!)) throw new OptionsError(`--crypto must be auto, sodium or node, not "${v.crypto}"`);
+  const d = DEFAULT_FIELD_NAMES;
+  return {
+    keys: v.keys,
+    ...(v.state !== undefined && { state: v.state }),
+    crypto: v.crypto as BackendChoice,
+    reloadIntervalMs: number(v['reload-interval']!, '--reload-interval', 50),
+    summaryIntervalMs: number(v['summary-interval']!, '--summary-interval', 0) * 1000,
+    statsIntervalMs: number(v['stats-interval']!, '--stats-interval', 0) * 1000,
+    fields: {
+      deviceTag: v['device-tag'] ?? d.deviceTag, topicTag: v['topic-tag'] ?? d.topicTag,
+      signature: v['signature-field'] ?? d.signature, time: v['time-field'] ?? d.time,
+      total: v['total-field'] ?? d.total, payload: v['payload-field'] ?? d.payload,
+    },
+    expandPayload: !v['no-expand-payload'],
+  };
+}
+
+function number(s: string, flag: string, min: number): number {
+  const n = Number(s);
+  if (!Number.isFinite(n) || n < min) throw new OptionsError(`${flag} must be a number ≥ ${min}, not "${s}"`);
+  return n;
+}

@@ -1,0 +1,228 @@
+/**
+ * Finds the signed reading inside one parsed metric: device, the signed Time, the Total (as floats,
+ * or verbatim text in exact mode) and the signature. Decides the statuses that need no key:
+ * `unsigned` and `malformed`. Everything dubious is malformed, never guessed at.
+ */
+import { signedTime } from '../core/firmware';
+import { SIGNED_MESSAGE_FIELD } from '../core/status';
+import { FIELD_FLOAT, FIELD_INT, FIELD_STRING, spanEquals, type LineLayout } from './lineprotocol/parse';
+import { decodeKey, decodeStringField, parseFloatSpan } from './lineprotocol/decode';
+import { JsonError, parseJson, type JsonValue } from './exact-payload';
+
+export interface FieldNames {
+  readonly deviceTag: string;
+  readonly topicTag: string;
+  readonly signature: string;
+  readonly time: string;
+  /** json v1's flattened name of Total (`ENERGY_Total`; phases are `ENERGY_Total_0..n`). */
+  readonly total: string;
+  /** The string field holding the raw payload in exact mode (`data_format = "value"`). */
+  readonly payload: string;
+}
+
+export const DEFAULT_FIELD_NAMES: FieldNames = {
+  deviceTag: 'device',
+  topicTag: 'topic',
+  signature: 'Signature',
+  time: 'Time',
+  total: 'ENERGY_Total',
+  payload: 'value',
+};
+
+export interface Candidate {
+  readonly status: 'candidate';
+  /** Undefined when neither the device tag nor a `tele/<device>/...` topic names one. */
+  readonly device: string | undefined;
+  readonly time19: string;
+  readonly signature: Uint8Array;
+  readonly totals: readonly number[];
+  readonly asArray: boolean;
+  /** Exact mode: the Total exactly as the plug printed it. */
+  readonly totalText?: string;
+  /** Exact mode: the parsed payload, for expanding it into fields. */
+  readonly payload?: JsonValue;
+}
+
+export type Extraction = { readonly status: 'unsigned' } | { readonly status: 'malformed'; readonly reason: string } | Candidate;
+
+const MAX_PHASES = 16;
+const enc = (s: string) => new TextEncoder().encode(s);
+
+/** Matches field and tag names against the configured ones without allocating strings per line. */
+export class ReadingExtractor {
+  private readonly n: Record<'deviceTag' | 'topicTag' | 'signature' | 'time' | 'total' | 'payload' | 'signedMessage', Uint8Array>;
+  private readonly phasePrefix: Uint8Array;
+  private readonly phases: number[] = [];
+
+  constructor(private readonly names: FieldNames = DEFAULT_FIELD_NAMES) {
+    this.n = {
+      deviceTag: enc(names.deviceTag), topicTag: enc(names.topicTag), signature: enc(names.signature),
+      time: enc(names.time), total: enc(names.total), payload: enc(names.payload), signedMessage: enc(SIGNED_MESSAGE_FIELD),
+    };
+    this.phasePrefix = enc(`${names.total}_`);
+  }
+
+  extract(buf: Uint8Array, l: LineLayout): Extraction {
+    let sig = -1, time = -1, total = -1, payload = -1, phaseCount = 0;
+    const phases = this.phases;
+    phases.length = 0;
+    for (let f = 0; f < l.fieldCount; f++) {
+      const ks = l.fieldKeyStart[f]!, ke = l.fieldKeyEnd[f]!;
+      const slot = this.fieldSlot(buf, ks, ke);
+      if (slot === 'phase') {
+        const idx = phaseIndex(buf, ks + this.phasePrefix.length, ke);
+        if (idx < 0) continue;
+        if (idx >= MAX_PHASES) return malformed(`more than ${MAX_PHASES} ${this.names.total} phases`);
+        if (phases[idx] !== undefined) return malformed(`duplicate field ${this.names.total}_${idx}`);
+        phases[idx] = f;
+        phaseCount++;
+      } else if (slot !== undefined) {
+        const prev = slot === 'sig' ? sig : slot === 'time' ? time : slot === 'total' ? total : payload;
+        if (prev >= 0) return malformed(`duplicate field ${decodeKey(buf, ks, ke)}`);
+        if (slot === 'sig') sig = f;
+        else if (slot === 'time') time = f;
+        else if (slot === 'total') total = f;
+        else payload = f;
+      }
+    }
+
+    if (sig < 0 && payload >= 0 && l.fieldType[payload] === FIELD_STRING) return this.exact(buf, l, payload);
+    if (sig < 0) return { status: 'unsigned' };
+    if (l.fieldType[sig] !== FIELD_STRING) return malformed(`${this.names.signature} is not a string field`);
+    const signature = hexSignature(buf, l.fieldValueStart[sig]!, l.fieldValueEnd[sig]!);
+    if (!signature) return malformed(`${this.names.signature} is not 128 hex digits`);
+    if (time < 0 || l.fieldType[time] !== FIELD_STRING) return malformed(`${this.names.time} string field is missing`);
+    const timeText = decodeStringField(buf, l.fieldValueStart[time]!, l.fieldValueEnd[time]!);
+    const time19 = signedTime(timeText);
+    if (!time19) return malformed(`${this.names.time} "${timeText.slice(0, 40)}" is not a date and time`);
+
+    let totals: number[];
+    let asArray: boolean;
+    if (total >= 0) {
+      if (phaseCount > 0) return malformed(`both ${this.names.total} and ${this.names.total}_N are present`);
+      totals = [numberField(buf, l, total)];
+      asArray = false;
+    } else if (phaseCount > 0) {
+      if (phaseCount !== phases.length) return malformed(`${this.names.total}_N phases are not numbered 0..${phaseCount - 1}`);
+      totals = phases.map((f) => numberField(buf, l, f));
+      asArray = true;
+    } else return malformed(`${this.names.total} is missing`);
+    if (totals.some(Number.isNaN)) return malformed(`${this.names.total} is not a number field`);
+    return { status: 'candidate', device: this.device(buf, l), time19, signature, totals, asArray };
+  }
+
+  private fieldSlot(buf: Uint8Array, ks: number, ke: number): 'sig' | 'time' | 'total' | 'payload' | 'phase' | undefined {
+    const n = this.n;
+    if (spanEquals(buf, ks, ke, n.signature)) return 'sig';
+    if (spanEquals(buf, ks, ke, n.time)) return 'time';
+    if (spanEquals(buf, ks, ke, n.total)) return 'total';
+    if (spanEquals(buf, ks, ke, n.payload)) return 'payload';
+    const p = this.phasePrefix;
+    if (ke - ks > p.length && spanEquals(buf, ks, ks + p.length, p)) return 'phase';
+    return undefined;
+  }
+
+  private exact(buf: Uint8Array, l: LineLayout, f: number): Extraction {
+    const text = decodeStringField(buf, l.fieldValueStart[f]!, l.fieldValueEnd[f]!);
+    let root: JsonValue;
+    try {
+      root = parseJson(text);
+    } catch (e) {
+      if (e instanceof JsonError) return text.trimStart().startsWith('{') ? malformed(`payload is not valid JSON: ${e.message}`) : { status: 'unsigned' };
+      throw e;
+    }
+    if (root.kind !== 'object') return { status: 'unsigned' };
+    const sigValue = root.entries.get(this.names.signature);
+    if (!sigValue) return { status: 'unsigned' };
+    const sigText = sigValue.kind === 'string' ? sigValue.value : '';
+    const signature = hexSignature(enc(sigText), 0, sigText.length);
+    if (!signature) return malformed(`payload ${this.names.signature} is not 128 hex digits`);
+    const timeValue = root.entries.get(this.names.time);
+    if (timeValue?.kind !== 'string') return malformed(`payload ${this.names.time} is missing`);
+    const time19 = signedTime(timeValue.value);
+    if (!time19) return malformed(`payload ${this.names.time} "${timeValue.value.slice(0, 40)}" is not a date and time`);
+    const totalValue = findFlattened(root, this.names.total);
+    if (!totalValue) return malformed(`payload has no ${this.names.total}`);
+    const items = totalValue.kind === 'array' ? totalValue.items : [totalValue];
+    const totals = items.flatMap((v) => (v.kind === 'number' && Number.isFinite(v.value) ? [v.value] : []));
+    if (totals.length === 0 || totals.length !== items.length || totals.length > MAX_PHASES) {
+      return malformed(`payload ${this.names.total} is not a finite number or array of numbers`);
+    }
+    return {
+      status: 'candidate', device: this.device(buf, l), time19, signature,
+      totals, asArray: totalValue.kind === 'array',
+      totalText: text.slice(totalValue.start, totalValue.end), payload: root,
+    };
+  }
+
+  private device(buf: Uint8Array, l: LineLayout): string | undefined {
+    let topic = -1;
+    for (let t = 0; t < l.tagCount; t++) {
+      const ks = l.tagKeyStart[t]!, ke = l.tagKeyEnd[t]!;
+      if (spanEquals(buf, ks, ke, this.n.deviceTag)) return decodeKey(buf, l.tagValueStart[t]!, l.tagValueEnd[t]!);
+      if (spanEquals(buf, ks, ke, this.n.topicTag)) topic = t;
+    }
+    if (topic < 0) return undefined;
+    // As the reference validator does: tele/<device>/SENSOR.
+    const seg = decodeKey(buf, l.tagValueStart[topic]!, l.tagValueEnd[topic]!).split('/')[1];
+    return seg ? seg : undefined;
+  }
+
+  /** Index of an incoming field under the name meterproof writes, or -1. */
+  signedMessageField(buf: Uint8Array, l: LineLayout): number {
+    for (let f = 0; f < l.fieldCount; f++) if (spanEquals(buf, l.fieldKeyStart[f]!, l.fieldKeyEnd[f]!, this.n.signedMessage)) return f;
+    return -1;
+  }
+}
+
+const malformed = (reason: string) => ({ status: 'malformed', reason }) as const;
+
+function phaseIndex(buf: Uint8Array, s: number, e: number): number {
+  if (e - s > 3 || (buf[s] === 0x30 && e - s > 1)) return -1;
+  let n = 0;
+  for (let i = s; i < e; i++) {
+    const c = buf[i]! - 0x30;
+    if (c < 0 || c > 9) return -1;
+    n = n * 10 + c;
+  }
+  return n;
+}
+
+function numberField(buf: Uint8Array, l: LineLayout, f: number): number {
+  const t = l.fieldType[f];
+  if (t === FIELD_FLOAT) return parseFloatSpan(buf, l.fieldValueStart[f]!, l.fieldValueEnd[f]!);
+  if (t === FIELD_INT) {
+    const v = Number(decodeKey(buf, l.fieldValueStart[f]!, l.fieldValueEnd[f]!));
+    return Number.isSafeInteger(v) ? v : NaN;
+  }
+  return NaN;
+}
+
+/** 64 signature bytes from exactly 128 hex digits (either case), or undefined. */
+export function hexSignature(buf: Uint8Array, s: number, e: number): Uint8Array | undefined {
+  if (e - s !== 128) return undefined;
+  const out = new Uint8Array(64);
+  for (let i = 0; i < 64; i++) {
+    const hi = hexDigit(buf[s + 2 * i]!), lo = hexDigit(buf[s + 2 * i + 1]!);
+    if (hi < 0 || lo < 0) return undefined;
+    out[i] = (hi << 4) | lo;
+  }
+  return out;
+}
+
+function hexDigit(c: number): number {
+  if (c >= 0x30 && c <= 0x39) return c - 0x30;
+  const l = c | 0x20;
+  return l >= 0x61 && l <= 0x66 ? l - 0x57 : -1;
+}
+
+/** The value json v1 would name `name` after flattening (`ENERGY_Total` → ENERGY.Total). */
+function findFlattened(v: JsonValue, name: string, prefix = ''): JsonValue | undefined {
+  if (prefix === name) return v;
+  if (v.kind !== 'object' || (prefix && !name.startsWith(`${prefix}_`))) return undefined;
+  for (const [k, item] of v.entries) {
+    const found = findFlattened(item, name, prefix ? `${prefix}_${k}` : k);
+    if (found) return found;
+  }
+  return undefined;
+}

@@ -1,0 +1,77 @@
+/**
+ * Turns an extracted reading into a verdict, in the contract's precedence: unsigned, malformed,
+ * unknown_device, bad_signature, replay, rollback. Readings of one device are judged in input order.
+ */
+import { exactDecimalCounts, formatTotal, signedMessage } from '../core/firmware';
+import { keyValidAt, type KeyEntry } from '../core/keyfile';
+import type { VerifyStatus } from '../core/status';
+import type { SignatureVerifier } from './crypto/verifier';
+import type { DeviceMemory } from './memory';
+import type { Candidate, Extraction } from './reading';
+
+export interface Verdict {
+  readonly status: VerifyStatus;
+  /** Set exactly when status is `ok`: the text that verified. */
+  readonly signedMessage?: string;
+  /** Why, for the log; absent on `ok` and `unsigned`. */
+  readonly detail?: string;
+}
+
+export interface KeyLookup {
+  keysFor(device: string): readonly KeyEntry[] | undefined;
+}
+
+/** A signature check to run: the first (key, message) pair that verifies wins. */
+export interface SignatureJob {
+  readonly signature: Uint8Array;
+  readonly messages: readonly string[];
+  readonly keys: readonly KeyEntry[];
+}
+
+/** Index into messages × keys (`m * keys.length + k`) of the pair that verified, or -1. */
+export function runSignatureJob(job: SignatureJob, crypto: SignatureVerifier): number {
+  for (let m = 0; m < job.messages.length; m++) {
+    const bytes = Buffer.from(job.messages[m]!, 'latin1');
+    for (let k = 0; k < job.keys.length; k++) if (crypto.verify(job.signature, bytes, job.keys[k]!.key)) return m * job.keys.length + k;
+  }
+  return -1;
+}
+
+/** Statuses that need no signature check, or the check to run. */
+export type Prepared =
+  | { readonly verdict: Verdict }
+  | { readonly job: SignatureJob; readonly candidate: Candidate & { device: string }; readonly decimals: readonly number[] };
+
+export function prepare(x: Extraction, keys: KeyLookup, memory: DeviceMemory): Prepared {
+  if (x.status === 'unsigned') return { verdict: { status: 'unsigned' } };
+  if (x.status === 'malformed') return { verdict: { status: 'malformed', detail: x.reason } };
+  let messages: string[];
+  let decimals: number[] = [];
+  if (x.totalText !== undefined) messages = [signedMessage(x.time19, x.totalText)];
+  else {
+    decimals = exactDecimalCounts(x.totals, x.device === undefined ? undefined : memory.preferredDecimals(x.device));
+    if (decimals.length === 0) return { verdict: { status: 'malformed', detail: `Total ${x.totals.join(',')} is not a value the firmware can print` } };
+    messages = decimals.map((d) => signedMessage(x.time19, formatTotal(x.totals, d, x.asArray)));
+  }
+  if (x.device === undefined) return { verdict: { status: 'unknown_device', detail: 'no device tag and no tele/<device>/... topic' } };
+  const registered = keys.keysFor(x.device);
+  if (!registered) return { verdict: { status: 'unknown_device', detail: `device "${x.device}" has no registered key` } };
+  const valid = registered.filter((e) => keyValidAt(e, x.time19));
+  if (valid.length === 0) return { verdict: { status: 'bad_signature', detail: `device "${x.device}" has no key valid at ${x.time19} (revoked or outside not_before/not_after)` } };
+  return { job: { signature: x.signature, messages, keys: valid }, candidate: x as Candidate & { device: string }, decimals };
+}
+
+/** Applies a finished signature check and the device's memory, in input order. */
+export function conclude(p: Extract<Prepared, { job: SignatureJob }>, match: number, memory: DeviceMemory): Verdict {
+  const { candidate: c, job } = p;
+  if (match < 0) return { status: 'bad_signature', detail: `device "${c.device}": signature does not verify for ${c.time19}` };
+  const m = Math.floor(match / job.keys.length);
+  const keyHex = job.keys[match % job.keys.length]!.key.hex;
+  const progress = memory.judge(c.device, c.time19, c.totals, keyHex);
+  if (progress === 'replay') return { status: 'replay', detail: `device "${c.device}": signed Time ${c.time19} is not newer than the last accepted one` };
+  if (progress === 'rollback') return { status: 'rollback', detail: `device "${c.device}": Total went down at ${c.time19}` };
+  memory.accept(c.device, { time19: c.time19, totals: c.totals, keyHex });
+  const d = p.decimals[m];
+  if (d !== undefined) memory.rememberDecimals(c.device, d);
+  return { status: 'ok', signedMessage: job.messages[m]! };
+}
