@@ -12,7 +12,8 @@ import { OptionsError, parseOptions, USAGE } from './options';
 import { OutputBuffer } from './output';
 import { Pipeline } from './pipeline';
 import { ReadingExtractor } from './reading';
-import { Stats } from './stats';
+import { StateFile } from './state-file';
+import { Stats, statsMetric, summaryLine } from './stats';
 
 function main(): void {
   const log = createLogger((line) => process.stderr.write(line));
@@ -40,18 +41,19 @@ function main(): void {
     return;
   }
   const crypto = loadVerifier(opts.crypto);
-  log.log('I', `Ed25519 verification by ${crypto.name}${crypto.name === 'node:crypto' ? ' (install sodium-native beside the processor for ~2x speed)' : ''}`);
+  log.log('I', `Ed25519 verification by ${crypto.name}${crypto.name === 'node:crypto' ? ' (install sodium-native beside the processor for about twice the speed)' : ''}`);
 
-  const stdout = process.stdout;
-  const stdin = process.stdin;
+  const { stdin, stdout } = process;
   const out = new OutputBuffer((chunk) => {
     if (!stdout.write(chunk)) {
-      stdin.pause(); // backpressure: hold input, never buffer output without bound
+      stdin.pause(); // backpressure: hold input rather than buffer output without bound
       stdout.once('drain', () => stdin.resume());
     }
   });
   const stats = new Stats();
   const memory = new DeviceMemory();
+  const state = opts.state === undefined ? undefined : new StateFile(opts.state, memory, log);
+  state?.open(opts.stateIntervalMs);
   const pipeline = new Pipeline({
     extractor: new ReadingExtractor(opts.fields), keys, memory, crypto, log, out, stats,
     expandPayload: opts.expandPayload, keepStrings: new Set([opts.fields.signature, opts.fields.time]),
@@ -64,17 +66,21 @@ function main(): void {
 
   const stopWatching = keys.watch(opts.reloadIntervalMs);
   process.on('SIGHUP', () => keys.reload(true));
-  const summary = opts.summaryIntervalMs > 0 ? setInterval(() => summarize(), opts.summaryIntervalMs) : undefined;
-  summary?.unref();
-  const summarize = () => {
-    const s = stats.take();
-    const parts = Object.entries(s.counts).filter(([, n]) => n > 0).map(([k, n]) => `${k}=${n}`);
-    log.log('I', `summary: ${parts.join(' ') || 'no metrics'}; devices=${s.devices} invalid_lines=${s.invalidLines} key_reloads=${keys.reloads}`);
-    log.flushSuppressed();
-  };
+  const timers = [
+    every(opts.summaryIntervalMs, () => {
+      log.log('I', summaryLine(stats.peek(), keys.reloads));
+      log.flushSuppressed();
+      if (opts.statsIntervalMs === 0) stats.reset();
+    }),
+    every(opts.statsIntervalMs, () => {
+      out.ascii(statsMetric(stats.peek(), keys.reloads, Date.now()));
+      out.flush();
+      stats.reset();
+    }),
+  ];
 
   let finished = false;
-  const finish = () => {
+  const finish = async () => {
     if (finished) return;
     finished = true;
     stdin.pause();
@@ -83,8 +89,9 @@ function main(): void {
     if (rest) pipeline.line(rest.buf, rest.start, rest.end);
     out.flush();
     stopWatching();
-    if (summary) clearInterval(summary);
+    timers.forEach((t) => t && clearInterval(t));
     log.flushSuppressed();
+    await state?.close();
     // Exit once stdout has taken everything; never process.exit() with writes pending.
     stdout.write('', () => {
       process.exitCode = 0;
@@ -96,13 +103,20 @@ function main(): void {
     splitter.push(chunk);
     drainLines();
   });
-  stdin.on('end', finish);
-  process.on('SIGTERM', finish);
+  stdin.on('end', () => void finish());
+  process.on('SIGTERM', () => void finish());
   stdout.on('error', (e: NodeJS.ErrnoException) => {
-    // Telegraf went away: nothing left to deliver to.
-    if (e.code === 'EPIPE') process.exit(0);
-    throw e;
+    // Telegraf is gone: nobody is left to deliver to. Keep the state, then leave.
+    log.log('E', `stdout: ${e.message}`);
+    void state?.close().finally(() => process.exit(0));
   });
+}
+
+function every(ms: number, fn: () => void): NodeJS.Timeout | undefined {
+  if (ms <= 0) return undefined;
+  const t = setInterval(fn, ms);
+  t.unref();
+  return t;
 }
 
 main();

@@ -6,6 +6,7 @@ import { DEFAULT_FIELD_NAMES, type FieldNames } from './reading';
 export interface ProcessorOptions {
   readonly keys: string;
   readonly state?: string;
+  readonly stateIntervalMs: number;
   readonly crypto: BackendChoice;
   readonly reloadIntervalMs: number;
   readonly summaryIntervalMs: number;
@@ -21,6 +22,7 @@ metric with verified=true|false and verify_status=<reason>.
 
   --keys FILE              device → public key registry (JSON; required). Reloaded on change and SIGHUP.
   --state FILE             remember the last accepted reading per device across restarts (replay checks)
+  --state-interval MS      how often changed state is written (default 1000; what a kill -9 can lose)
   --crypto auto|sodium|node  Ed25519 backend (default auto: libsodium if installed, else node:crypto)
   --reload-interval MS     how often the keys file is checked for changes (default 1000)
   --summary-interval S     seconds between I! summaries on stderr, 0 = off (default 60)
@@ -44,7 +46,7 @@ export function parseOptions(argv: string[]): ProcessorOptions | 'help' {
       args: argv,
       strict: true,
       options: {
-        keys: { type: 'string' }, state: { type: 'string' }, crypto: { type: 'string', default: 'auto' },
+        keys: { type: 'string' }, state: { type: 'string' }, 'state-interval': { type: 'string', default: '1000' }, crypto: { type: 'string', default: 'auto' },
         'reload-interval': { type: 'string', default: '1000' }, 'summary-interval': { type: 'string', default: '60' },
         'stats-interval': { type: 'string', default: '0' },
         'device-tag': { type: 'string' }, 'topic-tag': { type: 'string' }, 'signature-field': { type: 'string' },
@@ -62,6 +64,7 @@ export function parseOptions(argv: string[]): ProcessorOptions | 'help' {
   return {
     keys: v.keys,
     ...(v.state !== undefined && { state: v.state }),
+    stateIntervalMs: number(v['state-interval']!, '--state-interval', 50),
     crypto: v.crypto as BackendChoice,
     reloadIntervalMs: number(v['reload-interval']!, '--reload-interval', 50),
     summaryIntervalMs: number(v['summary-interval']!, '--summary-interval', 0) * 1000,

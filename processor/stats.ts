@@ -1,24 +1,44 @@
-/** Counts since the last summary, for the periodic `I! ` line and the optional `meterproof` metric. */
+/** Counts since the last report, for the periodic `I! ` summary and the optional `meterproof` metric. */
 import { VERIFY_STATUSES, type VerifyStatus } from '../core/status';
 
+export interface StatsSnapshot {
+  readonly counts: Readonly<Record<VerifyStatus, number>>;
+  readonly invalidLines: number;
+  readonly devices: number;
+}
+
+const MAX_TRACKED_DEVICES = 1_000_000;
+
 export class Stats {
-  counts = emptyCounts();
+  private counts = emptyCounts();
   invalidLines = 0;
-  readonly devices = new Set<string>();
+  private readonly devices = new Set<string>();
 
   count(status: VerifyStatus, device: string | undefined): void {
     this.counts[status]++;
-    if (device !== undefined && this.devices.size < 1_000_000) this.devices.add(device);
+    if (device !== undefined && this.devices.size < MAX_TRACKED_DEVICES) this.devices.add(device);
   }
 
-  /** Returns the counts so far and starts a new period. */
-  take(): { counts: Record<VerifyStatus, number>; invalidLines: number; devices: number } {
-    const snap = { counts: this.counts, invalidLines: this.invalidLines, devices: this.devices.size };
+  peek(): StatsSnapshot {
+    return { counts: { ...this.counts }, invalidLines: this.invalidLines, devices: this.devices.size };
+  }
+
+  reset(): void {
     this.counts = emptyCounts();
     this.invalidLines = 0;
     this.devices.clear();
-    return snap;
   }
 }
 
 const emptyCounts = () => Object.fromEntries(VERIFY_STATUSES.map((s) => [s, 0])) as Record<VerifyStatus, number>;
+
+export function summaryLine(s: StatsSnapshot, keyReloads: number): string {
+  const parts = VERIFY_STATUSES.filter((k) => s.counts[k] > 0).map((k) => `${k}=${s.counts[k]}`);
+  return `summary: ${parts.join(' ') || 'no metrics'}; devices=${s.devices} invalid_lines=${s.invalidLines} key_reloads=${keyReloads}`;
+}
+
+/** The `meterproof` metric: one extra line beyond one-for-one, only with --stats-interval. */
+export function statsMetric(s: StatsSnapshot, keyReloads: number, nowMs: number): string {
+  const fields = VERIFY_STATUSES.map((k) => `${k}=${s.counts[k]}i`);
+  return `meterproof ${fields.join(',')},invalid_lines=${s.invalidLines}i,devices=${s.devices}i,key_reloads=${keyReloads}i ${nowMs}000000\n`;
+}

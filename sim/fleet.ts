@@ -55,11 +55,12 @@ export class Fleet {
    * One reading from every plug at `at`, with faults drawn at the given shares. Registered plugs
    * never move backwards in time, so an honest reading is always `ok`.
    */
-  round(at: Date, shares: FaultShares = {}): FleetMessage[] {
+  round(at: Date, shares: FaultShares = {}, forced: Readonly<Record<string, Fault>> = {}): FleetMessage[] {
     const out: FleetMessage[] = [];
     for (const plug of this.plugs) {
       plug.consume(1 + Math.floor(this.rng() * 900));
-      out.push(this.faulty(plug, plug.read(at), shares));
+      const fault = forced[plug.name];
+      out.push(this.faulty(plug, plug.read(at), fault ? { [fault]: 1 } : shares));
     }
     for (const plug of this.unregistered) {
       plug.consume(500);

@@ -1,0 +1,123 @@
+/** `meterproof keys`: list, check, add and revoke keys in a registry file (the processor's `--keys`). */
+import { createHash } from 'node:crypto';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { KeyFileError, parseKeyFile, type KeyEntry } from '../core/keyfile';
+import { KeyRejected, parsePublicKey } from '../core/pubkey';
+import { UsageError, type Command } from './command';
+
+const HELP = `Usage: meterproof keys <list|check|add|revoke> --keys FILE [options]
+
+  list                         devices, key fingerprints, validity windows, revoked flags
+  check                        validate the file: exit 0 when every key is admitted, 1 when some are refused
+  add --device D --key HEX [--not-before T] [--not-after T] [--label L]
+                               register a key (e.g. after a hard reset); T is YYYY-MM-DD[THH:MM:SS]
+  revoke --device D (--key HEX | --fingerprint FP) [--not-after T]
+                               mark a key revoked, or end its validity at T instead
+
+The file is rewritten atomically; a running processor reloads it within its --reload-interval.
+`;
+
+/** SHA-256 of the key, first 8 bytes as colon-separated hex: short enough to read aloud. */
+export const fingerprint = (keyHex: string): string =>
+  createHash('sha256').update(Buffer.from(keyHex, 'hex')).digest('hex').slice(0, 16).match(/../g)!.join(':');
+
+type RawEntry = string | Record<string, unknown>;
+
+export const keys: Command = {
+  summary: 'list, check, add or revoke device public keys in a key file',
+  async run(args) {
+    const { values: v, positionals } = parseArgs({
+      args, allowPositionals: true, strict: true,
+      options: {
+        keys: { type: 'string' }, device: { type: 'string' }, key: { type: 'string' }, fingerprint: { type: 'string' },
+        'not-before': { type: 'string' }, 'not-after': { type: 'string' }, label: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+    const [sub] = positionals;
+    if (v.help || !sub) {
+      process.stdout.write(HELP);
+      return v.help ? 0 : 2;
+    }
+    if (!v.keys) throw new UsageError('--keys FILE is required');
+    const file = v.keys;
+    const read = (): string => {
+      try {
+        return readFileSync(file, 'utf8');
+      } catch (e) {
+        throw new UsageError(`cannot read ${file}: ${(e as Error).message}`);
+      }
+    };
+    const load = (text: string) => {
+      try {
+        return parseKeyFile(text);
+      } catch (e) {
+        if (e instanceof KeyFileError) throw new UsageError(`${file}: ${e.message}`);
+        throw e;
+      }
+    };
+
+    switch (sub) {
+      case 'list': {
+        const k = load(read());
+        const rows = [...k.devices].flatMap(([device, list]) => list.map((e) => describe(device, e)));
+        process.stdout.write(table(['device', 'fingerprint', 'key', 'valid', 'state'], rows));
+        for (const r of k.rejected) process.stdout.write(`refused: ${r.reason}\n`);
+        return 0;
+      }
+      case 'check': {
+        const k = load(read());
+        for (const r of k.rejected) process.stderr.write(`refused: ${r.reason}\n`);
+        const count = [...k.devices.values()].reduce((n, l) => n + l.length, 0);
+        process.stdout.write(`${file}: ${count} keys admitted for ${k.devices.size} devices, ${k.rejected.length} refused\n`);
+        return k.rejected.length ? 1 : 0;
+      }
+      case 'add':
+      case 'revoke': {
+        if (!v.device) throw new UsageError('--device is required');
+        const doc = JSON.parse(read()) as Record<string, RawEntry | RawEntry[]>;
+        const list = ([] as RawEntry[]).concat(doc[v.device] ?? []).map((e) => (typeof e === 'string' ? { key: e } : e));
+        if (sub === 'add') {
+          if (!v.key) throw new UsageError('--key HEX is required');
+          try {
+            parsePublicKey(v.key);
+          } catch (e) {
+            if (e instanceof KeyRejected) throw new UsageError(`key ${e.message}`);
+            throw e;
+          }
+          if (list.some((e) => String(e.key).toLowerCase() === v.key!.toLowerCase())) throw new UsageError(`device "${v.device}" already has this key`);
+          list.push({ key: v.key.toLowerCase(), ...(v['not-before'] && { not_before: v['not-before'] }), ...(v['not-after'] && { not_after: v['not-after'] }), ...(v.label && { label: v.label }) });
+        } else {
+          const target = list.find((e) => (v.key ? String(e.key).toLowerCase() === v.key.toLowerCase() : v.fingerprint ? fingerprint(String(e.key)) === v.fingerprint : false));
+          if (!target) throw new UsageError(`device "${v.device}" has no such key (give --key HEX or --fingerprint FP)`);
+          if (v['not-after']) target.not_after = v['not-after'];
+          else target.revoked = true;
+        }
+        doc[v.device] = list;
+        const text = `${JSON.stringify(doc, null, 2)}\n`;
+        const k = load(text); // refuse to write a file the processor would reject
+        const refused = k.rejected.filter((r) => r.device === v.device);
+        if (refused.length) throw new UsageError(refused.map((r) => r.reason).join('; '));
+        const tmp = `${file}.tmp-${process.pid}`;
+        writeFileSync(tmp, text);
+        renameSync(tmp, file);
+        process.stdout.write(`${sub === 'add' ? 'added' : 'updated'} key for device "${v.device}" in ${file}\n`);
+        return 0;
+      }
+      default:
+        throw new UsageError(`unknown keys command "${sub}" (list, check, add, revoke)`);
+    }
+  },
+};
+
+function describe(device: string, e: KeyEntry): string[] {
+  const window = e.notBefore || e.notAfter ? `${e.notBefore ?? '…'} to ${e.notAfter ?? '…'}` : 'always';
+  return [device, fingerprint(e.key.hex), `${e.key.hex.slice(0, 12)}…`, window, e.revoked ? 'REVOKED' : 'active'];
+}
+
+export function table(head: string[], rows: string[][]): string {
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const fmt = (r: string[]) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+  return [fmt(head), fmt(widths.map((w) => '-'.repeat(w))), ...rows.map(fmt)].join('\n') + '\n';
+}

@@ -1,0 +1,166 @@
+/**
+ * `--state FILE`: the device memory, persisted so that replays are caught across restarts.
+ * Written atomically (temp file, fsync, rename), every `intervalMs` when it changed and on shutdown.
+ * Telegraf may run two instances (DESIGN §4); a lock file makes the second one run without
+ * persistence instead of racing the first. A corrupt file means a fresh start, never a crash.
+ */
+import { closeSync, fsyncSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { open, rename } from 'node:fs/promises';
+import type { Accepted, DeviceMemory } from './memory';
+import type { Logger } from './log';
+
+interface StateDoc {
+  readonly version: 1;
+  readonly devices: Record<string, { time: string; totals: number[]; key: string }>;
+}
+
+export class StateFile {
+  private savedAt = -1;
+  private writing: Promise<void> | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly lockPath: string;
+  private locked = false;
+
+  constructor(private readonly path: string, private readonly memory: DeviceMemory, private readonly log: Logger) {
+    this.lockPath = `${path}.lock`;
+  }
+
+  /** Loads the file into memory and takes the lock. Returns false when another instance holds it. */
+  open(intervalMs: number): boolean {
+    this.load();
+    this.locked = this.lock();
+    if (!this.locked) {
+      this.log.log('W', `state: ${this.lockPath} is held by another running instance; this one checks replays from the loaded state but does not persist`);
+      return false;
+    }
+    this.savedAt = this.memory.changes;
+    this.timer = setInterval(() => void this.saveAsync(), intervalMs);
+    this.timer.unref();
+    return true;
+  }
+
+  /** Final save and unlock, for shutdown. Waits for a periodic save in flight so it cannot land last. */
+  async close(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    if (!this.locked) return;
+    await this.writing;
+    try {
+      if (this.memory.changes !== this.savedAt) this.saveSync();
+    } catch (e) {
+      this.log.log('E', `state: cannot save ${this.path}: ${(e as Error).message}`);
+    }
+    try {
+      unlinkSync(this.lockPath);
+    } catch {
+      /* already gone */
+    }
+    this.locked = false;
+  }
+
+  private load(): void {
+    let text: string;
+    try {
+      text = readFileSync(this.path, 'utf8');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') this.log.log('E', `state: cannot read ${this.path}: ${(e as Error).message}; starting fresh`);
+      return;
+    }
+    try {
+      const entries = parseState(text);
+      this.memory.merge(entries);
+      this.log.log('I', `state: loaded ${entries.length} devices from ${this.path}`);
+    } catch (e) {
+      this.log.log('E', `state: ${this.path} is not a valid state file (${(e as Error).message}); starting fresh`);
+    }
+  }
+
+  private lock(): boolean {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        const fd = openSync(this.lockPath, 'wx');
+        writeSync(fd, String(process.pid));
+        closeSync(fd);
+        return true;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+        const holder = Number(safeRead(this.lockPath));
+        if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && alive(holder)) return false;
+        // Left behind by a killed instance.
+        try {
+          unlinkSync(this.lockPath);
+        } catch {
+          /* raced with another remover */
+        }
+      }
+    }
+    return false;
+  }
+
+  private async saveAsync(): Promise<void> {
+    if (this.writing || this.memory.changes === this.savedAt) return;
+    const version = this.memory.changes;
+    const text = serialize(this.memory.entries());
+    const tmp = `${this.path}.tmp-${process.pid}`;
+    this.writing = (async () => {
+      const fh = await open(tmp, 'w');
+      try {
+        await fh.writeFile(text);
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      await rename(tmp, this.path);
+      this.savedAt = version;
+    })()
+      .catch((e: Error) => this.log.limited('E', 'state-save', `state: cannot save ${this.path}: ${e.message}`))
+      .finally(() => (this.writing = undefined));
+    await this.writing;
+  }
+
+  private saveSync(): void {
+    const tmp = `${this.path}.tmp-${process.pid}-final`;
+    const fd = openSync(tmp, 'w');
+    try {
+      writeSync(fd, serialize(this.memory.entries()));
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, this.path);
+    this.savedAt = this.memory.changes;
+  }
+}
+
+function serialize(entries: Iterable<[string, Accepted]>): string {
+  const devices: StateDoc['devices'] = {};
+  for (const [device, a] of entries) devices[device] = { time: a.time19, totals: [...a.totals], key: a.keyHex };
+  return JSON.stringify({ version: 1, devices } satisfies StateDoc);
+}
+
+export function parseState(text: string): [string, Accepted][] {
+  const doc = JSON.parse(text) as Partial<StateDoc>;
+  if (doc?.version !== 1 || typeof doc.devices !== 'object' || doc.devices === null) throw new Error('unknown format or version');
+  return Object.entries(doc.devices).map(([device, d]) => {
+    if (typeof d?.time !== 'string' || d.time.length !== 19 || !Array.isArray(d.totals) || !d.totals.every(Number.isFinite) || typeof d.key !== 'string') {
+      throw new Error(`bad entry for device "${device}"`);
+    }
+    return [device, { time19: d.time, totals: d.totals, keyHex: d.key }];
+  });
+}
+
+function safeRead(path: string): string {
+  try {
+    return readFileSync(path, 'utf8').trim();
+  } catch {
+    return '';
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
