@@ -21,12 +21,12 @@ export class OutputBuffer {
   /** Latin-1/ASCII text (all meterproof writes besides copied bytes is ASCII or escaped UTF-8 via `utf8`). */
   ascii(s: string): void {
     this.reserve(s.length);
-    this.len += this.buf.latin1Write(s, this.len);
+    this.len += this.buf.write(s, this.len, 'latin1');
   }
 
   utf8(s: string): void {
     this.reserve(Buffer.byteLength(s));
-    this.len += this.buf.utf8Write(s, this.len);
+    this.len += this.buf.write(s, this.len, 'utf8');
   }
 
   byte(b: number): void {

@@ -24,3 +24,4 @@ await build({
   banner: { js: '#!/usr/bin/env node\n' + nodeBundle.banner.js },
 });
 await chmod('dist/meterproof.js', 0o755);
+if (process.argv.includes('--bench')) await build({ ...nodeBundle, entryPoints: ['bench/run.ts'], outfile: 'dist/bench.js' });

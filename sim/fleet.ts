@@ -5,7 +5,7 @@
 import type { VerifyStatus } from '../core/status';
 import { Plug, type PlugSpec, type SignedReading } from './plug';
 
-export type Fault = 'none' | 'tampered' | 'foreign_signature' | 'unsigned' | 'unknown_key' | 'replayed';
+export type Fault = 'none' | 'tampered' | 'foreign_signature' | 'unsigned' | 'unknown_key' | 'replayed' | 'rolled_back';
 
 export interface FleetMessage {
   readonly device: string;
@@ -21,6 +21,7 @@ export interface FaultShares {
   readonly replayed?: number;
   readonly unsigned?: number;
   readonly foreign_signature?: number;
+  readonly rolled_back?: number;
 }
 
 /** The built-in fleet of `npm start`: EnergyRes variants, a three-phase meter, a zone-suffixed clock. */
@@ -38,6 +39,8 @@ export class Fleet {
   /** Plugs whose key is not in the registry (a new device nobody registered). */
   readonly unregistered: readonly Plug[];
   private readonly history = new Map<string, SignedReading[]>();
+  /** First-phase counter of each plug's last honest (so accepted) reading. */
+  private readonly lastHonest = new Map<string, number>();
   private rng: () => number;
 
   constructor(specs: readonly PlugSpec[], seed: string, unregistered: readonly PlugSpec[] = []) {
@@ -87,6 +90,13 @@ export class Fleet {
       const old = past[Math.floor(this.rng() * past.length)]!;
       return { ...msg(old.payload, 'replayed', 'replay') };
     }
+    const last = this.lastHonest.get(plug.name);
+    if (pick(shares.rolled_back) && last !== undefined) {
+      // Signed by the plug itself with a newer Time, but one printed step below the last accepted Total.
+      const rolled = plug.read(new Date(Date.parse(`${r.time.slice(0, 19)}Z`)), last - plug.counter - plug.step);
+      return msg(rolled.payload, 'rolled_back', 'rollback');
+    }
+    this.lastHonest.set(plug.name, plug.counter);
     past.push(r);
     if (past.length > 16) past.shift();
     this.history.set(plug.name, past);

@@ -76,20 +76,33 @@ export class Plug {
     ({ privateKey: this.privateKey, publicKeyHex: this.publicKeyHex } = deviceKey(seed, spec.name));
   }
 
+  /** The energy counter of the first phase (units of 1e-5 kWh). */
+  get counter(): number {
+    return this.units[0]!;
+  }
+
+  /** One printed step of Total, in counter units. */
+  get step(): number {
+    return 10 ** (UNIT_DECIMALS - this.energyRes);
+  }
+
   /** Adds energy to every phase (units of 1e-5 kWh). */
   consume(units: number): void {
     for (let i = 0; i < this.units.length; i++) this.units[i]! += units + i;
   }
 
-  totalText(): string {
-    const parts = this.units.map((u) => printFixed(u, this.energyRes));
+  totalText(offset = 0): string {
+    const parts = this.units.map((u) => printFixed(Math.max(0, u + offset), this.energyRes));
     return this.phases === 1 ? parts[0]! : `[${parts.join(',')}]`;
   }
 
-  /** Publishes one reading at `at`, signed like the firmware. */
-  read(at: Date): SignedReading {
+  /**
+   * Publishes one reading at `at`, signed like the firmware. A negative `offset` makes the plug
+   * report less than its counter: a genuinely signed rollback (a restored backup, a cloned plug).
+   */
+  read(at: Date, offset = 0): SignedReading {
     const time = tasmotaTime(at) + this.zone;
-    const totalText = this.totalText();
+    const totalText = this.totalText(offset);
     const message = `${time.slice(0, 19)},${totalText}`;
     const signature = sign(null, Buffer.from(message), this.privateKey).toString('hex');
     const power = this.phases === 1 ? '42' : '[14,15,13]';

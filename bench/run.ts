@@ -1,0 +1,170 @@
+/**
+ * `npm run bench`. Every figure is reported as a ratio to a baseline measured in the same run, since
+ * these machines are noisy:
+ *  (a) raw Ed25519 verify rate of the crypto in use, on the stream's own (message, signature, key);
+ *  (b) the processor end to end through pipes, as Telegraf drives it;
+ *  (c) the reference validator's loop (json-parse, f"{Time},{Total}", PyNaCl verify), if available.
+ * Plus start-up to first output, p99 latency of a lone metric at 1,000 metrics/s, and peak RSS with
+ * 100,000 registered devices.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { parsePublicKey } from '../core/pubkey';
+import { loadVerifier, opensslVerifier, type SignatureVerifier } from '../processor/crypto/verifier';
+import { deviceKey } from '../sim/plug';
+import { benchStream } from './stream';
+
+const PROCESSOR = join(__dirname, 'processor.js');
+const dir = mkdtempSync(join(tmpdir(), 'meterproof-bench-'));
+const stream = benchStream();
+const keysFile = join(dir, 'keys.json');
+writeFileSync(keysFile, JSON.stringify(stream.keys));
+
+function rawRate(v: SignatureVerifier, seconds = 3): number {
+  const keys = new Map(Object.entries(stream.keys).map(([d, k]) => [d, parsePublicKey(k)]));
+  const jobs = stream.payloads.slice(0, 20_000).map(({ device, payload }) => {
+    const p = JSON.parse(payload) as { Time: string; Signature: string };
+    const total = /"Total":([^,]+),/.exec(payload)![1]!;
+    return { msg: Buffer.from(`${p.Time.slice(0, 19)},${total}`), sig: Buffer.from(p.Signature, 'hex'), key: keys.get(device)! };
+  });
+  let n = 0;
+  const start = performance.now();
+  while (performance.now() - start < seconds * 1000) for (const j of jobs) (v.verify(j.sig, j.msg, j.key), n++);
+  return n / ((performance.now() - start) / 1000);
+}
+
+function runProcessor(args: string[], input: string): Promise<{ seconds: number; lines: number; firstOutputMs: number; peakRssMb: number }> {
+  return new Promise((resolve, reject) => {
+    const start = performance.now();
+    const child = spawn(process.execPath, [PROCESSOR, '--summary-interval', '0', ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
+    let lines = 0, first = -1, peak = 0;
+    const sample = setInterval(() => (peak = Math.max(peak, rssOf(child.pid!))), 20);
+    child.stdout.on('data', (d: Buffer) => {
+      if (first < 0) first = performance.now() - start;
+      for (let i = d.indexOf(10); i >= 0; i = d.indexOf(10, i + 1)) lines++;
+    });
+    child.on('error', reject);
+    child.on('exit', () => {
+      clearInterval(sample);
+      resolve({ seconds: (performance.now() - start) / 1000, lines, firstOutputMs: first, peakRssMb: peak });
+    });
+    child.stdin.end(input);
+  });
+}
+
+/** VmHWM (peak resident set) of a live process, in MB. */
+function rssOf(pid: number): number {
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) / 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+async function latency(): Promise<{ p50: number; p99: number; startupMs: number }> {
+  const child = spawn(process.execPath, [PROCESSOR, '--keys', keysFile, '--summary-interval', '0'], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const t0 = performance.now();
+  const sent: number[] = [];
+  const lat: number[] = [];
+  let startupMs = -1;
+  child.stdout.on('data', (d: Buffer) => {
+    for (let i = d.indexOf(10); i >= 0; i = d.indexOf(10, i + 1)) {
+      const now = performance.now();
+      if (startupMs < 0) startupMs = now - t0;
+      lat.push(now - sent[lat.length]!);
+    }
+  });
+  const total = 3000;
+  for (let i = 0; i < total; i++) {
+    const due = t0 + 200 + i; // 1,000 metrics/s after a 200 ms start
+    while (performance.now() < due) await new Promise((r) => setImmediate(r));
+    sent.push(performance.now());
+    child.stdin.write(stream.lines[i]!);
+  }
+  child.stdin.end();
+  await new Promise((r) => child.on('exit', r));
+  const sorted = lat.slice(100).sort((a, b) => a - b); // skip warm-up
+  return { p50: sorted[Math.floor(sorted.length * 0.5)]!, p99: sorted[Math.floor(sorted.length * 0.99)]!, startupMs };
+}
+
+async function startup(): Promise<number> {
+  // Spawn to the first metric out, for a single metric written at once.
+  const runs: number[] = [];
+  for (let i = 0; i < 5; i++) runs.push((await runProcessor(['--keys', keysFile], stream.lines[0]!)).firstOutputMs);
+  return runs.sort((a, b) => a - b)[2]!;
+}
+
+function referenceLoop(): { rate: number; rejectedGenuine: number } | undefined {
+  const py = '/usr/bin/python3';
+  if (!existsSync(py) || spawnSync(py, ['-c', 'import nacl']).status !== 0) return undefined;
+  const payloadFile = join(dir, 'payloads.jsonl');
+  writeFileSync(payloadFile, stream.payloads.map((p) => JSON.stringify(p)).join('\n'));
+  // The reference validator's logic (bc4p/SmartCryptometer-Validator), rewritten in a few lines.
+  const script = `
+import json, sys, time
+from nacl.signing import VerifyKey
+from nacl.exceptions import BadSignatureError
+keys = {d: VerifyKey(bytes.fromhex(k)) for d, k in json.load(open(sys.argv[1])).items()}
+rows = [json.loads(l) for l in open(sys.argv[2])]
+ok = bad = 0
+t = time.perf_counter()
+for r in rows:
+    p = json.loads(r["payload"])
+    msg = f"{p['Time']},{p['ENERGY']['Total']}"
+    try:
+        keys[r["device"]].verify(msg.encode(), bytes.fromhex(p["Signature"])); ok += 1
+    except BadSignatureError:
+        bad += 1
+print(json.dumps({"seconds": time.perf_counter() - t, "n": len(rows), "ok": ok, "bad": bad}))
+`;
+  const res = spawnSync(py, ['-c', script, keysFile, payloadFile], { encoding: 'utf8', maxBuffer: 1 << 20 });
+  if (res.status !== 0) throw new Error(res.stderr);
+  const r = JSON.parse(res.stdout) as { seconds: number; n: number; ok: number; bad: number };
+  const genuine = stream.payloads.length * 0.98;
+  return { rate: r.n / r.seconds, rejectedGenuine: 1 - r.ok / genuine };
+}
+
+async function manyDevices(): Promise<number> {
+  const keys: Record<string, string> = {};
+  for (let i = 0; i < 100_000; i++) keys[`dev-${i}`] = deviceKey('bench-many', `dev-${i}`).publicKeyHex;
+  Object.assign(keys, stream.keys);
+  const file = join(dir, 'keys-100k.json');
+  writeFileSync(file, JSON.stringify(keys));
+  return (await runProcessor(['--keys', file], stream.lines.slice(0, 20_000).join(''))).peakRssMb;
+}
+
+async function main(): Promise<void> {
+  const crypto = loadVerifier();
+  const f = (n: number, d = 0) => n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
+  console.log(`meterproof bench: ${stream.lines.length.toLocaleString()} metrics (10 devices × 20,000, EnergyRes 3, 2 % tampered), crypto ${crypto.name}\n`);
+  const a = rawRate(crypto);
+  const aNode = crypto.name === 'node:crypto' ? a : rawRate(opensslVerifier());
+  const b = await runProcessor(['--keys', keysFile], stream.lines.join(''));
+  if (b.lines !== stream.lines.length) throw new Error(`processor emitted ${b.lines} of ${stream.lines.length} metrics`);
+  const bRate = b.lines / b.seconds;
+  const c = referenceLoop();
+  const lat = await latency();
+  const start = await startup();
+  const rss = await manyDevices();
+  const rows: [string, string][] = [
+    [`(a) raw verify, ${crypto.name}, 1 core`, `${f(a)} /s`],
+    ['    raw verify, node:crypto, 1 core', `${f(aNode)} /s`],
+    ['(b) processor end to end (pipe)', `${f(bRate)} metrics/s`],
+    ['    b / a', f(bRate / a, 2)],
+    ['(c) reference validator loop (PyNaCl)', c ? `${f(c.rate)} /s, rejects ${f(c.rejectedGenuine * 100, 2)} % of genuine readings` : 'python3-nacl not installed (apt-get install python3-nacl)'],
+    ['    b / c', c ? f(bRate / c.rate, 2) : 'n/a'],
+    ['start-up to first output (median of 5)', `${f(start, 1)} ms`],
+    ['lone-metric latency at 1,000/s, p50 / p99', `${f(lat.p50, 2)} / ${f(lat.p99, 2)} ms`],
+    ['peak RSS, stream run', `${f(b.peakRssMb, 1)} MB`],
+    ['peak RSS, 100,000 registered devices', `${f(rss, 1)} MB`],
+  ];
+  const w = Math.max(...rows.map(([k]) => k.length));
+  for (const [k, v] of rows) console.log(`${k.padEnd(w)}  ${v}`);
+  rmSync(dir, { recursive: true, force: true });
+}
+
+void main();
