@@ -1,0 +1,131 @@
+/**
+ * The processor inside Telegraf (DESIGN §4): one metric out per metric in, at once, in order; never
+ * a crash; clean shutdown; weak keys refused at load; invalid lines passed through untouched.
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { readFileSync, rmSync } from 'node:fs';
+import { Plug } from '../sim/plug';
+import { telegrafLine } from './support/telegraf-mqtt-consumer';
+import { collect, lineReader, runProcessor, startProcessor, tempDir, writeKeys } from './support/processor';
+import { decode, splitLines, tag } from './support/metrics';
+
+const dir = tempDir();
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const plug = new Plug({ name: 'p1', energyRes: 3 }, 'behaviour');
+const keys = writeKeys(dir, { p1: plug.publicKeyHex });
+const T0 = Date.UTC(2025, 5, 1);
+const lineAt = (i: number, p = plug) => {
+  p.consume(10);
+  const r = p.read(new Date(T0 + i * 1000));
+  return telegrafLine(r.topic, r.payload, BigInt(T0 + i) * 1_000_000n, { mode: 'json', topicTags: '_/device/_' });
+};
+const peakRssKb = (pid: number) => Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);
+
+describe('processor behaviour inside Telegraf', () => {
+  it('emits a lone metric at once, without waiting for more input or for EOF', async () => {
+    const child = startProcessor(['--keys', keys]);
+    const next = lineReader(child);
+    child.stdin.write(lineAt(0));
+    expect(tag(decode(Buffer.from(await next())), 'verify_status')).toBe('ok');
+    child.stdin.write(lineAt(1));
+    expect(tag(decode(Buffer.from(await next())), 'verify_status')).toBe('ok');
+    const done = collect(child);
+    child.stdin.end();
+    expect((await done).code).toBe(0);
+  });
+
+  it('on stdin EOF drains everything and exits 0 within 5 s', async () => {
+    const input = Array.from({ length: 5000 }, (_, i) => lineAt(100 + i)).join('');
+    const child = startProcessor(['--keys', keys]);
+    const done = collect(child);
+    child.stdin.end(input);
+    const closed = Date.now();
+    const r = await done;
+    expect(r.code).toBe(0);
+    expect(Date.now() - closed).toBeLessThan(5000);
+    expect(splitLines(r.stdout).length).toBe(5000);
+  });
+
+  it('on SIGTERM finishes what it has read and exits 0', async () => {
+    const child = startProcessor(['--keys', keys]);
+    const next = lineReader(child);
+    const done = collect(child);
+    child.stdin.write(lineAt(10_000));
+    await next();
+    child.kill('SIGTERM');
+    const r = await done;
+    expect([r.code, r.signal]).toEqual([0, null]);
+  });
+
+  it('refuses to start without a readable key file, saying why', async () => {
+    const r = await runProcessor(['--keys', `${dir}/missing.json`], '');
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/^E! keys: .*missing\.json: cannot read: ENOENT; cannot start without a key registry$/m);
+  });
+
+  it('refuses weak and malformed keys at load with one line naming the device, and keeps the rest', async () => {
+    const identity = `01${'00'.repeat(31)}`;
+    const file = writeKeys(dir, { evil: identity, typo: 'abc', offcurve: `02${'00'.repeat(31)}`, p1: plug.publicKeyHex }, 'weak.json');
+    // Under the identity "key", R = identity and S = 0 verifies any message with OpenSSL (DESIGN §6).
+    const forged = `{"Time":"2025-06-01T00:00:00","Signature":"${identity}${'00'.repeat(32)}","ENERGY":{"Total":1.000}}`;
+    const input = telegrafLine('tele/evil/SENSOR', forged, 1n, { mode: 'json', topicTags: '_/device/_' }) + lineAt(20_000);
+    for (const crypto of ['node', 'auto']) {
+      const r = await runProcessor(['--keys', file, '--crypto', crypto], input);
+      expect(r.stderr).toMatch(/^E! keys: .*weak\.json: rejected device "evil": key has small order.*$/m);
+      expect(r.stderr).toMatch(/^E! keys: .*rejected device "typo": key is not 32 bytes of hex.*$/m);
+      expect(r.stderr).toMatch(/^E! keys: .*rejected device "offcurve": key is not a valid Ed25519 point.*$/m);
+      const out = splitLines(r.stdout).map((l) => tag(decode(l), 'verify_status'));
+      expect(out).toEqual(['unknown_device', 'ok']);
+    }
+  });
+
+  it('passes lines that are not line protocol through byte-for-byte, invalid UTF-8 included, and rate-limits the warning', async () => {
+    const bad = [Buffer.from('this is not line protocol\n'), Buffer.from([0x6d, 0x20, 0x76, 0x3d, 0xff, 0xfe, 0x0a]), Buffer.from('m,a=1 v=NaN 1\n')];
+    const good = Buffer.from(lineAt(30_000));
+    const input = Buffer.concat([...Array.from({ length: 300 }, (_, i) => bad[i % 3]!), good]);
+    const r = await runProcessor(['--keys', keys], input);
+    const lines = splitLines(r.stdout);
+    expect(lines.length).toBe(301);
+    expect(Buffer.concat(lines.slice(0, 300).map((l) => Buffer.concat([l, Buffer.from('\n')])))).toEqual(input.subarray(0, input.length - good.length));
+    expect(tag(decode(lines[300]!), 'verify_status')).toBe('ok');
+    const warnings = r.stderr.split('\n').filter((l) => l.startsWith('W! passing through'));
+    expect(warnings.length).toBe(5);
+    expect(r.stderr).toMatch(/^W! suppressed 295 more "invalid-line" messages$/m);
+    expect(r.stderr.split('\n').every((l) => l === '' || /^[EWID]! /.test(l))).toBe(true);
+  });
+
+  it('gives exactly 100,000 metrics for 100,000 in, in order, with malformed input mixed in, in flat memory', async () => {
+    const child = startProcessor(['--keys', keys]);
+    const done = collect(child);
+    let seq = 0;
+    const batch = (n: number) => {
+      const lines: string[] = [];
+      for (let i = 0; i < n; i++, seq++) {
+        if (seq % 10 === 3) lines.push(`broken line ${seq} without fields\n`);
+        else if (seq % 10 === 7) lines.push(`mqtt_consumer,device=p1,seq=${seq} Signature="zz",Time="x",ENERGY_Total=1 ${seq}\n`);
+        else lines.push(`${lineAt(40_000 + seq).slice(0, -1).replace('mqtt_consumer,', `mqtt_consumer,seq=${seq},`)}\n`);
+      }
+      return lines.join('');
+    };
+    child.stdin.write(batch(20_000));
+    await new Promise((r) => setTimeout(r, 3000));
+    const early = peakRssKb(child.pid!);
+    for (let k = 0; k < 8; k++) await new Promise<void>((r) => child.stdin.write(batch(10_000), () => r()));
+    await new Promise((r) => setTimeout(r, 500));
+    const late = peakRssKb(child.pid!);
+    child.stdin.end();
+    const r = await done;
+    const out = splitLines(r.stdout);
+    expect(out.length).toBe(100_000);
+    out.forEach((l, i) => {
+      if (i % 10 === 3) expect(l.toString()).toBe(`broken line ${i} without fields`);
+      else {
+        const m = decode(l);
+        expect(tag(m, 'seq')).toBe(String(i));
+        expect(tag(m, 'verify_status')).toBe(i % 10 === 7 ? 'malformed' : 'ok');
+      }
+    });
+    // Flat: five times the input after the first 20,000 costs almost no more memory.
+    expect(late - early).toBeLessThan(40 * 1024);
+  }, 120_000);
+});
