@@ -3,7 +3,7 @@
  * changes or on SIGHUP. A bad new file never replaces good keys. Swaps happen between metrics, so
  * no metric is dropped or reordered by a reload.
  */
-import { readFileSync, statSync, watchFile, unwatchFile } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { parseKeyFile, KeyFileError, type KeyEntry, type KeyFile } from '../core/keyfile';
 import type { Logger } from './log';
 import type { KeyLookup } from './verdict';
@@ -11,6 +11,8 @@ import type { KeyLookup } from './verdict';
 export class KeyRegistry implements KeyLookup {
   private current: KeyFile;
   private lastStamp = '';
+  private lastPoll = 0;
+  private pollMs = 1000;
   reloads = 0;
 
   /** Throws when the file cannot be read or parsed: there are no last good keys to fall back on. */
@@ -43,11 +45,21 @@ export class KeyRegistry implements KeyLookup {
     }
   }
 
-  /** Polls the file's mtime/size: works on every filesystem and catches atomic replace-by-rename. */
+  /**
+   * Polls the file's mtime, size and inode (works on every filesystem and catches replace-by-rename)
+   * from a timer and, through `poll`, from the input loop, where timers may starve under load.
+   */
   watch(intervalMs: number): () => void {
-    const onChange = () => this.reload();
-    watchFile(this.path, { interval: intervalMs, persistent: false }, onChange);
-    return () => unwatchFile(this.path, onChange);
+    this.pollMs = intervalMs;
+    const timer = setInterval(() => this.poll(), intervalMs);
+    timer.unref();
+    return () => clearInterval(timer);
+  }
+
+  poll(now = Date.now()): void {
+    if (now - this.lastPoll < this.pollMs) return;
+    this.lastPoll = now;
+    this.reload();
   }
 
   private stamp(): string {

@@ -62,6 +62,9 @@ function main(): void {
   const drainLines = () => {
     for (let l = splitter.next(); l; l = splitter.next()) pipeline.line(l.buf, l.start, l.end);
     out.flush();
+    const now = Date.now();
+    state?.maybeSave(now);
+    keys.poll(now);
   };
 
   const stopWatching = keys.watch(opts.reloadIntervalMs);
@@ -80,7 +83,7 @@ function main(): void {
   ];
 
   let finished = false;
-  const finish = async () => {
+  const finish = () => {
     if (finished) return;
     finished = true;
     stdin.pause();
@@ -91,7 +94,7 @@ function main(): void {
     stopWatching();
     timers.forEach((t) => t && clearInterval(t));
     log.flushSuppressed();
-    await state?.close();
+    state?.close();
     // Exit once stdout has taken everything; never process.exit() with writes pending.
     stdout.write('', () => {
       process.exitCode = 0;
@@ -103,12 +106,13 @@ function main(): void {
     splitter.push(chunk);
     drainLines();
   });
-  stdin.on('end', () => void finish());
-  process.on('SIGTERM', () => void finish());
+  stdin.on('end', finish);
+  process.on('SIGTERM', finish);
   stdout.on('error', (e: NodeJS.ErrnoException) => {
     // Telegraf is gone: nobody is left to deliver to. Keep the state, then leave.
     log.log('E', `stdout: ${e.message}`);
-    void state?.close().finally(() => process.exit(0));
+    state?.close();
+    process.exit(0);
   });
 }
 

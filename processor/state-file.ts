@@ -1,11 +1,12 @@
 /**
  * `--state FILE`: the device memory, persisted so that replays are caught across restarts.
- * Written atomically (temp file, fsync, rename), every `intervalMs` when it changed and on shutdown.
+ * Written atomically (temp file, fsync, rename), at most every `intervalMs` when it changed, and on
+ * shutdown. Writes are synchronous and driven by the input loop as well as a timer: under a flood of
+ * input, timers and async I/O can starve for seconds, which would widen what a kill -9 loses.
  * Telegraf may run two instances (DESIGN §4); a lock file makes the second one run without
  * persistence instead of racing the first. A corrupt file means a fresh start, never a crash.
  */
 import { closeSync, fsyncSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
-import { open, rename } from 'node:fs/promises';
 import type { Accepted, DeviceMemory } from './memory';
 import type { Logger } from './log';
 
@@ -16,7 +17,8 @@ interface StateDoc {
 
 export class StateFile {
   private savedAt = -1;
-  private writing: Promise<void> | undefined;
+  private lastWrite = 0;
+  private intervalMs = 1000;
   private timer: NodeJS.Timeout | undefined;
   private readonly lockPath: string;
   private locked = false;
@@ -34,21 +36,24 @@ export class StateFile {
       return false;
     }
     this.savedAt = this.memory.changes;
-    this.timer = setInterval(() => void this.saveAsync(), intervalMs);
+    this.intervalMs = intervalMs;
+    this.timer = setInterval(() => this.maybeSave(), intervalMs);
     this.timer.unref();
     return true;
   }
 
-  /** Final save and unlock, for shutdown. Waits for a periodic save in flight so it cannot land last. */
-  async close(): Promise<void> {
+  /** Saves if the memory changed and the interval has passed; cheap enough to call after every input chunk. */
+  maybeSave(now = Date.now()): void {
+    if (!this.locked || this.memory.changes === this.savedAt || now - this.lastWrite < this.intervalMs) return;
+    this.lastWrite = now;
+    this.trySave();
+  }
+
+  /** Final save and unlock, for shutdown. */
+  close(): void {
     if (this.timer) clearInterval(this.timer);
     if (!this.locked) return;
-    await this.writing;
-    try {
-      if (this.memory.changes !== this.savedAt) this.saveSync();
-    } catch (e) {
-      this.log.log('E', `state: cannot save ${this.path}: ${(e as Error).message}`);
-    }
+    if (this.memory.changes !== this.savedAt) this.trySave();
     try {
       unlinkSync(this.lockPath);
     } catch {
@@ -96,29 +101,16 @@ export class StateFile {
     return false;
   }
 
-  private async saveAsync(): Promise<void> {
-    if (this.writing || this.memory.changes === this.savedAt) return;
-    const version = this.memory.changes;
-    const text = serialize(this.memory.entries());
-    const tmp = `${this.path}.tmp-${process.pid}`;
-    this.writing = (async () => {
-      const fh = await open(tmp, 'w');
-      try {
-        await fh.writeFile(text);
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
-      await rename(tmp, this.path);
-      this.savedAt = version;
-    })()
-      .catch((e: Error) => this.log.limited('E', 'state-save', `state: cannot save ${this.path}: ${e.message}`))
-      .finally(() => (this.writing = undefined));
-    await this.writing;
+  private trySave(): void {
+    try {
+      this.save();
+    } catch (e) {
+      this.log.limited('E', 'state-save', `state: cannot save ${this.path}: ${(e as Error).message}`);
+    }
   }
 
-  private saveSync(): void {
-    const tmp = `${this.path}.tmp-${process.pid}-final`;
+  private save(): void {
+    const tmp = `${this.path}.tmp-${process.pid}`;
     const fd = openSync(tmp, 'w');
     try {
       writeSync(fd, serialize(this.memory.entries()));

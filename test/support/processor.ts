@@ -27,7 +27,9 @@ export function runProcessor(args: string[], input: string | Buffer): Promise<Ru
 }
 
 export function startProcessor(args: string[]): ChildProcessWithoutNullStreams {
-  return spawn(process.execPath, [PROCESSOR, '--summary-interval', '0', ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [PROCESSOR, '--summary-interval', '0', ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+  child.stdin.on('error', () => {}); // EPIPE after a deliberate kill is expected
+  return child;
 }
 
 export function collect(child: ChildProcessWithoutNullStreams): Promise<RunResult> {

@@ -1,0 +1,29 @@
+/**
+ * Escaping for the tags and fields meterproof writes, by the rules of Telegraf's influx serializer
+ * (plugins/serializers/influx/escape.go): keys and tag values escape ',' '=' ' ' with a backslash and
+ * write tab, newline, form feed and carriage return as the two characters `\t` `\n` `\f` `\r`; string
+ * fields escape only '"' and '\'. Results come without surrounding quotes.
+ */
+
+const CONTROL_TEXT: Record<string, string> = { '\t': '\\t', '\n': '\\n', '\f': '\\f', '\r': '\\r' };
+const NAME_SPECIAL = /[\x00-\x1f\x7f ,=]/g;
+const STRING_SPECIAL = /["\\]/g;
+
+/**
+ * Escapes a tag key, tag value or field key. Other control bytes cannot appear in a name at all and
+ * are dropped; trailing backslashes are trimmed, as Telegraf does, because they would escape the
+ * delimiter that follows. Returns '' when nothing remains: the caller must then leave the tag or field out.
+ */
+function escapeName(s: string): string {
+  const escaped = s.replace(NAME_SPECIAL, (c) => CONTROL_TEXT[c] ?? (c === ' ' || c === ',' || c === '=' ? `\\${c}` : ''));
+  return escaped.endsWith('\\') ? escaped.replace(/\\+$/, '') : escaped;
+}
+
+export const escapeTagKey = escapeName;
+export const escapeTagValue = escapeName;
+export const escapeFieldKey = escapeName;
+
+/** Escapes string field content ('"' and '\'); raw newlines are allowed inside the quotes. */
+export function escapeStringField(s: string): string {
+  return s.replace(STRING_SPECIAL, (c) => `\\${c}`);
+}
