@@ -1,0 +1,47 @@
+/** The processor's pipeline in-process, for property tests that need thousands of runs. */
+import { parseKeyFile } from '../../core/keyfile';
+import { loadVerifier } from '../../processor/crypto/verifier';
+import { MetricSplitter } from '../../processor/lineprotocol/split';
+import { createLogger } from '../../processor/log';
+import { DeviceMemory } from '../../processor/memory';
+import { OutputBuffer } from '../../processor/output';
+import { Pipeline } from '../../processor/pipeline';
+import { ReadingExtractor } from '../../processor/reading';
+import { Stats } from '../../processor/stats';
+
+const crypto = loadVerifier();
+
+export interface InProcess {
+  /** Each metric the splitter found in `input`, with exactly what the pipeline wrote for it. */
+  run(input: Uint8Array, chunk?: number): { pairs: { input: Buffer; output: Buffer }[]; log: string[] };
+}
+
+export function inProcessPipeline(keys: Record<string, string>): InProcess {
+  const registry = parseKeyFile(JSON.stringify(keys));
+  return {
+    run(input, chunk = input.length || 1) {
+      const log: string[] = [];
+      const parts: Buffer[] = [];
+      const out = new OutputBuffer((c) => parts.push(Buffer.from(c)));
+      const pipeline = new Pipeline({
+        extractor: new ReadingExtractor(), keys: { keysFor: (d) => registry.devices.get(d) }, memory: new DeviceMemory(),
+        crypto, log: createLogger((l) => log.push(l)), out, stats: new Stats(), expandPayload: true, keepStrings: new Set(['Signature', 'Time']),
+      });
+      const splitter = new MetricSplitter();
+      const pairs: { input: Buffer; output: Buffer }[] = [];
+      const take = (l: { buf: Buffer; start: number; end: number }) => {
+        const input = Buffer.from(l.buf.subarray(l.start, l.end));
+        pipeline.line(l.buf, l.start, l.end);
+        out.flush();
+        pairs.push({ input, output: Buffer.concat(parts.splice(0)) });
+      };
+      for (let i = 0; i < input.length; i += chunk) {
+        splitter.push(Buffer.from(input.subarray(i, i + chunk)));
+        for (let l = splitter.next(); l; l = splitter.next()) take(l);
+      }
+      const rest = splitter.finish();
+      if (rest) take(rest);
+      return { pairs, log };
+    },
+  };
+}
