@@ -4,7 +4,7 @@
  * because a hard reset makes the plug generate a new key. Schema: keys.schema.json.
  */
 import { signedTime } from './firmware';
-import { KeyRejected, parsePublicKey, type PublicKey } from './pubkey';
+import { KeyRejected, parsePublicKey, type PointCheck, type PublicKey } from './pubkey';
 
 export interface KeyEntry {
   readonly key: PublicKey;
@@ -28,7 +28,7 @@ export class KeyFileError extends Error {}
 
 const ENTRY_FIELDS = new Set(['key', 'not_before', 'not_after', 'revoked', 'label']);
 
-export function parseKeyFile(text: string): KeyFile {
+export function parseKeyFile(text: string, fastCheck?: PointCheck): KeyFile {
   let doc: unknown;
   try {
     doc = JSON.parse(text);
@@ -46,7 +46,7 @@ export function parseKeyFile(text: string): KeyFile {
     items.forEach((item, i) => {
       const where = Array.isArray(value) ? `device "${device}" key #${i + 1}` : `device "${device}"`;
       try {
-        entries.push(parseEntry(item));
+        entries.push(parseEntry(item, fastCheck));
       } catch (e) {
         if (!(e instanceof KeyRejected)) throw e;
         rejected.push({ device, reason: `${where}: key ${e.message}` });
@@ -57,8 +57,8 @@ export function parseKeyFile(text: string): KeyFile {
   return { devices, rejected };
 }
 
-function parseEntry(item: unknown): KeyEntry {
-  if (typeof item === 'string') return { key: parsePublicKey(item), revoked: false };
+function parseEntry(item: unknown, fastCheck?: PointCheck): KeyEntry {
+  if (typeof item === 'string') return { key: parsePublicKey(item, fastCheck), revoked: false };
   if (typeof item !== 'object' || item === null || Array.isArray(item)) {
     throw new KeyRejected('entry must be a hex string or an object with "key"');
   }
@@ -71,7 +71,7 @@ function parseEntry(item: unknown): KeyEntry {
   const notAfter = boundary(o.not_after, 'not_after');
   if (notBefore && notAfter && notBefore > notAfter) throw new KeyRejected('entry has not_before after not_after');
   return {
-    key: parsePublicKey(o.key),
+    key: parsePublicKey(o.key, fastCheck),
     revoked: o.revoked === true,
     ...(notBefore && { notBefore }),
     ...(notAfter && { notAfter }),

@@ -5,6 +5,7 @@
  */
 import { readFileSync, statSync } from 'node:fs';
 import { parseKeyFile, KeyFileError, type KeyEntry, type KeyFile } from '../core/keyfile';
+import type { PointCheck } from '../core/pubkey';
 import type { Logger } from './log';
 import type { KeyLookup } from './verdict';
 
@@ -16,7 +17,7 @@ export class KeyRegistry implements KeyLookup {
   reloads = 0;
 
   /** Throws when the file cannot be read or parsed: there are no last good keys to fall back on. */
-  constructor(private readonly path: string, private readonly log: Logger) {
+  constructor(private readonly path: string, private readonly log: Logger, private readonly fastCheck?: PointCheck) {
     this.lastStamp = this.stamp();
     this.current = this.read();
     this.report(this.current, 'loaded');
@@ -78,7 +79,7 @@ export class KeyRegistry implements KeyLookup {
     } catch (e) {
       throw new KeyFileError(`cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
     }
-    return parseKeyFile(text);
+    return parseKeyFile(text, this.fastCheck);
   }
 
   private report(k: KeyFile, verb: string): void {

@@ -3,7 +3,7 @@
  * every metric back on stdout with its verdict, logs to stderr in Telegraf's level style.
  */
 import { KeyFileError } from '../core/keyfile';
-import { loadVerifier } from './crypto/verifier';
+import { loadVerifier, nativePointCheck } from './crypto/verifier';
 import { KeyRegistry } from './key-registry';
 import { MetricSplitter } from './lineprotocol/split';
 import { createLogger } from './log';
@@ -33,7 +33,7 @@ function main(): void {
 
   let keys: KeyRegistry;
   try {
-    keys = new KeyRegistry(opts.keys, log);
+    keys = new KeyRegistry(opts.keys, log, nativePointCheck());
   } catch (e) {
     if (!(e instanceof KeyFileError)) throw e;
     log.log('E', `keys: ${opts.keys}: ${e.message}; cannot start without a key registry`);

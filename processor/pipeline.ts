@@ -14,6 +14,8 @@ import type { OutputBuffer } from './output';
 import type { Candidate, ReadingExtractor } from './reading';
 import type { Stats } from './stats';
 
+const HINT_AFTER = 3;
+
 export interface PipelineDeps {
   readonly extractor: ReadingExtractor;
   readonly keys: KeyLookup;
@@ -30,6 +32,8 @@ export interface PipelineDeps {
 export class Pipeline {
   private readonly layout = new LineLayout();
   private readonly hinted = new Set<string>();
+  /** Consecutive bad signatures per registered device: a run of them, not one tampered reading, suggests a new key. */
+  private readonly failing = new Map<string, number>();
 
   constructor(private readonly d: PipelineDeps) {}
 
@@ -60,7 +64,7 @@ export class Pipeline {
     }
     stats.count(verdict.status, device);
     if (verdict.detail) log.limited('W', verdict.status, verdict.detail);
-    if (verdict.status === 'bad_signature' && device !== undefined) this.hintOnce(device);
+    if (device !== undefined) this.trackKeyHealth(device, verdict.status);
     writeAnnotated(out, buf, start, end, this.layout, verdict.status, verdict.signedMessage, extra);
   }
 
@@ -83,8 +87,16 @@ export class Pipeline {
     this.d.out.byte(0x0a);
   }
 
-  private hintOnce(device: string): void {
+  private trackKeyHealth(device: string, status: Verdict['status']): void {
+    if (status !== 'bad_signature') {
+      if (status === 'ok') this.failing.delete(device);
+      return;
+    }
     if (this.hinted.has(device) || !this.d.keys.keysFor(device)) return;
+    const run = (this.failing.get(device) ?? 0) + 1;
+    this.failing.set(device, run);
+    if (run < HINT_AFTER) return;
+    this.failing.delete(device);
     this.hinted.add(device);
     this.d.log.log(
       'W',

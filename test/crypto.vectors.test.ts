@@ -5,7 +5,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { parsePublicKey, hexToBytes, KeyRejected } from '../core/pubkey';
-import { loadVerifier, opensslVerifier, type SignatureVerifier } from '../processor/crypto/verifier';
+import { randomBytes } from 'node:crypto';
+import { loadVerifier, nativePointCheck, opensslVerifier, type SignatureVerifier } from '../processor/crypto/verifier';
 import { readVector, readVectorJson } from './support/vectors';
 
 const backends: SignatureVerifier[] = [loadVerifier('sodium'), opensslVerifier()];
@@ -103,5 +104,33 @@ describe('ed25519-speccheck (recorded results)', () => {
     // results.md: LibSodium accepts only case 3; OpenSSL-3.0 accepts 0–3 and 11.
     expect(sodium!.flatMap((a, i) => (a ? [i] : []))).toEqual([3]);
     expect(openssl!.flatMap((a, i) => (a ? [i] : []))).toEqual([0, 1, 2, 3, 11]);
+  });
+});
+
+describe('key admission: native fast check and pure-JS check agree', () => {
+  const check = nativePointCheck()!;
+  const js = (hex: string) => {
+    try {
+      parsePublicKey(hex);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  it('on every key in the vectors, crafted edge encodings and random bytes', () => {
+    const w = readVectorJson<WycheproofFile>('wycheproof/wycheproof_ed25519_test_v1.json');
+    const keys = new Set<string>([
+      ...w.testGroups.map((g) => g.publicKey.pk),
+      ...readVectorJson<{ pub_key: string }[]>('ed25519-speccheck/cases.json').map((c) => c.pub_key),
+      ...readVectorJson<{ vk_bytes: string }[]>('zip215/zip215.json').map((c) => c.vk_bytes),
+      ...readVector('supercop/sign.input').trim().split('\n').slice(0, 64).map((l) => l.split(':')[1]!),
+      'ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f', // y = p - 1
+      'edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f', // y = p (non-canonical 0)
+      '0100000000000000000000000000000000000000000000000000000000000080', // x = 0 with the sign bit set
+    ]);
+    for (let i = 0; i < 2000; i++) keys.add(randomBytes(32).toString('hex'));
+    const differ = [...keys].filter((k) => js(k) !== check(hexToBytes(k)));
+    expect(differ).toEqual([]);
+    expect([...keys].filter(js).length).toBeGreaterThan(64); // the 64 genuine SUPERCOP keys at least
   });
 });

@@ -5,7 +5,7 @@
  */
 import { createRequire } from 'node:module';
 import { createPublicKey, verify as opensslVerify, type KeyObject } from 'node:crypto';
-import type { PublicKey } from '../../core/pubkey';
+import type { PointCheck, PublicKey } from '../../core/pubkey';
 
 export type BackendName = 'libsodium' | 'node:crypto';
 export type BackendChoice = 'auto' | 'sodium' | 'node';
@@ -18,14 +18,25 @@ export interface SignatureVerifier {
 
 interface Sodium {
   crypto_sign_verify_detached(signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array): boolean;
+  crypto_core_ed25519_is_valid_point(point: Uint8Array): boolean;
 }
 
+let sodiumModule: Sodium | null | undefined;
 function loadSodium(): Sodium | undefined {
-  try {
-    return createRequire(import.meta.url)('sodium-native') as Sodium;
-  } catch {
-    return undefined;
+  if (sodiumModule === undefined) {
+    try {
+      sodiumModule = createRequire(import.meta.url)('sodium-native') as Sodium;
+    } catch {
+      sodiumModule = null;
+    }
   }
+  return sodiumModule ?? undefined;
+}
+
+/** libsodium's check for canonical, on-curve, prime-order points, when the native module is present. */
+export function nativePointCheck(): PointCheck | undefined {
+  const sodium = loadSodium();
+  return sodium && ((bytes) => sodium.crypto_core_ed25519_is_valid_point(bytes));
 }
 
 export function sodiumVerifier(sodium: Sodium): SignatureVerifier {

@@ -21,6 +21,9 @@ const SP = 0x20, COMMA = 0x2c, EQ = 0x3d, QUOTE = 0x22, BSL = 0x5c;
 
 /** Bytes of buf[start,end) with each backslash that escapes an `isEscaped` byte removed. */
 function unescape(buf: Uint8Array, start: number, end: number, isEscaped: (c: number) => boolean): Uint8Array {
+  let first = start;
+  while (first < end && buf[first] !== BSL) first++;
+  if (first === end) return buf.subarray(start, end); // nothing escaped: no copy
   const out = new Uint8Array(end - start);
   let n = 0;
   for (let p = start; p < end; p++) {
@@ -53,7 +56,7 @@ export function decodeStringField(buf: Uint8Array, start: number, end: number): 
   return utf8.decode(unescape(buf, start, end, stringEscape));
 }
 
-/** A FIELD_INT or FIELD_UINT span (without its suffix), or a timestamp span, as a bigint. */
+/** A FIELD_INT or FIELD_UINT span (without its suffix) or the timestamp span of an accepted line, as a bigint. */
 export function parseIntSpan(buf: Uint8Array, start: number, end: number): bigint {
   let text = '';
   for (let p = start; p < end; p++) text += String.fromCharCode(buf[p]!);

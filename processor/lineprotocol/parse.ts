@@ -7,7 +7,8 @@
  * ../shared/vectors/line-protocol-corpus. In short:
  *   line        = ' '* measurement (',' tagKey '=' tagValue)* ' '+ field (',' field)* [' '+ [timestamp]] ' '* ['\r']
  *   measurement   stops at ',' ' ' and control bytes; `\,` `\ ` are escapes
- *   keys, values  stop at ',' '=' ' ' and control bytes; `\,` `\=` `\ ` are escapes
+ *   keys          stop at ',' '=' ' ' and control bytes; `\,` `\=` `\ ` are escapes
+ *   tag values    the same, but of control bytes only CR and LF stop them (as in the corpus)
  *   string field  "…" with `\"` `\\` escapes; anything else, raw newlines included, is content
  * A backslash before any other byte is kept as a literal backslash. Names and strings must be UTF-8.
  */
@@ -26,7 +27,7 @@ const CLASS = new Uint8Array(256);
 const mark = (bytes: Iterable<number>, bits: number) => {
   for (const c of bytes) CLASS[c] = CLASS[c]! | bits;
 };
-mark([...Array(32).keys(), 0x7f], MEAS_STOP | KEY_STOP); // control bytes end every name
+mark([...Array(32).keys(), 0x7f], MEAS_STOP | KEY_STOP); // control bytes end measurements and keys
 mark([COMMA, SP], MEAS_STOP | KEY_STOP | TAG_VALUE_STOP | MEAS_ESC | KEY_ESC);
 mark([EQ], KEY_STOP | TAG_VALUE_STOP | KEY_ESC);
 // Tag values may hold control bytes other than CR and LF: the corpus' reference accepts them.
@@ -204,9 +205,10 @@ export function scanHead(buf: Uint8Array, start: number, end: number, out: LineL
   if (scanHigh && !validUtf8(buf, ms, p)) return fail(out, p, `invalid UTF-8 in measurement ${showSpan(buf, ms, p)}`);
   out.measurementStart = ms;
   out.measurementEnd = out.tagSetEnd = p;
-  if (p < end && buf[p] === COMMA) p = tagComma(buf, p, end, out);
+  if (p < end && buf[p] === COMMA && (p = tagComma(buf, p, end, out)) < 0) return -1;
 
-  while (p >= 0 && p < end && buf[p] !== SP) {
+  // Tags until the space before the fields. A line ending here fails at the fields, like the reference.
+  while (p === end || buf[p] !== SP) {
     const ks = p;
     p = scanEscaped(buf, p, end, KEY_STOP, KEY_ESC);
     if (p === ks || p === end || buf[p] !== EQ) {
@@ -223,9 +225,9 @@ export function scanHead(buf: Uint8Array, start: number, end: number, out: LineL
     if (scanHigh && !validUtf8(buf, vs, p)) return fail(out, p, `invalid UTF-8 in tag value ${showSpan(buf, vs, p)}`);
     out.addTag(ks, vs - 1, vs, p);
     out.tagSetEnd = p;
-    if (p < end && buf[p] === COMMA) p = tagComma(buf, p, end, out);
+    if (p === end) break;
+    if (buf[p] === COMMA && (p = tagComma(buf, p, end, out)) < 0) return -1;
   }
-  if (p < 0) return -1;
   while (p < end && buf[p] === SP) p++;
   return p;
 }
@@ -393,20 +395,21 @@ function validUtf8(buf: Uint8Array, p: number, end: number): boolean {
 
 // ---- Floats: Go's strconv.ParseFloat(s, 64) syntax, accepting exactly what it accepts. ----
 
-/** What the last scanFloat found; module state so that checking a float allocates nothing. */
-const fs = { hex: false, neg: false, nd: 0, dp: 0, mantissa: 0, exp: 0 };
+/** What the last scanFloat found (exp: the written exponent); module state so that checking a float allocates nothing. */
+const num = { hex: false, neg: false, nd: 0, dp: 0, mantissa: 0, exp: 0 };
 
 /**
  * Go float syntax: [sign] (digits ['.' digits] | '0x' hexdigits ['.' hexdigits]) [e|p exponent], with
- * '_' between digits; a hex mantissa needs a 'p' exponent. Fills `fs`; false on a syntax error.
+ * '_' between digits; a hex mantissa needs a 'p' exponent. Fills `num`; false on a syntax error.
  * For decimals, the value is 0.d1d2…d(nd) × 10^dp and `mantissa` holds the first digits exactly.
  */
 function scanFloat(buf: Uint8Array, s: number, e: number): boolean {
+  if (s >= e) return false;
   let i = s;
-  fs.neg = buf[i] === MINUS;
-  if (fs.neg || buf[i] === 0x2b) i++;
-  fs.hex = i + 2 < e && buf[i] === 0x30 && (buf[i + 1]! | 0x20) === 0x78;
-  if (fs.hex) i += 2;
+  num.neg = buf[i] === MINUS;
+  if (num.neg || buf[i] === 0x2b) i++;
+  num.hex = i + 2 < e && buf[i] === 0x30 && (buf[i + 1]! | 0x20) === 0x78;
+  if (num.hex) i += 2;
   let underscores = false, sawDot = false, sawDigits = false, nd = 0, dp = 0, mantissa = 0;
   for (; i < e; i++) {
     const c = buf[i]!;
@@ -415,7 +418,7 @@ function scanFloat(buf: Uint8Array, s: number, e: number): boolean {
       if (sawDot) break;
       sawDot = true;
       dp = nd;
-    } else if (isDigit(c) || (fs.hex && (c | 0x20) >= 0x61 && (c | 0x20) <= 0x66)) {
+    } else if (isDigit(c) || (num.hex && (c | 0x20) >= 0x61 && (c | 0x20) <= 0x66)) {
       sawDigits = true;
       if (c === 0x30 && nd === 0) dp--; // leading zeros do not count
       else {
@@ -427,7 +430,7 @@ function scanFloat(buf: Uint8Array, s: number, e: number): boolean {
   if (!sawDigits) return false;
   if (!sawDot) dp = nd;
   let exp = 0;
-  if (i < e && (buf[i]! | 0x20) === (fs.hex ? 0x70 : 0x65)) {
+  if (i < e && (buf[i]! | 0x20) === (num.hex ? 0x70 : 0x65)) {
     i++;
     if (i >= e) return false;
     let esign = 1;
@@ -442,12 +445,12 @@ function scanFloat(buf: Uint8Array, s: number, e: number): boolean {
       else if (exp < 1e5) exp = exp * 10 + buf[i]! - 0x30;
     }
     exp *= esign;
-  } else if (fs.hex) return false;
+  } else if (num.hex) return false;
   if (i !== e || (underscores && !underscoreOk(buf, s, e))) return false;
-  fs.nd = nd;
-  fs.dp = dp + exp;
-  fs.exp = exp;
-  fs.mantissa = mantissa;
+  num.nd = nd;
+  num.dp = dp + exp;
+  num.exp = exp;
+  num.mantissa = mantissa;
   return true;
 }
 
@@ -492,7 +495,7 @@ function floatOk(buf: Uint8Array, s: number, e: number): boolean {
   if (i === e && digits > 0 && digits < 309) return true;
   if (!scanFloat(buf, s, e)) return false;
   // A decimal below 10^308 is always finite; only the rare large or hex ones are converted.
-  if (!fs.hex && (fs.nd === 0 || fs.dp <= 308)) return true;
+  if (!num.hex && (num.nd === 0 || num.dp <= 308)) return true;
   return Number.isFinite(parseFloatSpan(buf, s, e));
 }
 
@@ -504,24 +507,24 @@ const POW10 = Array.from({ length: 23 }, (_, i) => 10 ** i);
  */
 export function parseFloatSpan(buf: Uint8Array, start: number, end: number): number {
   if (!scanFloat(buf, start, end)) return NaN;
-  if (fs.hex) return hexFloat(buf, start, end);
+  if (num.hex) return hexFloat(buf, start, end);
   let v: number;
-  const k = fs.dp - fs.nd;
-  if (fs.nd === 0) v = 0;
-  else if (fs.nd <= 15 && k >= -22 && k <= 22) {
+  const k = num.dp - num.nd;
+  if (num.nd === 0) v = 0;
+  else if (num.nd <= 15 && k >= -22 && k <= 22) {
     // Both operands are exact doubles, so one IEEE operation rounds correctly (Clinger's fast path).
-    v = k < 0 ? fs.mantissa / POW10[-k]! : fs.mantissa * POW10[k]!;
+    v = k < 0 ? num.mantissa / POW10[-k]! : num.mantissa * POW10[k]!;
   } else {
     let text = '';
     for (let i = start; i < end; i++) if (buf[i] !== 0x5f) text += String.fromCharCode(buf[i]!);
     return Number(text); // decimal syntax already checked; V8 rounds correctly
   }
-  return fs.neg ? -v : v;
+  return num.neg ? -v : v;
 }
 
 /** Hex float: exact integer mantissa × 2^exp, rounded half-to-even to float64 (with subnormals). */
 function hexFloat(buf: Uint8Array, start: number, end: number): number {
-  let digits = '', afterDot = 0, dot = false, i = start + (fs.neg || buf[start] === 0x2b ? 3 : 2);
+  let digits = '', afterDot = 0, dot = false, i = start + (num.neg || buf[start] === 0x2b ? 3 : 2);
   for (; i < end; i++) {
     const c = buf[i]!;
     if ((c | 0x20) === 0x70) break;
@@ -531,11 +534,12 @@ function hexFloat(buf: Uint8Array, start: number, end: number): number {
       if (dot) afterDot++;
     }
   }
+  digits = digits.replace(/^0+/, '');
+  const sign = num.neg ? -1 : 1;
+  if (digits === '') return sign * 0;
   const m = BigInt('0x' + digits);
-  const sign = fs.neg ? -1 : 1;
-  if (m === 0n) return sign * 0;
-  const exp = fs.exp - 4 * afterDot; // value = m × 2^exp
-  const bits = m.toString(2).length;
+  const exp = num.exp - 4 * afterDot; // value = m × 2^exp
+  const bits = 4 * (digits.length - 1) + (32 - Math.clz32(parseInt(digits[0]!, 16)));
   const top = bits - 1 + exp; // exponent of the leading bit
   if (top > 1023) return sign * Infinity;
   const lsb = Math.max(top - 52, -1074);
@@ -551,17 +555,14 @@ function hexFloat(buf: Uint8Array, start: number, end: number): number {
   return sign * Number(q) * 2 ** lsb;
 }
 
-/** Index of a tag whose key repeats an earlier one, or -1. Escaping is one-to-one, so raw bytes compare. */
+/** Index of a tag whose key repeats another's, or -1. Escaping is one-to-one, so raw bytes compare. */
 function duplicateTag(buf: Uint8Array, l: LineLayout): number {
-  const n = l.tagCount;
+  const key = (i: number, j: number) => compareSpans(buf, l.tagKeyStart[i]!, l.tagKeyEnd[i]!, l.tagKeyStart[j]!, l.tagKeyEnd[j]!);
   let sorted = true;
-  for (let i = 1; i < n && sorted; i++) sorted = compareSpans(buf, l.tagKeyStart[i - 1]!, l.tagKeyEnd[i - 1]!, l.tagKeyStart[i]!, l.tagKeyEnd[i]!) < 0;
-  if (sorted) return -1; // Telegraf sends tags sorted: strictly increasing keys cannot repeat
-  for (let i = 1; i < n; i++) {
-    for (let j = 0; j < i; j++) {
-      if (compareSpans(buf, l.tagKeyStart[j]!, l.tagKeyEnd[j]!, l.tagKeyStart[i]!, l.tagKeyEnd[i]!) === 0) return i;
-    }
-  }
+  for (let i = 1; i < l.tagCount && sorted; i++) sorted = key(i - 1, i) < 0;
+  if (sorted) return -1; // Telegraf sends tags sorted, and strictly increasing keys cannot repeat
+  const order = Array.from({ length: l.tagCount }, (_, i) => i).sort(key);
+  for (let i = 1; i < order.length; i++) if (key(order[i - 1]!, order[i]!) === 0) return order[i]!;
   return -1;
 }
 

@@ -46,11 +46,12 @@ state(LINE_START, HEAD, [[[SP], LINE_START], [[HASH], TAIL], [[BSL], HEAD_ESC]])
 state(HEAD, HEAD, [[[BSL], HEAD_ESC], [[SP], FIELD_GAP]]);
 // The escaped byte is taken; a second backslash starts a new escape (`\\ ` escapes the space).
 state(HEAD_ESC, HEAD, [[[BSL], HEAD_ESC]]);
-state(FIELD_GAP, FIELD_KEY | KEY_HERE, [[[SP], FIELD_GAP], [[EQ], VALUE_START | KEY_HERE], [[BSL], FIELD_KEY_ESC | KEY_HERE], [[COMMA], TAIL]]);
-// An unescaped ' ' or ',' in a key is a syntax error: the rest of the line holds no strings.
+// Errors the table can see (an empty key or value, an unescaped ' ' or ',' in a key) also lead to
+// TAIL: the reference decoder skips the rest of such a line, strings or not.
+state(FIELD_GAP, FIELD_KEY | KEY_HERE, [[[SP], FIELD_GAP], [[BSL], FIELD_KEY_ESC | KEY_HERE], [[EQ, COMMA], TAIL]]);
 state(FIELD_KEY, FIELD_KEY, [[[EQ], VALUE_START], [[BSL], FIELD_KEY_ESC], [[SP, COMMA], TAIL]]);
 state(FIELD_KEY_ESC, FIELD_KEY, [[[BSL], FIELD_KEY_ESC]]);
-state(VALUE_START, VALUE, [[[QUOTE], STRING | OPEN_STRING], [[COMMA], FIELD_KEY | KEY_NEXT], [[SP, CR], TAIL]]);
+state(VALUE_START, VALUE, [[[QUOTE], STRING | OPEN_STRING], [[COMMA, SP, CR], TAIL]]);
 state(VALUE, VALUE, [[[COMMA], FIELD_KEY | KEY_NEXT], [[SP, CR], TAIL]]);
 state(STRING, STRING, [[[QUOTE], AFTER_STRING], [[BSL], STRING_ESC], [[LF], STRING | STRING_NEWLINE]]);
 // `\"` and `\\` are escapes; after any other byte the backslash was literal, and a newline is content.
