@@ -48,14 +48,23 @@ describe('replay and rollback memory', () => {
     const keys = writeKeys(dir, fleet.publicKeys(), 'kill-keys.json');
     const state = join(dir, 'kill-state.json');
     const input = msgs.map(toLine).join('');
-    for (const delay of [150, 420, 700, 260]) {
+    // Kill when a chosen number of metrics has come out (load makes wall-clock delays meaningless).
+    for (const [after, extraMs] of [[300, 0], [2500, 7], [6000, 31], [1200, 13]] as const) {
       const child = startProcessor(['--keys', keys, '--state', state, '--state-interval', '50', '--crypto', 'node']);
       const done = collect(child);
+      let seen = 0;
+      const reached = new Promise<void>((resolve) =>
+        child.stdout.on('data', (d: Buffer) => {
+          for (let i = d.indexOf(10); i >= 0; i = d.indexOf(10, i + 1)) if (++seen === after) resolve();
+        }),
+      );
       child.stdin.write(input);
-      await sleep(delay);
+      await reached;
+      await sleep(extraMs);
       child.kill('SIGKILL');
       await done;
-      if (existsSync(state)) expect(() => parseState(readFileSync(state, 'utf8'))).not.toThrow();
+      expect(existsSync(state)).toBe(true);
+      expect(() => parseState(readFileSync(state, 'utf8'))).not.toThrow();
     }
     // After the kills: the next run takes over the stale lock, replays of anything up to the
     // remembered time are caught, and newer readings are accepted.
