@@ -1,8 +1,10 @@
 /**
  * dist/processor.js: the Telegraf `processors.execd` program. Reads line protocol on stdin, writes
- * every metric back on stdout with its verdict, logs to stderr in Telegraf's level style.
+ * every metric back on stdout with its verdict, logs to stderr in Telegraf's level style. The same
+ * file serves as the verification worker thread.
  */
 import { KeyFileError } from '../core/keyfile';
+import { isVerifyWorker, runVerifyWorker, VerifyPool } from './crypto/pool';
 import { loadVerifier, nativePointCheck } from './crypto/verifier';
 import { KeyRegistry } from './key-registry';
 import { MetricSplitter } from './lineprotocol/split';
@@ -14,6 +16,9 @@ import { Pipeline } from './pipeline';
 import { ReadingExtractor } from './reading';
 import { StateFile } from './state-file';
 import { Stats, statsMetric, summaryLine } from './stats';
+
+/** Metrics waiting for worker threads before input is paused: bounds memory under any input rate. */
+const MAX_PENDING = 8192;
 
 function main(): void {
   const log = createLogger((line) => process.stderr.write(line));
@@ -41,13 +46,20 @@ function main(): void {
     return;
   }
   const crypto = loadVerifier(opts.crypto);
-  log.log('I', `Ed25519 verification by ${crypto.name}${crypto.name === 'node:crypto' ? ' (install sodium-native beside the processor for about twice the speed)' : ''}`);
+  const pool = opts.workers > 0 ? new VerifyPool(opts.workers, opts.crypto, __filename) : undefined;
+  log.log('I', `Ed25519 verification by ${crypto.name}${pool ? `, ${pool.threads} worker threads for bulk input` : ''}` +
+    `${crypto.name === 'node:crypto' ? ' (install sodium-native beside the processor for about twice the speed)' : ''}`);
 
   const { stdin, stdout } = process;
+  let outputBlocked = false;
   const out = new OutputBuffer((chunk) => {
     if (!stdout.write(chunk)) {
-      stdin.pause(); // backpressure: hold input rather than buffer output without bound
-      stdout.once('drain', () => stdin.resume());
+      outputBlocked = true; // backpressure: hold input rather than buffer output without bound
+      stdin.pause();
+      stdout.once('drain', () => {
+        outputBlocked = false;
+        resume();
+      });
     }
   });
   const stats = new Stats();
@@ -55,13 +67,23 @@ function main(): void {
   const state = opts.state === undefined ? undefined : new StateFile(opts.state, memory, log);
   state?.open(opts.stateIntervalMs);
   const pipeline = new Pipeline({
-    extractor: new ReadingExtractor(opts.fields), keys, memory, crypto, log, out, stats,
+    extractor: new ReadingExtractor(opts.fields), keys, memory, crypto, pool, log, out, stats,
     expandPayload: opts.expandPayload, keepStrings: new Set([opts.fields.signature, opts.fields.time]),
+    afterAsyncWrite: () => state?.maybeSave(),
   });
   const splitter = new MetricSplitter();
+  let finished = false;
+  const resume = () => {
+    if (!finished && !outputBlocked && pipeline.pending < MAX_PENDING) stdin.resume();
+  };
   const drainLines = () => {
     for (let l = splitter.next(); l; l = splitter.next()) pipeline.line(l.buf, l.start, l.end);
+    pipeline.endChunk();
     out.flush();
+    if (pipeline.pending >= MAX_PENDING) {
+      stdin.pause();
+      void pipeline.idle().then(resume);
+    }
     const now = Date.now();
     state?.maybeSave(now);
     keys.poll(now);
@@ -82,23 +104,28 @@ function main(): void {
     }),
   ];
 
-  let finished = false;
   const finish = () => {
     if (finished) return;
     finished = true;
     stdin.pause();
     drainLines();
     const rest = splitter.finish();
-    if (rest) pipeline.line(rest.buf, rest.start, rest.end);
-    out.flush();
-    stopWatching();
-    timers.forEach((t) => t && clearInterval(t));
-    log.flushSuppressed();
-    state?.close();
-    // Exit once stdout has taken everything; never process.exit() with writes pending.
-    stdout.write('', () => {
-      process.exitCode = 0;
-      stdin.destroy();
+    if (rest) {
+      pipeline.line(rest.buf, rest.start, rest.end);
+      pipeline.endChunk();
+    }
+    void pipeline.idle().then(async () => {
+      out.flush();
+      stopWatching();
+      timers.forEach((t) => t && clearInterval(t));
+      log.flushSuppressed();
+      state?.close();
+      await pool?.close();
+      // Exit once stdout has taken everything; never process.exit() with writes pending.
+      stdout.write('', () => {
+        process.exitCode = 0;
+        stdin.destroy();
+      });
     });
   };
 
@@ -123,4 +150,5 @@ function every(ms: number, fn: () => void): NodeJS.Timeout | undefined {
   return t;
 }
 
-main();
+if (isVerifyWorker()) runVerifyWorker();
+else main();

@@ -1,4 +1,5 @@
 /** Command-line options of dist/processor.js (DESIGN §5 contract: `--keys FILE [--state FILE]`). */
+import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import type { BackendChoice } from './crypto/verifier';
 import { DEFAULT_FIELD_NAMES, type FieldNames } from './reading';
@@ -9,6 +10,8 @@ export interface ProcessorOptions {
   readonly stateIntervalMs: number;
   readonly crypto: BackendChoice;
   readonly reloadIntervalMs: number;
+  /** Verification threads beside the main one; 0 verifies inline only. */
+  readonly workers: number;
   readonly summaryIntervalMs: number;
   readonly statsIntervalMs: number;
   readonly fields: FieldNames;
@@ -25,6 +28,8 @@ metric with verified=true|false and verify_status=<reason>.
   --state-interval MS      how often changed state is written (default 1000; what a kill -9 can lose)
   --crypto auto|sodium|node  Ed25519 backend (default auto: libsodium if installed, else node:crypto)
   --reload-interval MS     how often the keys file is checked for changes (default 1000)
+  --workers N              verification threads used when input arrives in bulk (default: one per core,
+                           none on a single core); lone metrics are always verified at once, inline
   --summary-interval S     seconds between I! summaries on stderr, 0 = off (default 60)
   --stats-interval S       also emit a "meterproof" metric with the counts every S seconds (default 0 = off;
                            these are metrics beyond one-for-one)
@@ -47,7 +52,7 @@ export function parseOptions(argv: string[]): ProcessorOptions | 'help' {
       strict: true,
       options: {
         keys: { type: 'string' }, state: { type: 'string' }, 'state-interval': { type: 'string', default: '1000' }, crypto: { type: 'string', default: 'auto' },
-        'reload-interval': { type: 'string', default: '1000' }, 'summary-interval': { type: 'string', default: '60' },
+        'reload-interval': { type: 'string', default: '1000' }, workers: { type: 'string' }, 'summary-interval': { type: 'string', default: '60' },
         'stats-interval': { type: 'string', default: '0' },
         'device-tag': { type: 'string' }, 'topic-tag': { type: 'string' }, 'signature-field': { type: 'string' },
         'time-field': { type: 'string' }, 'total-field': { type: 'string' }, 'payload-field': { type: 'string' },
@@ -67,6 +72,7 @@ export function parseOptions(argv: string[]): ProcessorOptions | 'help' {
     stateIntervalMs: number(v['state-interval']!, '--state-interval', 50),
     crypto: v.crypto as BackendChoice,
     reloadIntervalMs: number(v['reload-interval']!, '--reload-interval', 50),
+    workers: v.workers === undefined ? (availableParallelism() > 1 ? availableParallelism() : 0) : Math.floor(number(v.workers, '--workers', 0)),
     summaryIntervalMs: number(v['summary-interval']!, '--summary-interval', 0) * 1000,
     statsIntervalMs: number(v['stats-interval']!, '--stats-interval', 0) * 1000,
     fields: {

@@ -1,32 +1,56 @@
 /**
- * One metric in, one metric out, in order: parse, extract, verify, annotate. Lines that are not
- * line protocol (Telegraf never sends any) leave byte-for-byte as they came, with a `W! ` line.
+ * One metric in, one metric out, in input order: parse, extract, verify, annotate. Lines that are
+ * not line protocol (Telegraf never sends any) leave byte-for-byte as they came, with a `W! ` line.
+ *
+ * Lines are taken a chunk at a time. A chunk with few signatures is verified inline and written at
+ * once (a lone metric never waits); a chunk with many is verified on worker threads. Either way
+ * verdicts are concluded and written strictly in input order, so replay memory sees readings in the
+ * order the device sent them.
  */
-import { flattenJson } from './exact-payload';
+import { flattenJson, type JsonValue } from './exact-payload';
 import { writeAnnotated, type ExtraField } from './annotate';
 import { isCommentOrBlank, LineLayout, parseLine } from './lineprotocol/parse';
 import { decodeKey } from './lineprotocol/decode';
-import { conclude, prepare, runSignatureJob, type KeyLookup, type Verdict } from './verdict';
+import { conclude, prepare, runSignatureJob, type KeyLookup, type Prepared, type SignatureJob, type Verdict } from './verdict';
 import type { SignatureVerifier } from './crypto/verifier';
+import type { VerifyPool } from './crypto/pool';
 import type { DeviceMemory } from './memory';
 import type { Logger } from './log';
 import type { OutputBuffer } from './output';
-import type { Candidate, ReadingExtractor } from './reading';
+import type { ReadingExtractor } from './reading';
 import type { Stats } from './stats';
 
 const HINT_AFTER = 3;
+/** Signature checks in one chunk that make the trip to worker threads worth it. */
+const POOL_THRESHOLD = 24;
+const BATCH_SIZE = 256;
 
 export interface PipelineDeps {
   readonly extractor: ReadingExtractor;
   readonly keys: KeyLookup;
   readonly memory: DeviceMemory;
   readonly crypto: SignatureVerifier;
+  readonly pool?: VerifyPool;
   readonly log: Logger;
   readonly out: OutputBuffer;
   readonly stats: Stats;
   /** Exact mode: also write the payload's fields the way json v1 would. */
   readonly expandPayload: boolean;
   readonly keepStrings: ReadonlySet<string>;
+  /** Called after verdicts were written from a worker callback (outside the input loop). */
+  readonly afterAsyncWrite?: () => void;
+}
+
+type Checked = Extract<Prepared, { job: SignatureJob }>;
+
+/** A line on its way through; `match` is set once its signature check (if any) has run. */
+interface Entry {
+  buf: Uint8Array;
+  start: number;
+  end: number;
+  /** `null` when the line is passed through untouched. */
+  readonly result: null | { readonly prepared: Prepared; readonly extra: readonly ExtraField[]; readonly device: string | undefined };
+  match?: number;
 }
 
 export class Pipeline {
@@ -34,57 +58,135 @@ export class Pipeline {
   private readonly hinted = new Set<string>();
   /** Consecutive bad signatures per registered device: a run of them, not one tampered reading, suggests a new key. */
   private readonly failing = new Map<string, number>();
+  private readonly chunk: Entry[] = [];
+  private readonly queue: Entry[] = [];
+  private head = 0;
+  private inFlight = 0;
+  private idleWaiters: (() => void)[] = [];
 
   constructor(private readonly d: PipelineDeps) {}
 
-  /** Processes buf[start, end), the bytes of one metric without its newline. Never throws on input. */
+  /** Metrics taken but not yet written. */
+  get pending(): number {
+    return this.queue.length - this.head + this.chunk.length;
+  }
+
+  /** Takes buf[start, end), the bytes of one metric without its newline. Never throws on input. */
   line(buf: Uint8Array, start: number, end: number): void {
-    const { out, log, stats } = this.d;
-    if (isCommentOrBlank(buf, start, end)) return this.passThrough(buf, start, end);
+    if (isCommentOrBlank(buf, start, end)) return void this.chunk.push({ buf, start, end, result: null });
     const error = parseLine(buf, start, end, this.layout);
     if (error !== null) {
-      stats.invalidLines++;
-      log.limited('W', 'invalid-line', `passing through a line that is not valid line protocol (${error}): ${preview(buf, start, end)}`);
-      return this.passThrough(buf, start, end);
+      this.d.stats.invalidLines++;
+      this.d.log.limited('W', 'invalid-line', `passing through a line that is not valid line protocol (${error}): ${preview(buf, start, end)}`);
+      return void this.chunk.push({ buf, start, end, result: null });
     }
-    let verdict: Verdict;
-    let device: string | undefined;
+    let prepared: Prepared;
     let extra: readonly ExtraField[] = [];
+    let device: string | undefined;
     try {
       const x = this.d.extractor.extract(buf, this.layout);
       if (x.status === 'candidate') {
         device = x.device;
-        if (x.payload && this.d.expandPayload) extra = this.expansion(buf, x);
+        if (x.payload && this.d.expandPayload) extra = this.expansion(buf, x.payload);
       }
-      verdict = this.verify(x);
+      prepared = prepare(x, this.d.keys, this.d.memory);
     } catch (e) {
-      // A bug must not cost a metric: fail closed and keep going.
-      verdict = { status: 'malformed', detail: `internal error: ${(e as Error).message}` };
-      log.limited('E', 'internal', `${verdict.detail} on: ${preview(buf, start, end)}`);
+      prepared = this.internalError(e, buf, start, end);
     }
-    stats.count(verdict.status, device);
-    if (verdict.detail) log.limited('W', verdict.status, verdict.detail);
-    if (device !== undefined) this.trackKeyHealth(device, verdict.status);
-    writeAnnotated(out, buf, start, end, this.layout, verdict.status, verdict.signedMessage, extra);
+    this.chunk.push({ buf, start, end, result: { prepared, extra, device } });
   }
 
-  private verify(x: ReturnType<ReadingExtractor['extract']>): Verdict {
-    const p = prepare(x, this.d.keys, this.d.memory);
-    if ('verdict' in p) return p.verdict;
-    return conclude(p, runSignatureJob(p.job, this.d.crypto), this.d.memory);
+  /**
+   * Ends a chunk: the buffers its lines point into may be reused after this returns, so lines that
+   * must wait for worker threads are copied first.
+   */
+  endChunk(): void {
+    const entries = this.chunk.splice(0);
+    const jobs = entries.filter((e) => e.result && 'job' in e.result.prepared);
+    const pool = this.d.pool;
+    if (!pool || jobs.length < POOL_THRESHOLD) {
+      for (const e of jobs) e.match = this.verifyInline((e.result!.prepared as Checked).job, e);
+      if (this.queue.length === this.head) return this.write(entries); // nothing earlier is waiting: no copy
+    } else {
+      for (let i = 0; i < jobs.length; i += BATCH_SIZE) {
+        const batch = jobs.slice(i, i + BATCH_SIZE);
+        this.inFlight++;
+        pool.run(batch.map((e) => (e.result!.prepared as Checked).job), (matches) => {
+          batch.forEach((e, k) => (e.match = matches[k]));
+          this.inFlight--;
+          this.drainQueue();
+          this.d.out.flush();
+          this.d.afterAsyncWrite?.();
+        });
+      }
+    }
+    keep(entries);
+    for (const e of entries) this.queue.push(e);
+    this.drainQueue();
+  }
+
+  /** Resolves once every line taken so far has been written. */
+  idle(): Promise<void> {
+    return this.pending === 0 && this.inFlight === 0 ? Promise.resolve() : new Promise((r) => this.idleWaiters.push(r));
+  }
+
+  private verifyInline(job: SignatureJob, e: Entry): number {
+    try {
+      return runSignatureJob(job, this.d.crypto);
+    } catch (err) {
+      this.internalError(err, e.buf, e.start, e.end);
+      return -1;
+    }
+  }
+
+  private drainQueue(): void {
+    let i = this.head;
+    while (i < this.queue.length) {
+      const e = this.queue[i]!;
+      if (e.result && 'job' in e.result.prepared && e.match === undefined) break;
+      i++;
+    }
+    this.write(this.queue.slice(this.head, i));
+    this.head = i;
+    if (this.head > 4096 && this.head * 2 > this.queue.length) {
+      this.queue.splice(0, this.head);
+      this.head = 0;
+    }
+    if (this.pending === 0 && this.inFlight === 0) this.idleWaiters.splice(0).forEach((r) => r());
+  }
+
+  /** Concludes and writes entries whose checks are done, in order. */
+  private write(entries: readonly Entry[]): void {
+    const { out, log, stats, memory } = this.d;
+    for (const e of entries) {
+      if (!e.result) {
+        out.bytes(e.buf, e.start, e.end);
+        out.byte(0x0a);
+        continue;
+      }
+      const { prepared, extra, device } = e.result;
+      const verdict: Verdict = 'verdict' in prepared ? prepared.verdict : conclude(prepared, e.match!, memory);
+      stats.count(verdict.status, device);
+      if (verdict.detail) log.limited('W', verdict.status, verdict.detail);
+      if (device !== undefined) this.trackKeyHealth(device, verdict.status);
+      parseLine(e.buf, e.start, e.end, this.layout); // parsed before; the layout was reused since
+      writeAnnotated(out, e.buf, e.start, e.end, this.layout, verdict.status, verdict.signedMessage, extra);
+    }
   }
 
   /** Payload fields json v1 would have written, minus names the metric already has. */
-  private expansion(buf: Uint8Array, x: Candidate): ExtraField[] {
+  private expansion(buf: Uint8Array, payload: JsonValue): ExtraField[] {
     const l = this.layout;
     const present = new Set<string>();
     for (let f = 0; f < l.fieldCount; f++) present.add(decodeKey(buf, l.fieldKeyStart[f]!, l.fieldKeyEnd[f]!));
-    return flattenJson(x.payload!, this.d.keepStrings).filter(([k]) => !present.has(k));
+    return flattenJson(payload, this.d.keepStrings).filter(([k]) => !present.has(k));
   }
 
-  private passThrough(buf: Uint8Array, start: number, end: number): void {
-    this.d.out.bytes(buf, start, end);
-    this.d.out.byte(0x0a);
+  private internalError(e: unknown, buf: Uint8Array, start: number, end: number): Prepared {
+    // A bug must not cost a metric: fail closed and keep going.
+    const detail = `internal error: ${(e as Error).message}`;
+    this.d.log.limited('E', 'internal', `${detail} on: ${preview(buf, start, end)}`);
+    return { verdict: { status: 'malformed', detail } };
   }
 
   private trackKeyHealth(device: string, status: Verdict['status']): void {
@@ -104,6 +206,25 @@ export class Pipeline {
         `generated a new key: read it from the plug's web UI (Information page, public key), add it to the keys file ` +
         `(with not_before set to the reset time), and meterproof reloads it.`,
     );
+  }
+}
+
+/** Gives waiting lines their own copy of their bytes: one copy per underlying buffer, not per line. */
+function keep(entries: readonly Entry[]): void {
+  let i = 0;
+  while (i < entries.length) {
+    const buf = entries[i]!.buf;
+    let j = i;
+    while (j < entries.length && entries[j]!.buf === buf) j++;
+    const from = entries[i]!.start, to = entries[j - 1]!.end;
+    const copy = Uint8Array.prototype.slice.call(buf, from, to); // a copy even for a Buffer, whose slice() is a view
+    for (let k = i; k < j; k++) {
+      const e = entries[k]!;
+      e.buf = copy;
+      e.start -= from;
+      e.end -= from;
+    }
+    i = j;
   }
 }
 

@@ -63,9 +63,10 @@ describe('replay and rollback memory', () => {
       await sleep(extraMs);
       child.kill('SIGKILL');
       await done;
-      expect(existsSync(state)).toBe(true);
-      expect(() => parseState(readFileSync(state, 'utf8'))).not.toThrow();
+      // Written at most --state-interval ago, so possibly not yet after the first kill; never torn.
+      if (existsSync(state)) expect(() => parseState(readFileSync(state, 'utf8'))).not.toThrow();
     }
+    expect(existsSync(state)).toBe(true);
     // After the kills: the next run takes over the stale lock, replays of anything up to the
     // remembered time are caught, and newer readings are accepted.
     const remembered = new Map(parseState(readFileSync(state, 'utf8')).map(([d, a]) => [d, a.time19]));

@@ -557,13 +557,20 @@ function hexFloat(buf: Uint8Array, start: number, end: number): number {
 
 /** Index of a tag whose key repeats another's, or -1. Escaping is one-to-one, so raw bytes compare. */
 function duplicateTag(buf: Uint8Array, l: LineLayout): number {
-  const key = (i: number, j: number) => compareSpans(buf, l.tagKeyStart[i]!, l.tagKeyEnd[i]!, l.tagKeyStart[j]!, l.tagKeyEnd[j]!);
   let sorted = true;
-  for (let i = 1; i < l.tagCount && sorted; i++) sorted = key(i - 1, i) < 0;
+  for (let i = 1; i < l.tagCount && sorted; i++) sorted = compareTagKeys(buf, l, i - 1, i) < 0;
   if (sorted) return -1; // Telegraf sends tags sorted, and strictly increasing keys cannot repeat
-  const order = Array.from({ length: l.tagCount }, (_, i) => i).sort(key);
-  for (let i = 1; i < order.length; i++) if (key(order[i - 1]!, order[i]!) === 0) return order[i]!;
+  if (l.tagCount <= 32) {
+    for (let i = 1; i < l.tagCount; i++) for (let j = 0; j < i; j++) if (compareTagKeys(buf, l, j, i) === 0) return i;
+    return -1;
+  }
+  const order = Array.from({ length: l.tagCount }, (_, i) => i).sort((i, j) => compareTagKeys(buf, l, i, j));
+  for (let i = 1; i < order.length; i++) if (compareTagKeys(buf, l, order[i - 1]!, order[i]!) === 0) return order[i]!;
   return -1;
+}
+
+function compareTagKeys(buf: Uint8Array, l: LineLayout, i: number, j: number): number {
+  return compareSpans(buf, l.tagKeyStart[i]!, l.tagKeyEnd[i]!, l.tagKeyStart[j]!, l.tagKeyEnd[j]!);
 }
 
 function compareSpans(buf: Uint8Array, as: number, ae: number, bs: number, be: number): number {

@@ -32,6 +32,7 @@ export function inProcessPipeline(keys: Record<string, string>): InProcess {
       const take = (l: { buf: Buffer; start: number; end: number }) => {
         const input = Buffer.from(l.buf.subarray(l.start, l.end));
         pipeline.line(l.buf, l.start, l.end);
+        pipeline.endChunk();
         out.flush();
         pairs.push({ input, output: Buffer.concat(parts.splice(0)) });
       };

@@ -1,0 +1,112 @@
+/**
+ * Signature checks on worker threads, for when input arrives faster than one core verifies. Jobs
+ * travel in packed batches (one transfer, not one message per metric); results come back per batch
+ * and the caller puts them in order. The worker runs this same file (dist/processor.js stays one file).
+ */
+import { Worker, parentPort, workerData } from 'node:worker_threads';
+import type { PublicKey } from '../../core/pubkey';
+import { runSignatureJob, type SignatureJob } from '../verdict';
+import { loadVerifier, type BackendChoice } from './verifier';
+
+interface BatchRequest {
+  readonly id: number;
+  readonly signatures: Uint8Array; // 64 bytes per job
+  readonly messages: string; // every job's candidate messages, '\n'-separated
+  readonly messageCounts: Uint16Array;
+  readonly keys: string; // every job's key hex, concatenated
+  readonly keyCounts: Uint16Array;
+}
+
+interface BatchResult { readonly id: number; readonly matches: Int32Array }
+
+export const WORKER_ROLE = 'meterproof-verifier';
+
+export class VerifyPool {
+  private readonly workers: Worker[] = [];
+  private readonly callbacks = new Map<number, (matches: Int32Array) => void>();
+  private nextId = 0;
+  private next = 0;
+
+  constructor(private readonly size: number, private readonly backend: BackendChoice, private readonly script: string) {}
+
+  get threads(): number {
+    return this.size;
+  }
+
+  /** Verifies `jobs` on the workers (started on first use, so start-up stays fast). */
+  run(jobs: readonly SignatureJob[], done: (matches: Int32Array) => void): void {
+    if (this.workers.length === 0) this.start();
+    const id = this.nextId++;
+    this.callbacks.set(id, done);
+    const req = pack(id, jobs);
+    this.workers[this.next++ % this.workers.length]!.postMessage(req, [req.signatures.buffer as ArrayBuffer, req.messageCounts.buffer as ArrayBuffer, req.keyCounts.buffer as ArrayBuffer]);
+  }
+
+  close(): Promise<unknown> {
+    return Promise.all(this.workers.map((w) => w.terminate()));
+  }
+
+  private start(): void {
+    for (let i = 0; i < this.size; i++) {
+      const w = new Worker(this.script, { workerData: { role: WORKER_ROLE, backend: this.backend } });
+      w.on('message', (r: BatchResult) => {
+        const cb = this.callbacks.get(r.id)!;
+        this.callbacks.delete(r.id);
+        cb(r.matches);
+      });
+      w.on('error', (e) => {
+        throw e; // a worker bug must be loud; Telegraf restarts the processor
+      });
+      this.workers.push(w);
+    }
+  }
+}
+
+function pack(id: number, jobs: readonly SignatureJob[]): BatchRequest {
+  const n = jobs.length;
+  const signatures = new Uint8Array(64 * n);
+  const messageCounts = new Uint16Array(n);
+  const keyCounts = new Uint16Array(n);
+  const messages: string[] = [];
+  const keys: string[] = [];
+  jobs.forEach((j, i) => {
+    signatures.set(j.signature, 64 * i);
+    messageCounts[i] = j.messages.length;
+    keyCounts[i] = j.keys.length;
+    messages.push(...j.messages);
+    for (const k of j.keys) keys.push(k.key.hex);
+  });
+  return { id, signatures, messages: messages.join('\n'), messageCounts, keys: keys.join(''), keyCounts };
+}
+
+/** The worker side: unpack, verify, answer. */
+export function runVerifyWorker(): void {
+  const crypto = loadVerifier((workerData as { backend: BackendChoice }).backend);
+  // Stable key objects, so backends can cache per key (OpenSSL's KeyObject).
+  const keyCache = new Map<string, PublicKey>();
+  const keyFor = (hex: string): PublicKey => {
+    let k = keyCache.get(hex);
+    if (!k) {
+      if (keyCache.size > 200_000) keyCache.clear();
+      k = { hex, bytes: Buffer.from(hex, 'hex') };
+      keyCache.set(hex, k);
+    }
+    return k;
+  };
+  parentPort!.on('message', (req: BatchRequest) => {
+    const n = req.messageCounts.length;
+    const matches = new Int32Array(n);
+    const messages = req.messages.split('\n');
+    let m = 0, k = 0;
+    for (let i = 0; i < n; i++) {
+      const mc = req.messageCounts[i]!, kc = req.keyCounts[i]!;
+      const keys = [];
+      for (let j = 0; j < kc; j++, k++) keys.push({ key: keyFor(req.keys.slice(64 * k, 64 * k + 64)), revoked: false });
+      matches[i] = runSignatureJob({ signature: req.signatures.subarray(64 * i, 64 * i + 64), messages: messages.slice(m, m + mc), keys }, crypto);
+      m += mc;
+    }
+    parentPort!.postMessage({ id: req.id, matches } satisfies BatchResult, [matches.buffer]);
+  });
+}
+
+export const isVerifyWorker = (): boolean => (workerData as { role?: string } | null)?.role === WORKER_ROLE;
