@@ -69,8 +69,7 @@ export const keys: Command = {
       case 'check': {
         const k = load(read());
         for (const r of k.rejected) process.stderr.write(`refused: ${r.reason}\n`);
-        const count = [...k.devices.values()].reduce((n, l) => n + l.length, 0);
-        process.stdout.write(`${file}: ${count} keys admitted for ${k.devices.size} devices, ${k.rejected.length} refused\n`);
+        process.stdout.write(`${file}: ${k.keyCount} keys admitted for ${k.devices.size} devices, ${k.rejected.length} refused\n`);
         return k.rejected.length ? 1 : 0;
       }
       case 'add':

@@ -19,6 +19,8 @@ export interface KeyProblem { readonly device: string; readonly reason: string }
 
 export interface KeyFile {
   readonly devices: ReadonlyMap<string, readonly KeyEntry[]>;
+  /** Admitted keys over all devices. */
+  readonly keyCount: number;
   /** Keys refused at load; the rest of the file still applies. */
   readonly rejected: readonly KeyProblem[];
 }
@@ -29,32 +31,100 @@ export class KeyFileError extends Error {}
 const ENTRY_FIELDS = new Set(['key', 'not_before', 'not_after', 'revoked', 'label']);
 
 export function parseKeyFile(text: string, fastCheck?: PointCheck): KeyFile {
-  let doc: unknown;
-  try {
-    doc = JSON.parse(text);
-  } catch (e) {
-    throw new KeyFileError(`not valid JSON${jsonErrorLocation(text, e)}: ${(e as Error).message}`);
-  }
-  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) {
-    throw new KeyFileError('must be a JSON object mapping device names to keys');
-  }
-  const devices = new Map<string, KeyEntry[]>();
+  const devices = new KeyMap();
   const rejected: KeyProblem[] = [];
-  for (const [device, value] of Object.entries(doc)) {
-    const items = Array.isArray(value) ? value : [value];
-    const entries: KeyEntry[] = [];
-    items.forEach((item, i) => {
-      const where = Array.isArray(value) ? `device "${device}" key #${i + 1}` : `device "${device}"`;
+  let keyCount = 0;
+  for (const [device, value] of topLevelEntries(text)) {
+    if (typeof value === 'string') {
       try {
-        entries.push(parseEntry(item, fastCheck));
+        devices.setPlain(device, parsePublicKey(value, fastCheck));
+        keyCount++;
       } catch (e) {
         if (!(e instanceof KeyRejected)) throw e;
+        rejected.push({ device, reason: `device "${device}": key ${e.message}` });
+      }
+      continue;
+    }
+    const items = Array.isArray(value) ? value : [value];
+    if (items.length === 0) rejected.push({ device, reason: `device "${device}": the key list is empty` });
+    const entries: KeyEntry[] = [];
+    for (let i = 0; i < items.length; i++) {
+      try {
+        entries.push(parseEntry(items[i], fastCheck));
+      } catch (e) {
+        if (!(e instanceof KeyRejected)) throw e;
+        const where = Array.isArray(value) ? `device "${device}" key #${i + 1}` : `device "${device}"`;
         rejected.push({ device, reason: `${where}: key ${e.message}` });
       }
-    });
+    }
     if (entries.length > 0) devices.set(device, entries);
+    keyCount += entries.length;
   }
-  return { devices, rejected };
+  return { devices, keyCount, rejected };
+}
+
+/**
+ * The top-level members of the file, one at a time. A registry of 100,000 devices parsed whole
+ * would briefly cost several times its size; this walks the text and parses one member at a time.
+ * Anything it does not expect is handed to JSON.parse, whose error (with position) is reported.
+ */
+function* topLevelEntries(text: string): Generator<[string, unknown]> {
+  const fail = (): never => {
+    let doc: unknown;
+    try {
+      doc = JSON.parse(text);
+    } catch (e) {
+      throw new KeyFileError(`not valid JSON${jsonErrorLocation(text, e)}: ${(e as Error).message}`);
+    }
+    throw new KeyFileError(typeof doc === 'object' && doc !== null && !Array.isArray(doc) ? 'unreadable JSON object' : 'must be a JSON object mapping device names to keys');
+  };
+  const ws = (i: number) => {
+    while (i < text.length && ' \t\n\r'.includes(text[i]!)) i++;
+    return i;
+  };
+  let i = ws(0);
+  if (text[i] !== '{') return fail();
+  i = ws(i + 1);
+  if (text[i] === '}') return ws(i + 1) === text.length ? undefined : fail();
+  for (;;) {
+    if (text[i] !== '"') return fail();
+    const keyEnd = skipValue(text, i);
+    const device = parseSpan(text, i, keyEnd, fail) as string;
+    i = ws(keyEnd);
+    if (text[i] !== ':') return fail();
+    const start = ws(i + 1);
+    const end = skipValue(text, start);
+    yield [device, parseSpan(text, start, end, fail)];
+    i = ws(end);
+    if (text[i] === '}') return ws(i + 1) === text.length ? undefined : fail();
+    if (text[i] !== ',') return fail();
+    i = ws(i + 1);
+  }
+}
+
+function parseSpan(text: string, start: number, end: number, fail: () => never): unknown {
+  try {
+    return JSON.parse(text.slice(start, end));
+  } catch {
+    return fail();
+  }
+}
+
+/** End of the JSON value starting at `i`: strings and nesting are skipped, validity is JSON.parse's job. */
+function skipValue(text: string, i: number): number {
+  let depth = 0;
+  for (; i < text.length; i++) {
+    const c = text[i];
+    if (c === '"') {
+      for (i++; i < text.length && text[i] !== '"'; i++) if (text[i] === '\\') i++;
+      if (depth === 0) return i + 1;
+    } else if (c === '{' || c === '[') depth++;
+    else if (c === '}' || c === ']') {
+      if (depth === 0) return i;
+      if (--depth === 0) return i + 1;
+    } else if (depth === 0 && (c === ',' || c === ' ' || c === '\n' || c === '\r' || c === '\t')) return i;
+  }
+  return i;
 }
 
 function parseEntry(item: unknown, fastCheck?: PointCheck): KeyEntry {
@@ -77,6 +147,62 @@ function parseEntry(item: unknown, fastCheck?: PointCheck): KeyEntry {
     ...(notAfter && { notAfter }),
     ...(typeof o.label === 'string' && { label: o.label }),
   };
+}
+
+/**
+ * Device → keys, compact for the common case of one plain key per device: only the key is stored,
+ * and its one-entry list is made when the device is first looked up. 100,000 registered devices
+ * then cost a few MB, not tens.
+ */
+class KeyMap implements ReadonlyMap<string, readonly KeyEntry[]> {
+  private readonly store = new Map<string, PublicKey | readonly KeyEntry[]>();
+  private readonly made = new Map<string, readonly KeyEntry[]>();
+
+  setPlain(device: string, key: PublicKey): void {
+    this.store.set(device, key);
+  }
+
+  set(device: string, entries: readonly KeyEntry[]): void {
+    this.store.set(device, entries);
+  }
+
+  /** Lookups keep the list they made, so a device's entries stay the same objects while it is active. */
+  get(device: string): readonly KeyEntry[] | undefined {
+    const v = this.store.get(device);
+    if (v === undefined || Array.isArray(v)) return v as readonly KeyEntry[] | undefined;
+    let list = this.made.get(device);
+    if (!list) this.made.set(device, (list = [{ key: v as PublicKey, revoked: false }]));
+    return list;
+  }
+
+  has(device: string): boolean {
+    return this.store.has(device);
+  }
+
+  get size(): number {
+    return this.store.size;
+  }
+
+  keys(): MapIterator<string> {
+    return this.store.keys();
+  }
+
+  /** Walks every device without keeping what it makes (listing 100,000 devices should not pin them). */
+  *entries(): MapIterator<[string, readonly KeyEntry[]]> {
+    for (const [device, v] of this.store) yield [device, Array.isArray(v) ? (v as readonly KeyEntry[]) : this.made.get(device) ?? [{ key: v as PublicKey, revoked: false }]];
+  }
+
+  *values(): MapIterator<readonly KeyEntry[]> {
+    for (const [, v] of this.entries()) yield v;
+  }
+
+  forEach(fn: (value: readonly KeyEntry[], key: string, map: ReadonlyMap<string, readonly KeyEntry[]>) => void): void {
+    for (const [k, v] of this.entries()) fn(v, k, this);
+  }
+
+  [Symbol.iterator](): MapIterator<[string, readonly KeyEntry[]]> {
+    return this.entries();
+  }
 }
 
 /** Accepts `YYYY-MM-DD` or `YYYY-MM-DDTHH:MM:SS` (device-local, like the signed Time). */

@@ -12,14 +12,28 @@ export interface PublicKey {
   readonly hex: string;
 }
 
+/** An admitted key. Bytes are made on first use: a registry of 100,000 mostly idle devices stays small. */
+class AdmittedKey implements PublicKey {
+  private cached: Uint8Array | undefined;
+  constructor(readonly hex: string) {}
+  get bytes(): Uint8Array {
+    return (this.cached ??= hexToBytes(this.hex));
+  }
+}
+
 export class KeyRejected extends Error {}
 
 const HEX64 = /^[0-9a-fA-F]{64}$/;
 
-export function hexToBytes(hex: string): Uint8Array {
-  const out = new Uint8Array(hex.length >>> 1);
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
+const scratch = new Uint8Array(32);
+
+export function hexToBytes(hex: string, out = new Uint8Array(hex.length >>> 1)): Uint8Array {
+  for (let i = 0; i < out.length; i++) out[i] = (nibble(hex.charCodeAt(2 * i)) << 4) | nibble(hex.charCodeAt(2 * i + 1));
   return out;
+}
+
+function nibble(c: number): number {
+  return c <= 0x39 ? c - 0x30 : (c | 0x20) - 0x57;
 }
 
 /**
@@ -33,8 +47,9 @@ export type PointCheck = (bytes: Uint8Array) => boolean;
 export function parsePublicKey(hex: unknown, fastCheck?: PointCheck): PublicKey {
   if (typeof hex !== 'string') throw new KeyRejected('is not a string of 64 hex digits');
   if (!HEX64.test(hex)) throw new KeyRejected(`is not 32 bytes of hex (got ${hex.length} characters)`);
+  const lower = hex.toLowerCase();
+  if (fastCheck?.(hexToBytes(hex, scratch))) return new AdmittedKey(lower);
   const bytes = hexToBytes(hex);
-  if (fastCheck?.(bytes)) return { bytes, hex: hex.toLowerCase() };
   // Slow path: admits what the fast check admits, and says why a key is refused.
   let point: Point;
   try {
@@ -45,5 +60,5 @@ export function parsePublicKey(hex: unknown, fastCheck?: PointCheck): PublicKey 
   if (point.isSmallOrder()) throw new KeyRejected('has small order (a weak key under which forgeries verify)');
   // Genuine keys are a multiple of the base point; a torsion component only serves to split verifiers.
   if (!point.isTorsionFree()) throw new KeyRejected('is not in the prime-order subgroup (mixed-order key)');
-  return { bytes, hex: hex.toLowerCase() };
+  return new AdmittedKey(lower);
 }

@@ -84,7 +84,6 @@ export class KeyRegistry implements KeyLookup {
 
   private report(k: KeyFile, verb: string): void {
     for (const r of k.rejected) this.log.log('E', `keys: ${this.path}: rejected ${r.reason}`);
-    const keys = [...k.devices.values()].reduce((n, list) => n + list.length, 0);
-    this.log.log('I', `keys: ${verb} ${keys} keys for ${k.devices.size} devices from ${this.path}`);
+    this.log.log('I', `keys: ${verb} ${k.keyCount} keys for ${k.devices.size} devices from ${this.path}`);
   }
 }

@@ -18,7 +18,7 @@ import { StateFile } from './state-file';
 import { Stats, statsMetric, summaryLine } from './stats';
 
 /** Metrics waiting for worker threads before input is paused: bounds memory under any input rate. */
-const MAX_PENDING = 8192;
+const MAX_PENDING = 2048;
 
 function main(): void {
   const log = createLogger((line) => process.stderr.write(line));

@@ -48,7 +48,11 @@ export class VerifyPool {
 
   private start(): void {
     for (let i = 0; i < this.size; i++) {
-      const w = new Worker(this.script, { workerData: { role: WORKER_ROLE, backend: this.backend } });
+      const w = new Worker(this.script, {
+        workerData: { role: WORKER_ROLE, backend: this.backend },
+        // Verifying needs little heap; V8's defaults would reserve tens of MB per thread.
+        resourceLimits: { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 48 },
+      });
       w.on('message', (r: BatchResult) => {
         const cb = this.callbacks.get(r.id)!;
         this.callbacks.delete(r.id);
