@@ -25,3 +25,4 @@ await build({
 });
 await chmod('dist/meterproof.js', 0o755);
 if (process.argv.includes('--bench')) await build({ ...nodeBundle, entryPoints: ['bench/run.ts'], outfile: 'dist/bench.js' });
+await (await import('../grafana-plugin/build.mjs')).buildGrafanaPlugins();

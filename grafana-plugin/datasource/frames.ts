@@ -25,7 +25,7 @@ function frame(refId: string, fields: Field[], extra: Partial<DataFrame> = {}): 
 }
 
 /** Total columns of a row, in phase order: `[Total]`, or `[Total_0, Total_1, …]` on multi-phase meters. */
-export function totalColumns(columns: readonly string[], totalField: string): string[] {
+function totalColumns(columns: readonly string[], totalField: string): string[] {
   const phase = (c: string): number => (c === totalField ? -1 : Number(c.slice(totalField.length + 1)));
   return columns
     .filter((c) => c === totalField || (c.startsWith(`${totalField}_`) && /^\d+$/.test(c.slice(totalField.length + 1))))
@@ -33,7 +33,7 @@ export function totalColumns(columns: readonly string[], totalField: string): st
 }
 
 /** The stored totals of one row: the single Total if present, else every phase that has a value. */
-export function totalsOf(row: Row, totalField: string): number[] {
+function totalsOf(row: Row, totalField: string): number[] {
   const single = num(row[totalField]);
   if (single !== null) return [single];
   return totalColumns(Object.keys(row), totalField)
@@ -41,7 +41,7 @@ export function totalsOf(row: Row, totalField: string): number[] {
     .filter((v): v is number => v !== null);
 }
 
-interface DeviceTrust {
+interface DeviceRow {
   status?: string;
   verified?: boolean;
   lastSeen?: number;
@@ -54,8 +54,8 @@ interface DeviceTrust {
 
 /** One row per device from the three trust statements (see statements.ts). */
 export function trustFrame(results: readonly InfluxResult[], totalField: string, refId: string, executed: string): DataFrame {
-  const devices = new Map<string, DeviceTrust>();
-  const get = (s: InfluxSeries): DeviceTrust | undefined => {
+  const devices = new Map<string, DeviceRow>();
+  const get = (s: InfluxSeries): DeviceRow | undefined => {
     const name = s.tags?.[DEVICE_TAG];
     if (!name) return undefined; // rows without a device tag cannot be attributed
     let d = devices.get(name);

@@ -34,6 +34,7 @@ export class InfluxRequestError extends Error {
   }
 }
 
+const NOT_EXECUTED = 'not executed';
 const AUTH_TEXT = /authori[sz]|authenticat|credential|unauthori[sz]ed|token/i;
 
 /**
@@ -94,6 +95,11 @@ export class InfluxClient {
     if (body.error) throw classifyFailure(200, body.error);
     const results = body.results ?? [];
     const failed = results.find((r) => r.error);
+    if (failed?.error === NOT_EXECUTED && statements.length > 1) {
+      // InfluxDB 1.x answers only "not executed" when the first of several statements fails (a missing
+      // database, say); the first statement alone tells why.
+      await this.run(statements.slice(0, 1), requestId);
+    }
     if (failed?.error) throw classifyFailure(200, failed.error);
     return results;
   }

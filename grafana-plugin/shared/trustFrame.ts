@@ -3,7 +3,7 @@
  * and the panel, which reads it. Everything else the panel reads (frames of the stock InfluxDB data
  * source) it recognises by the `device` and `verified` tags instead.
  */
-import { VERIFY_STATUSES, type VerifyStatus } from '../../core/status';
+import type { VerifyStatus } from '../../core/status';
 import { SIGNATURE_FIELD } from './influxSchema';
 
 /** `frame.meta.custom.meterproof` on frames this data source writes. */
@@ -30,4 +30,3 @@ export const TRUST_FIELDS = {
 } as const;
 
 export const countField = (status: VerifyStatus): string => `count_${status}`;
-export const COUNT_FIELDS: readonly string[] = VERIFY_STATUSES.map(countField);

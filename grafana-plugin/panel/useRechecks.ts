@@ -1,0 +1,61 @@
+/**
+ * Re-checks every device's last verified reading in the browser, a slice at a time so that 2,000
+ * devices (~2 s of Ed25519 in JavaScript) never freeze the page. Outcomes are kept while the
+ * message, signature, values and key list stay the same, so a dashboard refresh costs nothing.
+ */
+import { useEffect, useRef, useState } from 'react';
+import type { KeyFile } from '../../core/keyfile';
+import type { DeviceTrust } from './fleet';
+import { recheck, type RecheckInput, type RecheckOutcome } from './recheck';
+
+const SLICE = 25;
+const nextTask = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
+
+/** What to check for a device, and the cache key that identifies it; undefined if nothing is signed. */
+function checkable(d: DeviceTrust): { key: string; input: RecheckInput } | undefined {
+  const { message, signature, values } = d.signed ?? {};
+  if (!message || !signature || !values) return undefined;
+  return { key: [d.device, message, signature, values.join(',')].join('\n'), input: { device: d.device, message, signature, values } };
+}
+
+export function useRechecks(devices: readonly DeviceTrust[], keys: KeyFile | undefined): ReadonlyMap<string, RecheckOutcome> {
+  const [outcomes, setOutcomes] = useState<ReadonlyMap<string, RecheckOutcome>>(new Map());
+  const cache = useRef<{ keys?: KeyFile; byKey: Map<string, RecheckOutcome> }>({ byKey: new Map() });
+
+  useEffect(() => {
+    if (!keys) {
+      setOutcomes(new Map());
+      return;
+    }
+    if (cache.current.keys !== keys) cache.current = { keys, byKey: new Map() };
+    const byKey = cache.current.byKey;
+    let cancelled = false;
+    (async () => {
+      const out = new Map<string, RecheckOutcome>();
+      let fresh = 0;
+      for (const d of devices) {
+        const c = checkable(d);
+        if (!c) continue;
+        let o = byKey.get(c.key);
+        if (!o) {
+          o = await recheck(c.input, keys);
+          byKey.set(c.key, o);
+          fresh++;
+        }
+        out.set(d.device, o);
+        if (fresh === SLICE) {
+          fresh = 0;
+          setOutcomes(new Map(out)); // show progress, then let the page breathe
+          await nextTask();
+          if (cancelled) return;
+        }
+      }
+      if (!cancelled) setOutcomes(out);
+    })();
+    return () => {
+      cancelled = true;
+    };
+  }, [devices, keys]);
+
+  return outcomes;
+}
