@@ -10,18 +10,29 @@ export const MAX_DECIMALS = 6;
 /** EnergyRes default on the firmware, tried first. */
 export const DEFAULT_DECIMALS = 3;
 
-const TIME_PREFIX = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})/;
+const DAYS_IN_MONTH = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 
 /**
  * The signed part of a Tasmota `Time`, or undefined when it is not a real calendar time.
  * Zone suffixes (`+01:00`) are allowed after the 19 signed characters and are not signed.
+ * (Hand-parsed: it runs for every reading.)
  */
 export function signedTime(time: string): string | undefined {
-  const m = TIME_PREFIX.exec(time);
-  if (!m) return undefined;
-  const [, y, mo, d, h, mi, s] = m.map(Number) as [number, number, number, number, number, number, number];
-  if (mo < 1 || mo > 12 || d < 1 || h > 23 || mi > 59 || s > 59) return undefined;
-  if (d > new Date(Date.UTC(y, mo, 0)).getUTCDate()) return undefined;
+  if (time.length < SIGNED_TIME_LENGTH) return undefined;
+  const num = (at: number, len: number): number => {
+    let n = 0;
+    for (let i = at; i < at + len; i++) {
+      const c = time.charCodeAt(i) - 48;
+      if (c < 0 || c > 9) return -1;
+      n = n * 10 + c;
+    }
+    return n;
+  };
+  if (time[4] !== '-' || time[7] !== '-' || time[10] !== 'T' || time[13] !== ':' || time[16] !== ':') return undefined;
+  const y = num(0, 4), mo = num(5, 2), d = num(8, 2), h = num(11, 2), mi = num(14, 2), s = num(17, 2);
+  if (y < 0 || mo < 1 || mo > 12 || d < 1 || h < 0 || h > 23 || mi < 0 || mi > 59 || s < 0 || s > 59) return undefined;
+  const leap = y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0);
+  if (d > DAYS_IN_MONTH[mo - 1]! || (mo === 2 && d === 29 && !leap)) return undefined;
   return time.slice(0, SIGNED_TIME_LENGTH);
 }
 
@@ -33,16 +44,27 @@ export function formatTotal(values: readonly number[], decimals: number, asArray
   return asArray ? `[${parts.join(',')}]` : (parts[0] ?? '');
 }
 
+/** Whether printing every value with `d` decimals reproduces it exactly. */
+export const isExactAt = (values: readonly number[], d: number): boolean =>
+  values.every((v) => Number.isFinite(v) && Math.abs(v) < 1e21 && Number(v.toFixed(d)) === v);
+
+/** The likeliest exact decimal count: the preferred one if exact, else the smallest; -1 if none. */
+export function likeliestDecimals(values: readonly number[], preferred = DEFAULT_DECIMALS): number {
+  if (values.length === 0) return -1;
+  if (preferred >= 0 && preferred <= MAX_DECIMALS && isExactAt(values, preferred)) return preferred;
+  for (let d = 0; d <= MAX_DECIMALS; d++) if (isExactAt(values, d)) return d;
+  return -1;
+}
+
 /**
  * Decimal counts that reproduce every value exactly (phases share one count).
  * A count that would round is never offered: accepting `10` for 10.4 would let anyone move a value
  * within the rounding step. `preferred` (the count that last verified for this device) goes first.
  */
 export function exactDecimalCounts(values: readonly number[], preferred = DEFAULT_DECIMALS): number[] {
-  if (values.length === 0 || !values.every((v) => Number.isFinite(v) && Math.abs(v) < 1e21)) return [];
-  const out: number[] = [];
-  const exact = (d: number) => values.every((v) => Number(v.toFixed(d)) === v);
-  if (preferred >= 0 && preferred <= MAX_DECIMALS && exact(preferred)) out.push(preferred);
-  for (let d = 0; d <= MAX_DECIMALS; d++) if (d !== preferred && exact(d)) out.push(d);
+  const first = likeliestDecimals(values, preferred);
+  if (first < 0) return [];
+  const out = [first];
+  for (let d = 0; d <= MAX_DECIMALS; d++) if (d !== first && isExactAt(values, d)) out.push(d);
   return out;
 }

@@ -18,6 +18,52 @@ const SIGNED_MESSAGE_PREFIX = `,${SIGNED_MESSAGE_FIELD}="`;
 
 export type ExtraField = readonly [key: string, value: number | string | boolean];
 
+/** Whether the metric carries a tag or field under a name meterproof writes (rare: then it is rewritten). */
+export function hasReservedNames(buf: Uint8Array, l: LineLayout): boolean {
+  for (let t = 0; t < l.tagCount; t++) {
+    const ks = l.tagKeyStart[t]!, ke = l.tagKeyEnd[t]!;
+    if (spanEquals(buf, ks, ke, RESERVED_TAGS[0]!) || spanEquals(buf, ks, ke, RESERVED_TAGS[1]!)) return true;
+  }
+  for (let f = 0; f < l.fieldCount; f++) if (spanEquals(buf, l.fieldKeyStart[f]!, l.fieldKeyEnd[f]!, RESERVED_FIELD)) return true;
+  return false;
+}
+
+/**
+ * The common case, needing only two offsets: the metric has no reserved names, so the tags go in at
+ * `tagSetEnd` and the fields at `fieldSetEnd` (the metric has at least one field).
+ */
+export function writeInserted(
+  out: OutputBuffer,
+  buf: Uint8Array,
+  start: number,
+  end: number,
+  tagSetEnd: number,
+  fieldSetEnd: number,
+  status: VerifyStatus,
+  signedMessage: string | undefined,
+  extraFields: readonly ExtraField[],
+): void {
+  out.bytes(buf, start, tagSetEnd);
+  out.ascii(TAG_TEXT[status]);
+  out.bytes(buf, tagSetEnd, fieldSetEnd);
+  writeFields(out, extraFields, signedMessage, false);
+  out.bytes(buf, fieldSetEnd, end);
+  out.byte(0x0a);
+}
+
+function writeFields(out: OutputBuffer, extraFields: readonly ExtraField[], signedMessage: string | undefined, first: boolean): void {
+  for (const [key, value] of extraFields) {
+    out.utf8(`${first ? '' : ','}${escapeFieldKey(key)}=${typeof value === 'string' ? `"${escapeStringField(value)}"` : formatFieldValue(value)}`);
+    first = false;
+  }
+  if (signedMessage !== undefined) {
+    out.ascii(first ? SIGNED_MESSAGE_PREFIX.slice(1) : SIGNED_MESSAGE_PREFIX);
+    out.utf8(escapeStringField(signedMessage));
+    out.byte(0x22);
+  }
+}
+
+/** The general case: drops incoming tags and fields under meterproof's names, then inserts. */
 export function writeAnnotated(
   out: OutputBuffer,
   buf: Uint8Array,
@@ -55,16 +101,7 @@ export function writeAnnotated(
       out.bytes(buf, l.fieldKeyStart[f]!, f + 1 < l.fieldCount ? l.fieldKeyStart[f + 1]! - 1 : l.fieldSetEnd);
     }
   }
-  let first = kept === 0;
-  for (const [key, value] of extraFields) {
-    out.utf8(`${first ? '' : ','}${escapeFieldKey(key)}=${typeof value === 'string' ? `"${escapeStringField(value)}"` : formatFieldValue(value)}`);
-    first = false;
-  }
-  if (signedMessage !== undefined) {
-    out.ascii(first ? SIGNED_MESSAGE_PREFIX.slice(1) : SIGNED_MESSAGE_PREFIX);
-    out.utf8(escapeStringField(signedMessage));
-    out.byte(0x22);
-  }
+  writeFields(out, extraFields, signedMessage, kept === 0);
   out.bytes(buf, l.fieldSetEnd, end);
   out.byte(0x0a);
 }

@@ -8,10 +8,10 @@
  * order the device sent them.
  */
 import { flattenJson, type JsonValue } from './exact-payload';
-import { writeAnnotated, type ExtraField } from './annotate';
+import { hasReservedNames, writeAnnotated, writeInserted, type ExtraField } from './annotate';
 import { isCommentOrBlank, LineLayout, parseLine } from './lineprotocol/parse';
 import { decodeKey } from './lineprotocol/decode';
-import { conclude, prepare, runSignatureJob, type KeyLookup, type Prepared, type SignatureJob, type Verdict } from './verdict';
+import { conclude, continueSignatureJob, prepare, runSignatureJob, type KeyLookup, type Prepared, type SignatureJob, type Verdict } from './verdict';
 import type { SignatureVerifier } from './crypto/verifier';
 import type { VerifyPool } from './crypto/pool';
 import type { DeviceMemory } from './memory';
@@ -49,7 +49,14 @@ interface Entry {
   start: number;
   end: number;
   /** `null` when the line is passed through untouched. */
-  readonly result: null | { readonly prepared: Prepared; readonly extra: readonly ExtraField[]; readonly device: string | undefined };
+  readonly result: null | {
+    readonly prepared: Prepared;
+    readonly extra: readonly ExtraField[];
+    readonly device: string | undefined;
+    /** Insertion points relative to `start`, or -1 when the line must be re-parsed to drop reserved names. */
+    readonly tagsAt: number;
+    readonly fieldsAt: number;
+  };
   match?: number;
 }
 
@@ -93,7 +100,11 @@ export class Pipeline {
     } catch (e) {
       prepared = this.internalError(e, buf, start, end);
     }
-    this.chunk.push({ buf, start, end, result: { prepared, extra, device } });
+    const simple = !hasReservedNames(buf, this.layout);
+    this.chunk.push({
+      buf, start, end,
+      result: { prepared, extra, device, tagsAt: simple ? this.layout.tagSetEnd - start : -1, fieldsAt: this.layout.fieldSetEnd - start },
+    });
   }
 
   /**
@@ -112,7 +123,10 @@ export class Pipeline {
         const batch = jobs.slice(i, i + BATCH_SIZE);
         this.inFlight++;
         pool.run(batch.map((e) => (e.result!.prepared as Checked).job), (matches) => {
-          batch.forEach((e, k) => (e.match = matches[k]));
+          batch.forEach((e, k) => {
+            // Workers try the likeliest texts only; the rare rest is finished here.
+            e.match = matches[k]! >= 0 ? matches[k] : continueSignatureJob((e.result!.prepared as Checked).job, this.d.crypto);
+          });
           this.inFlight--;
           this.drainQueue();
           this.d.out.flush();
@@ -164,13 +178,16 @@ export class Pipeline {
         out.byte(0x0a);
         continue;
       }
-      const { prepared, extra, device } = e.result;
+      const { prepared, extra, device, tagsAt, fieldsAt } = e.result;
       const verdict: Verdict = 'verdict' in prepared ? prepared.verdict : conclude(prepared, e.match!, memory);
       stats.count(verdict.status, device);
       if (verdict.detail) log.limited('W', verdict.status, verdict.detail);
       if (device !== undefined) this.trackKeyHealth(device, verdict.status);
-      parseLine(e.buf, e.start, e.end, this.layout); // parsed before; the layout was reused since
-      writeAnnotated(out, e.buf, e.start, e.end, this.layout, verdict.status, verdict.signedMessage, extra);
+      if (tagsAt >= 0) writeInserted(out, e.buf, e.start, e.end, e.start + tagsAt, e.start + fieldsAt, verdict.status, verdict.signedMessage, extra);
+      else {
+        parseLine(e.buf, e.start, e.end, this.layout); // parsed before, but the layout was reused since
+        writeAnnotated(out, e.buf, e.start, e.end, this.layout, verdict.status, verdict.signedMessage, extra);
+      }
     }
   }
 

@@ -198,22 +198,20 @@ function numberField(buf: Uint8Array, l: LineLayout, f: number): number {
   return NaN;
 }
 
+const HEX_VALUE = new Int8Array(256).fill(-1);
+for (let c = 0; c < 10; c++) HEX_VALUE[0x30 + c] = c;
+for (let c = 0; c < 6; c++) HEX_VALUE[0x41 + c] = HEX_VALUE[0x61 + c] = 10 + c;
+
 /** 64 signature bytes from exactly 128 hex digits (either case), or undefined. */
 export function hexSignature(buf: Uint8Array, s: number, e: number): Uint8Array | undefined {
   if (e - s !== 128) return undefined;
   const out = new Uint8Array(64);
   for (let i = 0; i < 64; i++) {
-    const hi = hexDigit(buf[s + 2 * i]!), lo = hexDigit(buf[s + 2 * i + 1]!);
-    if (hi < 0 || lo < 0) return undefined;
+    const hi = HEX_VALUE[buf[s + 2 * i]!]!, lo = HEX_VALUE[buf[s + 2 * i + 1]!]!;
+    if ((hi | lo) < 0) return undefined;
     out[i] = (hi << 4) | lo;
   }
   return out;
-}
-
-function hexDigit(c: number): number {
-  if (c >= 0x30 && c <= 0x39) return c - 0x30;
-  const l = c | 0x20;
-  return l >= 0x61 && l <= 0x66 ? l - 0x57 : -1;
 }
 
 /** The value json v1 would name `name` after flattening (`ENERGY_Total` → ENERGY.Total). */

@@ -2,7 +2,7 @@
  * Turns an extracted reading into a verdict, in the contract's precedence: unsigned, malformed,
  * unknown_device, bad_signature, replay, rollback. Readings of one device are judged in input order.
  */
-import { exactDecimalCounts, formatTotal, signedMessage } from '../core/firmware';
+import { isExactAt, likeliestDecimals, formatTotal, MAX_DECIMALS, signedMessage } from '../core/firmware';
 import { keyValidAt, type KeyEntry } from '../core/keyfile';
 import type { VerifyStatus } from '../core/status';
 import type { SignatureVerifier } from './crypto/verifier';
@@ -24,15 +24,28 @@ export interface KeyLookup {
 /** A signature check to run: the first (key, message) pair that verifies wins. */
 export interface SignatureJob {
   readonly signature: Uint8Array;
+  /** The likeliest signed text(s). */
   readonly messages: readonly string[];
+  /** Less likely texts, made and tried only when none of `messages` verifies (a rare, failing path). */
+  readonly moreMessages?: () => readonly string[];
   readonly keys: readonly KeyEntry[];
 }
 
 /** Index into messages × keys (`m * keys.length + k`) of the pair that verified, or -1. */
 export function runSignatureJob(job: SignatureJob, crypto: SignatureVerifier): number {
-  for (let m = 0; m < job.messages.length; m++) {
-    const bytes = Buffer.from(job.messages[m]!, 'latin1');
-    for (let k = 0; k < job.keys.length; k++) if (crypto.verify(job.signature, bytes, job.keys[k]!.key)) return m * job.keys.length + k;
+  const found = tryMessages(job, job.messages, 0, crypto);
+  return found >= 0 ? found : continueSignatureJob(job, crypto);
+}
+
+/** The rest of a job whose likeliest messages did not verify (e.g. on a worker thread). */
+export function continueSignatureJob(job: SignatureJob, crypto: SignatureVerifier): number {
+  return job.moreMessages ? tryMessages(job, job.moreMessages(), job.messages.length, crypto) : -1;
+}
+
+function tryMessages(job: SignatureJob, messages: readonly string[], offset: number, crypto: SignatureVerifier): number {
+  for (let m = 0; m < messages.length; m++) {
+    const bytes = Buffer.from(messages[m]!, 'latin1');
+    for (let k = 0; k < job.keys.length; k++) if (crypto.verify(job.signature, bytes, job.keys[k]!.key)) return (offset + m) * job.keys.length + k;
   }
   return -1;
 }
@@ -42,23 +55,42 @@ export type Prepared =
   | { readonly verdict: Verdict }
   | { readonly job: SignatureJob; readonly candidate: Candidate & { device: string }; readonly decimals: readonly number[] };
 
+/** Decimal counts other than `first` that print `totals` exactly. */
+const otherDecimals = (totals: readonly number[], first: number): number[] => {
+  const out: number[] = [];
+  for (let d = 0; d <= MAX_DECIMALS; d++) if (d !== first && isExactAt(totals, d)) out.push(d);
+  return out;
+};
+
 export function prepare(x: Extraction, keys: KeyLookup, memory: DeviceMemory): Prepared {
   if (x.status === 'unsigned') return { verdict: { status: 'unsigned' } };
   if (x.status === 'malformed') return { verdict: { status: 'malformed', detail: x.reason } };
   let messages: string[];
-  let decimals: number[] = [];
+  let moreMessages: (() => string[]) | undefined;
+  const decimals: number[] = [];
   if (x.totalText !== undefined) messages = [signedMessage(x.time19, x.totalText)];
   else {
-    decimals = exactDecimalCounts(x.totals, x.device === undefined ? undefined : memory.preferredDecimals(x.device));
-    if (decimals.length === 0) return { verdict: { status: 'malformed', detail: `Total ${x.totals.join(',')} is not a value the firmware can print` } };
-    messages = decimals.map((d) => signedMessage(x.time19, formatTotal(x.totals, d, x.asArray)));
+    const first = likeliestDecimals(x.totals, x.device === undefined ? undefined : memory.preferredDecimals(x.device));
+    if (first < 0) return { verdict: { status: 'malformed', detail: `Total ${x.totals.join(',')} is not a value the firmware can print` } };
+    const text = (d: number) => signedMessage(x.time19, formatTotal(x.totals, d, x.asArray));
+    decimals.push(first);
+    messages = [text(first)];
+    let rest: string[] | undefined;
+    moreMessages = () => {
+      if (!rest) {
+        const ds = otherDecimals(x.totals, first);
+        decimals.push(...ds);
+        rest = ds.map(text);
+      }
+      return rest;
+    };
   }
   if (x.device === undefined) return { verdict: { status: 'unknown_device', detail: 'no device tag and no tele/<device>/... topic' } };
   const registered = keys.keysFor(x.device);
   if (!registered) return { verdict: { status: 'unknown_device', detail: `device "${x.device}" has no registered key` } };
   const valid = registered.filter((e) => keyValidAt(e, x.time19));
   if (valid.length === 0) return { verdict: { status: 'bad_signature', detail: `device "${x.device}" has no key valid at ${x.time19} (revoked or outside not_before/not_after)` } };
-  return { job: { signature: x.signature, messages, keys: valid }, candidate: x as Candidate & { device: string }, decimals };
+  return { job: { signature: x.signature, messages, keys: valid, ...(moreMessages && { moreMessages }) }, candidate: x as Candidate & { device: string }, decimals };
 }
 
 /** Applies a finished signature check and the device's memory, in input order. */
@@ -66,6 +98,7 @@ export function conclude(p: Extract<Prepared, { job: SignatureJob }>, match: num
   const { candidate: c, job } = p;
   if (match < 0) return { status: 'bad_signature', detail: `device "${c.device}": signature does not verify for ${c.time19}` };
   const m = Math.floor(match / job.keys.length);
+  const message = m < job.messages.length ? job.messages[m]! : job.moreMessages!()[m - job.messages.length]!;
   const keyHex = job.keys[match % job.keys.length]!.key.hex;
   const progress = memory.judge(c.device, c.time19, c.totals, keyHex);
   if (progress === 'replay') return { status: 'replay', detail: `device "${c.device}": signed Time ${c.time19} is not newer than the last accepted one` };
@@ -73,5 +106,5 @@ export function conclude(p: Extract<Prepared, { job: SignatureJob }>, match: num
   memory.accept(c.device, { time19: c.time19, totals: c.totals, keyHex });
   const d = p.decimals[m];
   if (d !== undefined) memory.rememberDecimals(c.device, d);
-  return { status: 'ok', signedMessage: job.messages[m]! };
+  return { status: 'ok', signedMessage: message };
 }
