@@ -92,10 +92,8 @@ export class Pipeline {
     let device: string | undefined;
     try {
       const x = this.d.extractor.extract(buf, this.layout);
-      if (x.status === 'candidate') {
-        device = x.device;
-        if (x.payload && this.d.expandPayload) extra = this.expansion(buf, x.payload);
-      }
+      if (x.status === 'candidate') device = x.device;
+      if (x.payload && this.d.expandPayload) extra = this.expansion(buf, x.payload);
       prepared = prepare(x, this.d.keys, this.d.memory);
     } catch (e) {
       prepared = this.internalError(e, buf, start, end);

@@ -7,7 +7,7 @@ import { signedTime } from '../core/firmware';
 import { SIGNED_MESSAGE_FIELD } from '../core/status';
 import { FIELD_FLOAT, FIELD_INT, FIELD_STRING, spanEquals, type LineLayout } from './lineprotocol/parse';
 import { decodeKey, decodeStringField, parseFloatSpan } from './lineprotocol/decode';
-import { JsonError, parseJson, type JsonValue } from './exact-payload';
+import { findFlattened, JsonError, parseJson, type JsonValue } from './exact-payload';
 
 export interface FieldNames {
   readonly deviceTag: string;
@@ -43,7 +43,11 @@ export interface Candidate {
   readonly payload?: JsonValue;
 }
 
-export type Extraction = { readonly status: 'unsigned' } | { readonly status: 'malformed'; readonly reason: string } | Candidate;
+/** `payload` (exact mode) is the parsed raw payload whatever the verdict, so its fields can be written. */
+export type Extraction =
+  | { readonly status: 'unsigned'; readonly payload?: JsonValue }
+  | { readonly status: 'malformed'; readonly reason: string; readonly payload?: JsonValue }
+  | Candidate;
 
 const MAX_PHASES = 16;
 const enc = (s: string) => new TextEncoder().encode(s);
@@ -132,21 +136,22 @@ export class ReadingExtractor {
       throw e;
     }
     if (root.kind !== 'object') return { status: 'unsigned' };
+    const payload = root; // written out as fields whatever the verdict, as json v1 would
     const sigValue = root.entries.get(this.names.signature);
-    if (!sigValue) return { status: 'unsigned' };
+    if (!sigValue) return { status: 'unsigned', payload };
     const sigText = sigValue.kind === 'string' ? sigValue.value : '';
     const signature = hexSignature(enc(sigText), 0, sigText.length);
-    if (!signature) return malformed(`payload ${this.names.signature} is not 128 hex digits`);
+    if (!signature) return malformed(`payload ${this.names.signature} is not 128 hex digits`, payload);
     const timeValue = root.entries.get(this.names.time);
-    if (timeValue?.kind !== 'string') return malformed(`payload ${this.names.time} is missing`);
+    if (timeValue?.kind !== 'string') return malformed(`payload ${this.names.time} is missing`, payload);
     const time19 = signedTime(timeValue.value);
-    if (!time19) return malformed(`payload ${this.names.time} "${timeValue.value.slice(0, 40)}" is not a date and time`);
+    if (!time19) return malformed(`payload ${this.names.time} "${timeValue.value.slice(0, 40)}" is not a date and time`, payload);
     const totalValue = findFlattened(root, this.names.total);
-    if (!totalValue) return malformed(`payload has no ${this.names.total}`);
+    if (!totalValue) return malformed(`payload has no ${this.names.total}`, payload);
     const items = totalValue.kind === 'array' ? totalValue.items : [totalValue];
     const totals = items.flatMap((v) => (v.kind === 'number' && Number.isFinite(v.value) ? [v.value] : []));
     if (totals.length === 0 || totals.length !== items.length || totals.length > MAX_PHASES) {
-      return malformed(`payload ${this.names.total} is not a finite number or array of numbers`);
+      return malformed(`payload ${this.names.total} is not a finite number or array of numbers`, payload);
     }
     return {
       status: 'candidate', device: this.device(buf, l), time19, signature,
@@ -175,7 +180,7 @@ export class ReadingExtractor {
   }
 }
 
-const malformed = (reason: string) => ({ status: 'malformed', reason }) as const;
+const malformed = (reason: string, payload?: JsonValue) => ({ status: 'malformed', reason, ...(payload && { payload }) }) as const;
 
 function phaseIndex(buf: Uint8Array, s: number, e: number): number {
   if (e - s > 3 || (buf[s] === 0x30 && e - s > 1)) return -1;
@@ -212,15 +217,4 @@ export function hexSignature(buf: Uint8Array, s: number, e: number): Uint8Array 
     out[i] = (hi << 4) | lo;
   }
   return out;
-}
-
-/** The value json v1 would name `name` after flattening (`ENERGY_Total` → ENERGY.Total). */
-function findFlattened(v: JsonValue, name: string, prefix = ''): JsonValue | undefined {
-  if (prefix === name) return v;
-  if (v.kind !== 'object' || (prefix && !name.startsWith(`${prefix}_`))) return undefined;
-  for (const [k, item] of v.entries) {
-    const found = findFlattened(item, name, prefix ? `${prefix}_${k}` : k);
-    if (found) return found;
-  }
-  return undefined;
 }

@@ -3,7 +3,8 @@
  * EnergyRes and phases, the clock's zone suffix, which share of messages is faulty, and which share
  * of plugs is missing from the key registry. MQTT-free, so tests rebuild the exact same fleet.
  */
-import { Fleet, type FaultShares } from './fleet';
+import type { DeviceClock } from './clock';
+import { Fleet, type FaultShares, type FleetMessage } from './fleet';
 import type { PlugSpec } from './plug';
 
 export interface FleetOptions {
@@ -32,6 +33,7 @@ export interface FleetOptionText {
   readonly replayed?: string;
   readonly unsigned?: string;
   readonly foreign?: string;
+  readonly rollback?: string;
   readonly unknown?: string;
   readonly seed?: string;
 }
@@ -51,9 +53,10 @@ export function parseFleetOptions(t: FleetOptionText): FleetOptions {
     replayed: share('--replayed', t.replayed),
     unsigned: share('--unsigned', t.unsigned),
     foreign_signature: share('--foreign', t.foreign),
+    rolled_back: share('--rollback', t.rollback),
   };
   const sum = Object.values(faults).reduce((a, b) => a + b, 0);
-  if (sum > 1 + 1e-9) throw new RangeError(`--tampered, --replayed, --unsigned and --foreign add up to ${sum}, more than 1`);
+  if (sum > 1 + 1e-9) throw new RangeError(`the fault shares (--tampered, --foreign, --unsigned, --replayed, --rollback) add up to ${sum}, more than 1`);
   const unknownShare = share('--unknown', t.unknown);
   if (unknownShare > 0 && devices < 2) throw new RangeError('--unknown needs at least 2 --devices (one must stay registered)');
   return { devices, energyRes, threePhaseShare: phases(t.phases ?? '1'), zone, faults, unknownShare, seed: t.seed ?? DEFAULT_SEED };
@@ -79,6 +82,11 @@ export function fleetSpecs(o: FleetOptions): { registered: PlugSpec[]; unregiste
 export function buildFleet(o: FleetOptions): Fleet {
   const { registered, unregistered } = fleetSpecs(o);
   return new Fleet(registered, o.seed, unregistered);
+}
+
+/** Every plug's message, round after round on the plugs' clock: what `meterproof simulate` publishes. */
+export function* fleetRounds(fleet: Fleet, faults: FaultShares, clock: DeviceClock): Generator<FleetMessage[], never> {
+  for (let round = 0; ; round++) yield fleet.round(clock.at(round), faults);
 }
 
 function integer(name: string, s: string, min: number, max: number): number {

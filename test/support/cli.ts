@@ -1,5 +1,6 @@
 /** Runs the built `meterproof` CLI (dist/meterproof.js) as a user would, with plain `node`. */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { requireBinary } from '../services/ports';
 import { requireBuild } from '../services/processor';
 
 export interface CliResult {
@@ -32,4 +33,12 @@ export async function runCli(args: readonly string[], opts: { env?: NodeJS.Proce
   const proc = await spawnCli(args, opts.env);
   proc.stdin.end();
   return completion(proc, opts.timeoutMs);
+}
+
+/** Runs the CLI on a pseudo-terminal (util-linux `script`); stdout is everything the terminal showed. */
+export async function runCliOnTerminal(args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
+  await requireBinary('/usr/bin/script', 'bsdutils');
+  const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+  const command = [process.execPath, await requireBuild('meterproof.js'), ...args].map(quote).join(' ');
+  return completion(spawn('/usr/bin/script', ['-qfec', command, '/dev/null'], { env: { ...process.env, ...env }, stdio: 'pipe' }));
 }

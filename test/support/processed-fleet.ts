@@ -7,7 +7,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { deviceClock, parseStart } from '../../sim/clock';
 import type { FleetMessage } from '../../sim/fleet';
-import { buildFleet, parseFleetOptions, type FleetOptionText } from '../../sim/options';
+import { buildFleet, fleetRounds, parseFleetOptions, type FleetOptionText } from '../../sim/options';
 import { startProcessor } from '../services/processor';
 import { telegrafLine } from './telegraf-mqtt-consumer';
 
@@ -29,8 +29,8 @@ export async function processedFleet(
   const fleet = buildFleet(options);
   const keysPath = join(dir, `keys-${options.seed}.json`);
   await writeFile(keysPath, JSON.stringify(fleet.publicKeys()));
-  const clock = deviceClock(parseStart('2024-03-01T00:00:00'), 1000);
-  const messages = Array.from({ length: rounds }, (_, r) => fleet.round(clock.at(r), options.faults)).flat();
+  const schedule = fleetRounds(fleet, options.faults, deviceClock(parseStart('2024-03-01T00:00:00'), 1000));
+  const messages = Array.from({ length: rounds }, () => schedule.next().value).flat();
 
   const lines: string[] = [];
   const processor = await startProcessor(['--keys', keysPath], (line) => lines.push(line));

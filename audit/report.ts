@@ -1,0 +1,71 @@
+/** The audit's output: a table for people, or one JSON document for machines. */
+import { DISAGREEMENT_KINDS, type DisagreementKind } from './recheck';
+import type { AuditResult } from './run';
+import type { DeviceTally } from './tally';
+
+export interface AuditScope {
+  readonly url: string;
+  readonly db: string;
+  readonly measurement: string;
+}
+
+/** What the audit cannot see; printed with every report so nobody reads more into a pass. */
+export const LIMITS =
+  'The audit re-checks signatures, not ordering: rows the processor marked replay or rollback carry valid ' +
+  'signatures by design and count as agreeing. Only Time and Total are signed; other fields (Power, Voltage, …) ' +
+  'are never verified.';
+
+const KIND_LABEL: Record<DisagreementKind, string> = {
+  forged_verified: 'verified=true but not proven',
+  rejected_but_valid: 'rejected but verifies now',
+  message_mismatch: 'signed_message differs from the fields',
+};
+
+export function toJson(scope: AuditScope, r: AuditResult): string {
+  const devices = r.tally.devices();
+  const doc = {
+    ...scope,
+    rows: r.tally.rows,
+    reverified: sum(devices, (d) => d.reverified),
+    disagreements: r.tally.disagreements,
+    byKind: Object.fromEntries(DISAGREEMENT_KINDS.map((k) => [k, sum(devices, (d) => d.byKind[k])])),
+    devices,
+    examples: r.tally.examples,
+    stats: r.stats,
+    limits: LIMITS,
+  };
+  return `${JSON.stringify(doc, null, 2)}\n`;
+}
+
+export function toTable(scope: AuditScope, r: AuditResult): string {
+  const devices = r.tally.devices();
+  const header = ['DEVICE', 'ROWS', 'SIGNED', 'RE-VERIFIED', 'STORED VERIFIED', 'UNTAGGED', 'DISAGREEMENTS'];
+  const line = (d: Pick<DeviceTally, 'device' | 'rows' | 'signed' | 'reverified' | 'storedVerified' | 'untagged' | 'disagreements'>) =>
+    [d.device, ...[d.rows, d.signed, d.reverified, d.storedVerified, d.untagged, d.disagreements].map(n => n.toLocaleString('en-US'))];
+  const total = {
+    device: 'all devices', rows: r.tally.rows, signed: sum(devices, (d) => d.signed), reverified: sum(devices, (d) => d.reverified),
+    storedVerified: sum(devices, (d) => d.storedVerified), untagged: sum(devices, (d) => d.untagged), disagreements: r.tally.disagreements,
+  };
+  const rows = [header, ...devices.map(line), line(total)];
+  const widths = header.map((_, c) => Math.max(...rows.map((row) => row[c]!.length)));
+  const format = (row: string[]) => row.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  ');
+  const out = [`Audit of "${scope.measurement}" in database "${scope.db}" at ${scope.url}`, '', format(header), ...rows.slice(1, -1).map(format)];
+  out.push(format(rows[rows.length - 1]!.map((_, c) => '-'.repeat(widths[c]!))), format(rows[rows.length - 1]!), '');
+
+  if (r.tally.disagreements > 0) {
+    const kinds = DISAGREEMENT_KINDS.map((k) => [k, sum(devices, (d) => d.byKind[k])] as const).filter(([, n]) => n > 0);
+    out.push(`Disagreements with the stored verified tag: ${kinds.map(([k, n]) => `${n.toLocaleString('en-US')} ${KIND_LABEL[k]}`).join(', ')}`);
+    const shown = r.tally.examples.length < r.tally.disagreements ? ` (first ${r.tally.examples.length})` : '';
+    out.push(`Examples${shown}:`, ...r.tally.examples.map((e) => `  ${e.time}  ${e.device}  ${e.kind}: ${e.detail}`), '');
+  } else {
+    out.push('Every row agrees with its stored verified tag.', '');
+  }
+  const s = r.stats;
+  out.push(`${r.tally.rows.toLocaleString('en-US')} rows in ${s.seconds} s (${s.rowsPerSecond.toLocaleString('en-US')} rows/s, ${s.verifier}, peak memory ${Math.round(s.peakRssBytes / 2 ** 20)} MiB).`);
+  out.push(LIMITS);
+  return `${out.join('\n')}\n`;
+}
+
+function sum(devices: readonly DeviceTally[], f: (d: DeviceTally) => number): number {
+  return devices.reduce((n, d) => n + f(d), 0);
+}
