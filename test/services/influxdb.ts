@@ -1,9 +1,9 @@
 /** A real InfluxDB 1.x (Debian's `influxdb`) on loopback, in a temporary folder, for one test file. */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, requireBinary, waitFor } from './ports';
+import { freePort, requireBinary, stopService, waitFor } from './ports';
 
 const INFLUXD = '/usr/bin/influxd';
 
@@ -69,14 +69,6 @@ bind-address = "127.0.0.1:${rpcPort}"
     const res = await fetch(`${url}/write?db=${encodeURIComponent(db)}&precision=ns`, { method: 'POST', body: lines });
     if (res.status !== 204) throw new Error(`InfluxDB write ${res.status}: ${await res.text()}`);
   };
-  const stop = async () => {
-    if (proc.exitCode === null) {
-      const exited = new Promise((r) => proc.once('exit', r));
-      proc.kill('SIGTERM');
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
-      if (proc.exitCode === null) proc.kill('SIGKILL');
-    }
-    await rm(dir, { recursive: true, force: true });
-  };
+  const stop = () => stopService(proc, dir);
   return { url, query, write, stop };
 }

@@ -5,7 +5,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { freePort, requireBinary, waitFor } from './ports';
+import { freePort, requireBinary, stopService, waitFor } from './ports';
 
 const MOSQUITTO = '/usr/sbin/mosquitto';
 const MOSQUITTO_PASSWD = '/usr/bin/mosquitto_passwd';
@@ -52,15 +52,7 @@ export async function startMosquitto(opts: { users?: Record<string, string> } = 
     throw e;
   }
 
-  const stop = async () => {
-    if (proc.exitCode === null) {
-      const gone = new Promise((r) => proc.once('exit', r));
-      proc.kill('SIGTERM');
-      await Promise.race([gone, new Promise((r) => setTimeout(r, 5000))]);
-      if (proc.exitCode === null) proc.kill('SIGKILL');
-    }
-    await rm(dir, { recursive: true, force: true });
-  };
+  const stop = () => stopService(proc, dir);
   return { url: `mqtt://127.0.0.1:${port}`, port, stop };
 }
 

@@ -1,5 +1,6 @@
 import { createServer } from 'node:net';
-import { access } from 'node:fs/promises';
+import { access, rm } from 'node:fs/promises';
+import type { ChildProcess } from 'node:child_process';
 
 /** A TCP port on loopback that was free a moment ago. */
 export function freePort(): Promise<number> {
@@ -30,4 +31,15 @@ export async function waitFor(what: string, probe: () => Promise<boolean>, timeo
     if (Date.now() > deadline) throw new Error(`${what} did not become ready within ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/** Stops a service: SIGTERM, up to 5 s to exit, then SIGKILL; then removes its folder. */
+export async function stopService(proc: ChildProcess, dir: string): Promise<void> {
+  if (proc.exitCode === null && proc.signalCode === null) {
+    const gone = new Promise((r) => proc.once('exit', r));
+    proc.kill('SIGTERM');
+    await Promise.race([gone, new Promise((r) => setTimeout(r, 5000))]);
+    if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+  }
+  await rm(dir, { recursive: true, force: true });
 }
