@@ -1,6 +1,6 @@
 /** `meterproof keys`: list, check, add and revoke keys in a registry file (the processor's `--keys`). */
 import { createHash } from 'node:crypto';
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { chownSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { KeyFileError, parseKeyFile, type KeyEntry } from '../core/keyfile';
 import { KeyRejected, parsePublicKey } from '../core/pubkey';
@@ -99,7 +99,13 @@ export const keys: Command = {
         const refused = k.rejected.filter((r) => r.device === v.device);
         if (refused.length) throw new UsageError(refused.map((r) => r.reason).join('; '));
         const tmp = `${file}.tmp-${process.pid}`;
-        writeFileSync(tmp, text);
+        const { mode, uid, gid } = statSync(file);
+        writeFileSync(tmp, text, { mode }); // the processor must still be able to read the new file
+        try {
+          chownSync(tmp, uid, gid);
+        } catch {
+          /* not ours to give away: the file keeps our ownership */
+        }
         renameSync(tmp, file);
         process.stdout.write(`${sub === 'add' ? 'added' : 'updated'} key for device "${v.device}" in ${file}\n`);
         return 0;

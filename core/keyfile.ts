@@ -137,8 +137,8 @@ function parseEntry(item: unknown, fastCheck?: PointCheck): KeyEntry {
   if (unknown.length) throw new KeyRejected(`entry has unknown field(s) ${unknown.map((k) => `"${k}"`).join(', ')}`);
   if (o.revoked !== undefined && typeof o.revoked !== 'boolean') throw new KeyRejected('entry "revoked" must be true or false');
   if (o.label !== undefined && typeof o.label !== 'string') throw new KeyRejected('entry "label" must be a string');
-  const notBefore = boundary(o.not_before, 'not_before');
-  const notAfter = boundary(o.not_after, 'not_after');
+  const notBefore = boundary(o.not_before, 'not_before', 'T00:00:00');
+  const notAfter = boundary(o.not_after, 'not_after', 'T23:59:59');
   if (notBefore && notAfter && notBefore > notAfter) throw new KeyRejected('entry has not_before after not_after');
   return {
     key: parsePublicKey(o.key, fastCheck),
@@ -205,11 +205,14 @@ class KeyMap implements ReadonlyMap<string, readonly KeyEntry[]> {
   }
 }
 
-/** Accepts `YYYY-MM-DD` or `YYYY-MM-DDTHH:MM:SS` (device-local, like the signed Time). */
-function boundary(v: unknown, name: string): string | undefined {
+/**
+ * Accepts `YYYY-MM-DD` or `YYYY-MM-DDTHH:MM:SS` (device-local, like the signed Time). Bounds are
+ * inclusive, so a bare date means the whole day: its first second for not_before, its last for not_after.
+ */
+function boundary(v: unknown, name: string, dayPart: string): string | undefined {
   if (v === undefined || v === null) return undefined;
   if (typeof v === 'string') {
-    const full = v.length === 10 ? `${v}T00:00:00` : v;
+    const full = v.length === 10 ? `${v}${dayPart}` : v;
     const t = full.length === 19 ? signedTime(full) : undefined;
     if (t) return t;
   }

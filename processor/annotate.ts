@@ -9,8 +9,12 @@ import { spanEquals, type LineLayout } from './lineprotocol/parse';
 import type { OutputBuffer } from './output';
 
 const enc = (s: string) => new TextEncoder().encode(s);
-const RESERVED_TAGS = [enc(VERIFIED_TAG), enc(STATUS_TAG)];
-const RESERVED_FIELD = enc(SIGNED_MESSAGE_FIELD);
+// Incoming tags or fields under any of these names are dropped: a tag and a field of one name would
+// make InfluxQL's `"verified" = 'true'` read the field.
+const RESERVED_NAMES = [VERIFIED_TAG, STATUS_TAG, SIGNED_MESSAGE_FIELD];
+const RESERVED = RESERVED_NAMES.map(enc);
+export const isReservedName = (name: string): boolean => RESERVED_NAMES.includes(name);
+const reserved = (buf: Uint8Array, s: number, e: number) => RESERVED.some((name) => spanEquals(buf, s, e, name));
 const TAG_TEXT = Object.fromEntries(
   VERIFY_STATUSES.map((s) => [s, `,${VERIFIED_TAG}=${s === 'ok'},${STATUS_TAG}=${s}`]),
 ) as Record<VerifyStatus, string>;
@@ -20,11 +24,8 @@ export type ExtraField = readonly [key: string, value: number | string | boolean
 
 /** Whether the metric carries a tag or field under a name meterproof writes (rare: then it is rewritten). */
 export function hasReservedNames(buf: Uint8Array, l: LineLayout): boolean {
-  for (let t = 0; t < l.tagCount; t++) {
-    const ks = l.tagKeyStart[t]!, ke = l.tagKeyEnd[t]!;
-    if (spanEquals(buf, ks, ke, RESERVED_TAGS[0]!) || spanEquals(buf, ks, ke, RESERVED_TAGS[1]!)) return true;
-  }
-  for (let f = 0; f < l.fieldCount; f++) if (spanEquals(buf, l.fieldKeyStart[f]!, l.fieldKeyEnd[f]!, RESERVED_FIELD)) return true;
+  for (let t = 0; t < l.tagCount; t++) if (reserved(buf, l.tagKeyStart[t]!, l.tagKeyEnd[t]!)) return true;
+  for (let f = 0; f < l.fieldCount; f++) if (reserved(buf, l.fieldKeyStart[f]!, l.fieldKeyEnd[f]!)) return true;
   return false;
 }
 
@@ -78,7 +79,7 @@ export function writeAnnotated(
   let cursor = start;
   for (let t = 0; t < l.tagCount; t++) {
     const ks = l.tagKeyStart[t]!;
-    if (RESERVED_TAGS.some((name) => spanEquals(buf, ks, l.tagKeyEnd[t]!, name))) {
+    if (reserved(buf, ks, l.tagKeyEnd[t]!)) {
       out.bytes(buf, cursor, ks - 1); // up to the comma before this tag
       cursor = l.tagValueEnd[t]!;
     }
@@ -86,9 +87,10 @@ export function writeAnnotated(
   out.bytes(buf, cursor, l.tagSetEnd);
   out.ascii(TAG_TEXT[status]);
 
-  // Fields, minus an incoming signed_message (unless it is the only field and nothing replaces it).
+  // Fields, minus reserved names (unless that would leave the metric with no field at all).
   const adding = signedMessage !== undefined || extraFields.length > 0;
-  const dropped = (f: number) => spanEquals(buf, l.fieldKeyStart[f]!, l.fieldKeyEnd[f]!, RESERVED_FIELD) && (adding || l.fieldCount > 1);
+  const keepsOne = adding || hasField(l, (f) => !reserved(buf, l.fieldKeyStart[f]!, l.fieldKeyEnd[f]!));
+  const dropped = (f: number) => keepsOne && reserved(buf, l.fieldKeyStart[f]!, l.fieldKeyEnd[f]!);
   let kept = 0;
   if (!hasField(l, dropped)) {
     out.bytes(buf, l.tagSetEnd, l.fieldSetEnd);

@@ -92,8 +92,10 @@ export function parseJson(text: string): JsonValue {
  * Telegraf json v1's view of a payload: nested keys joined with `_`, arrays as `_0.._n`. Numbers that
  * are not finite (1e400) are left out, as Telegraf's serializer discards them: line protocol has none.
  */
-export function flattenJson(root: JsonValue, keepStrings: ReadonlySet<string>): [string, number | string | boolean][] {
-  const out: [string, number | string | boolean][] = [];
+export type FlatField = readonly [key: string, value: number | string | boolean];
+
+export function flattenJson(root: JsonValue, keepStrings: ReadonlySet<string>): FlatField[] {
+  const out: FlatField[] = [];
   const walk = (prefix: string, v: JsonValue) => {
     const join = (k: string) => (prefix ? `${prefix}_${k}` : k);
     if (v.kind === 'object') for (const [k, item] of v.entries) walk(join(k), item);

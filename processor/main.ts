@@ -15,6 +15,7 @@ import { OutputBuffer } from './output';
 import { Pipeline } from './pipeline';
 import { ReadingExtractor } from './reading';
 import { StateFile } from './state-file';
+import { runSignatureJob } from './verdict';
 import { Stats, statsMetric, summaryLine } from './stats';
 
 /** Metrics waiting for worker threads before input is paused: bounds memory under any input rate. */
@@ -46,7 +47,11 @@ function main(): void {
     return;
   }
   const crypto = loadVerifier(opts.crypto);
-  const pool = opts.workers > 0 ? new VerifyPool(opts.workers, opts.crypto, __filename) : undefined;
+  const pool =
+    opts.workers > 0
+      ? new VerifyPool(opts.workers, opts.crypto, __filename, (job) => runSignatureJob(job, crypto), (e) =>
+          log.log('E', `verification worker failed (${e.message}); verifying on the main thread from now on`))
+      : undefined;
   log.log('I', `Ed25519 verification by ${crypto.name}${pool ? `, ${pool.threads} worker threads for bulk input` : ''}` +
     `${crypto.name === 'node:crypto' ? ' (install sodium-native beside the processor for about twice the speed)' : ''}`);
 
@@ -68,7 +73,7 @@ function main(): void {
   state?.open(opts.stateIntervalMs);
   const pipeline = new Pipeline({
     extractor: new ReadingExtractor(opts.fields), keys, memory, crypto, pool, log, out, stats,
-    expandPayload: opts.expandPayload, keepStrings: new Set([opts.fields.signature, opts.fields.time]),
+    expandPayload: opts.expandPayload,
     afterAsyncWrite: () => state?.maybeSave(),
   });
   const splitter = new MetricSplitter();

@@ -6,7 +6,7 @@ export interface Accepted {
   /** The 19 signed characters of Time; fixed-width, so string order is time order. */
   readonly time19: string;
   readonly totals: readonly number[];
-  /** The key that vouched for `totals`: after a hard reset the plug has a new key and may restart its counter. */
+  /** The key that vouched for `totals`. */
   readonly keyHex: string;
 }
 
@@ -18,11 +18,17 @@ export class DeviceMemory {
   private readonly decimals = new Map<string, number>();
   private version = 0;
 
-  judge(device: string, time19: string, totals: readonly number[], keyHex: string): Progress {
+  /**
+   * `keyNotBefore` is when the verifying key became valid. A key that became valid only after the
+   * last accepted reading is a new key (a hard reset restarts the counter too), so Totals may start
+   * over; any other key, old or new, must not go below what was accepted.
+   */
+  judge(device: string, time19: string, totals: readonly number[], keyHex: string, keyNotBefore?: string): Progress {
     const last = this.accepted.get(device);
     if (!last) return 'ok';
     if (time19 <= last.time19) return 'replay';
-    if (last.keyHex === keyHex && last.totals.length === totals.length && totals.some((t, i) => t < last.totals[i]!)) return 'rollback';
+    const freshKey = keyHex !== last.keyHex && keyNotBefore !== undefined && keyNotBefore > last.time19;
+    if (!freshKey && last.totals.length === totals.length && totals.some((t, i) => t < last.totals[i]!)) return 'rollback';
     return 'ok';
   }
 

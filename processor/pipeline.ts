@@ -7,8 +7,8 @@
  * verdicts are concluded and written strictly in input order, so replay memory sees readings in the
  * order the device sent them.
  */
-import { flattenJson, type JsonValue } from './exact-payload';
-import { hasReservedNames, writeAnnotated, writeInserted, type ExtraField } from './annotate';
+import { hasReservedNames, isReservedName, writeAnnotated, writeInserted, type ExtraField } from './annotate';
+import { escapeFieldKey } from './lineprotocol/encode';
 import { isCommentOrBlank, LineLayout, parseLine } from './lineprotocol/parse';
 import { decodeKey } from './lineprotocol/decode';
 import { conclude, continueSignatureJob, prepare, runSignatureJob, type KeyLookup, type Prepared, type SignatureJob, type Verdict } from './verdict';
@@ -36,7 +36,6 @@ export interface PipelineDeps {
   readonly stats: Stats;
   /** Exact mode: also write the payload's fields the way json v1 would. */
   readonly expandPayload: boolean;
-  readonly keepStrings: ReadonlySet<string>;
   /** Called after verdicts were written from a worker callback (outside the input loop). */
   readonly afterAsyncWrite?: () => void;
 }
@@ -93,7 +92,7 @@ export class Pipeline {
     try {
       const x = this.d.extractor.extract(buf, this.layout);
       if (x.status === 'candidate') device = x.device;
-      if (x.payload && this.d.expandPayload) extra = this.expansion(buf, x.payload);
+      if (x.payloadFields && this.d.expandPayload) extra = this.expansion(buf, x.payloadFields);
       prepared = prepare(x, this.d.keys, this.d.memory);
     } catch (e) {
       prepared = this.internalError(e, buf, start, end);
@@ -113,14 +112,14 @@ export class Pipeline {
     const entries = this.chunk.splice(0);
     const jobs = entries.filter((e) => e.result && 'job' in e.result.prepared);
     const pool = this.d.pool;
-    if (!pool || jobs.length < POOL_THRESHOLD) {
+    if (!pool?.usable || jobs.length < POOL_THRESHOLD) {
       for (const e of jobs) e.match = this.verifyInline((e.result!.prepared as Checked).job, e);
       if (this.queue.length === this.head) return this.write(entries); // nothing earlier is waiting: no copy
     } else {
       for (let i = 0; i < jobs.length; i += BATCH_SIZE) {
         const batch = jobs.slice(i, i + BATCH_SIZE);
         this.inFlight++;
-        pool.run(batch.map((e) => (e.result!.prepared as Checked).job), (matches) => {
+        pool!.run(batch.map((e) => (e.result!.prepared as Checked).job), (matches) => {
           batch.forEach((e, k) => {
             // Workers try the likeliest texts only; the rare rest is finished here.
             e.match = matches[k]! >= 0 ? matches[k] : continueSignatureJob((e.result!.prepared as Checked).job, this.d.crypto);
@@ -189,12 +188,15 @@ export class Pipeline {
     }
   }
 
-  /** Payload fields json v1 would have written, minus names the metric already has. */
-  private expansion(buf: Uint8Array, payload: JsonValue): ExtraField[] {
+  /**
+   * Payload fields json v1 would have written, minus names the metric already has, names that are
+   * meterproof's to write, and names line protocol cannot carry (empty once escaped).
+   */
+  private expansion(buf: Uint8Array, fields: readonly ExtraField[]): ExtraField[] {
     const l = this.layout;
     const present = new Set<string>();
     for (let f = 0; f < l.fieldCount; f++) present.add(decodeKey(buf, l.fieldKeyStart[f]!, l.fieldKeyEnd[f]!));
-    return flattenJson(payload, this.d.keepStrings).filter(([k]) => !present.has(k));
+    return fields.filter(([k]) => !present.has(k) && !isReservedName(k) && escapeFieldKey(k) !== '');
   }
 
   private internalError(e: unknown, buf: Uint8Array, start: number, end: number): Prepared {
@@ -219,7 +221,7 @@ export class Pipeline {
       'W',
       `device "${device}": readings do not verify with its registered key. If the plug was hard-reset (seven power cycles) it ` +
         `generated a new key: read it from the plug's web UI (Information page, public key), add it to the keys file ` +
-        `(with not_before set to the reset time), and meterproof reloads it.`,
+        `with not_before set to the reset time, and set not_after on the old key; meterproof reloads the file.`,
     );
   }
 }

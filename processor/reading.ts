@@ -7,7 +7,7 @@ import { signedTime } from '../core/firmware';
 import { SIGNED_MESSAGE_FIELD } from '../core/status';
 import { FIELD_FLOAT, FIELD_INT, FIELD_STRING, spanEquals, type LineLayout } from './lineprotocol/parse';
 import { decodeKey, decodeStringField, parseFloatSpan } from './lineprotocol/decode';
-import { findFlattened, JsonError, parseJson, type JsonValue } from './exact-payload';
+import { findFlattened, flattenJson, JsonError, parseJson, type FlatField, type JsonValue } from './exact-payload';
 
 export interface FieldNames {
   readonly deviceTag: string;
@@ -39,14 +39,14 @@ export interface Candidate {
   readonly asArray: boolean;
   /** Exact mode: the Total exactly as the plug printed it. */
   readonly totalText?: string;
-  /** Exact mode: the parsed payload, for expanding it into fields. */
-  readonly payload?: JsonValue;
+  /** Exact mode: the payload's fields as json v1 would write them, for expansion. */
+  readonly payloadFields?: readonly FlatField[];
 }
 
-/** `payload` (exact mode) is the parsed raw payload whatever the verdict, so its fields can be written. */
+/** `payloadFields` (exact mode) come whatever the verdict, so the payload's fields are always written. */
 export type Extraction =
-  | { readonly status: 'unsigned'; readonly payload?: JsonValue }
-  | { readonly status: 'malformed'; readonly reason: string; readonly payload?: JsonValue }
+  | { readonly status: 'unsigned'; readonly payloadFields?: readonly FlatField[] }
+  | { readonly status: 'malformed'; readonly reason: string; readonly payloadFields?: readonly FlatField[] }
   | Candidate;
 
 const MAX_PHASES = 16;
@@ -57,8 +57,11 @@ export class ReadingExtractor {
   private readonly n: Record<'deviceTag' | 'topicTag' | 'signature' | 'time' | 'total' | 'payload' | 'signedMessage', Uint8Array>;
   private readonly phasePrefix: Uint8Array;
   private readonly phases: number[] = [];
+  /** Strings json v1 keeps, per telegraf.conf's json_string_fields. */
+  private readonly keepStrings: ReadonlySet<string>;
 
   constructor(private readonly names: FieldNames = DEFAULT_FIELD_NAMES) {
+    this.keepStrings = new Set([names.signature, names.time]);
     this.n = {
       deviceTag: enc(names.deviceTag), topicTag: enc(names.topicTag), signature: enc(names.signature),
       time: enc(names.time), total: enc(names.total), payload: enc(names.payload), signedMessage: enc(SIGNED_MESSAGE_FIELD),
@@ -115,6 +118,11 @@ export class ReadingExtractor {
     return { status: 'candidate', device: this.device(buf, l), time19, signature, totals, asArray };
   }
 
+  private isSignedName(name: string): boolean {
+    const { signature, time, total } = this.names;
+    return name === signature || name === time || name === total || (name.startsWith(`${total}_`) && /^\d+$/.test(name.slice(total.length + 1)));
+  }
+
   private fieldSlot(buf: Uint8Array, ks: number, ke: number): 'sig' | 'time' | 'total' | 'payload' | 'phase' | undefined {
     const n = this.n;
     if (spanEquals(buf, ks, ke, n.signature)) return 'sig';
@@ -136,9 +144,13 @@ export class ReadingExtractor {
       throw e;
     }
     if (root.kind !== 'object') return { status: 'unsigned' };
-    const payload = root; // written out as fields whatever the verdict, as json v1 would
+    const flat = flattenJson(root, this.keepStrings);
+    const payload = dedupe(flat); // written out as fields whatever the verdict, as json v1 would
+    const twice = flat.length === payload.length ? undefined : flat.find(([k], i) => flat.findIndex(([k2]) => k2 === k) !== i)![0];
     const sigValue = root.entries.get(this.names.signature);
-    if (!sigValue) return { status: 'unsigned', payload };
+    if (!sigValue) return { status: 'unsigned', payloadFields: payload };
+    // `{"ENERGY":{"Total":1.5},"ENERGY_Total":99}` flattens to two ENERGY_Total: which one is stored is not ours to pick.
+    if (twice !== undefined && this.isSignedName(twice)) return malformed(`payload has two fields named ${twice} after flattening`, payload);
     const sigText = sigValue.kind === 'string' ? sigValue.value : '';
     const signature = hexSignature(enc(sigText), 0, sigText.length);
     if (!signature) return malformed(`payload ${this.names.signature} is not 128 hex digits`, payload);
@@ -153,10 +165,12 @@ export class ReadingExtractor {
     if (totals.length === 0 || totals.length !== items.length || totals.length > MAX_PHASES) {
       return malformed(`payload ${this.names.total} is not a finite number or array of numbers`, payload);
     }
+    const totalText = text.slice(totalValue.start, totalValue.end);
+    // The firmware prints no white space inside Total; a reading that has some was not printed by it.
+    if (/\s/.test(totalText)) return malformed(`payload ${this.names.total} contains white space`, payload);
     return {
       status: 'candidate', device: this.device(buf, l), time19, signature,
-      totals, asArray: totalValue.kind === 'array',
-      totalText: text.slice(totalValue.start, totalValue.end), payload: root,
+      totals, asArray: totalValue.kind === 'array', totalText, payloadFields: payload,
     };
   }
 
@@ -180,7 +194,13 @@ export class ReadingExtractor {
   }
 }
 
-const malformed = (reason: string, payload?: JsonValue) => ({ status: 'malformed', reason, ...(payload && { payload }) }) as const;
+const malformed = (reason: string, payloadFields?: readonly FlatField[]) => ({ status: 'malformed', reason, ...(payloadFields && { payloadFields }) }) as const;
+
+/** The first field of each name. */
+function dedupe(fields: FlatField[]): FlatField[] {
+  const seen = new Set<string>();
+  return fields.filter(([k]) => !seen.has(k) && (seen.add(k), true));
+}
 
 function phaseIndex(buf: Uint8Array, s: number, e: number): number {
   if (e - s > 3 || (buf[s] === 0x30 && e - s > 1)) return -1;

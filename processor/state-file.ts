@@ -6,7 +6,7 @@
  * Telegraf may run two instances (DESIGN §4); a lock file makes the second one run without
  * persistence instead of racing the first. A corrupt file means a fresh start, never a crash.
  */
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, linkSync, openSync, readFileSync, renameSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import type { Accepted, DeviceMemory } from './memory';
 import type { Logger } from './log';
 
@@ -79,26 +79,35 @@ export class StateFile {
     }
   }
 
+  /**
+   * Takes `FILE.lock` atomically with our pid already in it (written to a temp file, then hard-linked:
+   * a link fails if the lock exists), so a second instance never sees an empty lock. A lock left by a
+   * dead process is moved aside by rename, which only one contender can win.
+   */
   private lock(): boolean {
-    for (let attempt = 0; attempt < 2; attempt++) {
-      try {
-        const fd = openSync(this.lockPath, 'wx');
-        writeSync(fd, String(process.pid));
-        closeSync(fd);
-        return true;
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-        const holder = Number(safeRead(this.lockPath));
-        if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && alive(holder)) return false;
-        // Left behind by a killed instance.
+    const mine = `${this.lockPath}.${process.pid}`;
+    writeFileSync(mine, String(process.pid));
+    try {
+      for (let attempt = 0; attempt < 2; attempt++) {
         try {
-          unlinkSync(this.lockPath);
-        } catch {
-          /* raced with another remover */
+          linkSync(mine, this.lockPath);
+          return true;
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+          const holder = Number(safeRead(this.lockPath));
+          if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && alive(holder)) return false;
+          try {
+            renameSync(this.lockPath, `${mine}.stale`);
+            unlinkSync(`${mine}.stale`);
+          } catch {
+            return false; // another instance took it over first
+          }
         }
       }
+      return false;
+    } finally {
+      unlinkSync(mine);
     }
-    return false;
   }
 
   private trySave(): void {

@@ -99,8 +99,9 @@ export function conclude(p: Extract<Prepared, { job: SignatureJob }>, match: num
   if (match < 0) return { status: 'bad_signature', detail: `device "${c.device}": signature does not verify for ${c.time19}` };
   const m = Math.floor(match / job.keys.length);
   const message = m < job.messages.length ? job.messages[m]! : job.moreMessages!()[m - job.messages.length]!;
-  const keyHex = job.keys[match % job.keys.length]!.key.hex;
-  const progress = memory.judge(c.device, c.time19, c.totals, keyHex);
+  const entry = job.keys[match % job.keys.length]!;
+  const keyHex = entry.key.hex;
+  const progress = memory.judge(c.device, c.time19, c.totals, keyHex, entry.notBefore);
   if (progress === 'replay') return { status: 'replay', detail: `device "${c.device}": signed Time ${c.time19} is not newer than the last accepted one` };
   if (progress === 'rollback') return { status: 'rollback', detail: `device "${c.device}": Total went down at ${c.time19}` };
   memory.accept(c.device, { time19: c.time19, totals: c.totals, keyHex });

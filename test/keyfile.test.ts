@@ -19,10 +19,11 @@ describe('parseKeyFile', () => {
   it('reads key lists with windows, revocation and labels', () => {
     const f = parseKeyFile(JSON.stringify({ d: [{ key: k1, not_after: '2025-04-01', label: 'old' }, { key: k2, not_before: '2025-04-01T00:00:01', revoked: true }] }));
     const [a, b] = f.devices.get('d')!;
-    expect(a).toMatchObject({ notAfter: '2025-04-01T00:00:00', revoked: false, label: 'old' });
+    // A bare date is the whole day: bounds are inclusive.
+    expect(a).toMatchObject({ notAfter: '2025-04-01T23:59:59', revoked: false, label: 'old' });
     expect(b).toMatchObject({ notBefore: '2025-04-01T00:00:01', revoked: true });
-    expect(keyValidAt(a!, '2025-04-01T00:00:00')).toBe(true);
-    expect(keyValidAt(a!, '2025-04-01T00:00:01')).toBe(false);
+    expect(keyValidAt(a!, '2025-04-01T23:59:59')).toBe(true);
+    expect(keyValidAt(a!, '2025-04-02T00:00:00')).toBe(false);
     expect(keyValidAt(b!, '2026-01-01T00:00:00')).toBe(false);
   });
 

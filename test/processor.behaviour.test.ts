@@ -129,3 +129,45 @@ describe('processor behaviour inside Telegraf', () => {
     expect(late - early).toBeLessThan(24 * 1024);
   }, 120_000);
 });
+
+describe('shutdown as Telegraf does it, and operational output', () => {
+  /** Telegraf's stop: close stdin, wait 5 s, SIGTERM, wait 5 s, SIGKILL. Returns the step that ended it. */
+  async function telegrafStop(child: ReturnType<typeof startProcessor>): Promise<{ step: 'eof' | 'sigterm' | 'sigkill'; code: number | null }> {
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    const within = (ms: number) => Promise.race([exited.then((code) => ({ code })), new Promise<null>((r) => setTimeout(() => r(null), ms))]);
+    child.stdin.end();
+    let r = await within(5000);
+    if (r) return { step: 'eof', code: r.code };
+    child.kill('SIGTERM');
+    r = await within(5000);
+    if (r) return { step: 'sigterm', code: r.code };
+    child.kill('SIGKILL');
+    return { step: 'sigkill', code: await exited };
+  }
+
+  it('exits 0 at the first step, under load, with every metric out and its state saved', async () => {
+    const state = `${dir}/stop-state.json`;
+    const child = startProcessor(['--keys', keys, '--state', state]);
+    const done = collect(child);
+    child.stdin.write(Array.from({ length: 8000 }, (_, i) => lineAt(200_000 + i)).join(''));
+    const stop = await telegrafStop(child);
+    expect(stop).toEqual({ step: 'eof', code: 0 });
+    expect(splitLines((await done).stdout).length).toBe(8000);
+    expect(JSON.parse(readFileSync(state, 'utf8')).devices.p1.time).toBe(new Date(T0 + (200_000 + 7999) * 1000).toISOString().slice(0, 19));
+  });
+
+  it('logs an I! summary and, with --stats-interval, emits a meterproof metric beyond one-for-one', async () => {
+    const child = startProcessor(['--keys', keys, '--summary-interval', '1', '--stats-interval', '1']);
+    const done = collect(child);
+    child.stdin.write(lineAt(300_000) + lineAt(300_000) + 'cpu usage=1 1\n');
+    await new Promise((r) => setTimeout(r, 1500));
+    child.stdin.end();
+    const r = await done;
+    const lines = splitLines(r.stdout).map(decode);
+    const stats = lines.filter((m) => m.name === 'meterproof');
+    expect(lines.length - stats.length).toBe(3);
+    expect(stats.length).toBeGreaterThanOrEqual(1);
+    expect(Object.fromEntries(stats[0]!.fields)).toMatchObject({ ok: { int: 1n }, replay: { int: 1n }, unsigned: { int: 1n }, devices: { int: 1n } });
+    expect(r.stderr).toMatch(/^I! summary: (unsigned=1 replay=1 ok=1|.*ok=1.*); devices=1 invalid_lines=0 key_reloads=0$/m);
+  });
+});

@@ -64,6 +64,8 @@ describe('hostile input', () => {
     { what: 'Total 1e400 in exact mode', line: exact(r.payload.replace(`"Total":${r.totalText}`, '"Total":1e400')), status: 'malformed', log: /not a finite number/ },
     { what: 'Total -0', line: json(r.payload.replace(`"Total":${r.totalText}`, '"Total":-0.000')), status: 'bad_signature' },
     { what: 'Total 1e21 (beyond what the firmware prints)', line: json(r.payload.replace(`"Total":${r.totalText}`, '"Total":1e21')), status: 'malformed', log: /not a value the firmware can print/ },
+    { what: 'white space inside the exact-mode Total (the firmware prints none)', line: exact(r.payload.replace(`"Total":${r.totalText}`, `"Total":[${r.totalText},\n${r.totalText}]`)), status: 'malformed', log: /contains white space/ },
+    { what: 'two fields named ENERGY_Total after flattening', line: exact(r.payload.replace('"ENERGY":{', '"ENERGY_Total":99,"ENERGY":{')), status: 'malformed', log: /two fields named ENERGY_Total after flattening/ },
     { what: 'a Time that is not a date', line: json(r.payload.replace(r.time, 'yesterday at noon!!')), status: 'malformed', log: /"yesterday at noon!!" is not a date and time/ },
   ];
 
@@ -74,6 +76,16 @@ describe('hostile input', () => {
     expect(tag(decode(out[1]!), 'verify_status')).toBe(status === 'ok' ? 'replay' : status);
     if (log) expect(res.stderr).toMatch(new RegExp(`^W! .*${log.source}`, 'm'));
     expect(res.stderr.split('\n').every((l) => l.length < 65536)).toBe(true);
+  });
+
+  it('never writes payload fields under meterproof\'s names, or with names line protocol cannot carry', async () => {
+    const payload = r.payload.replace('"ENERGY":{', '"verified":true,"verify_status":"ok","signed_message":"x","":1,"\\u0007":2,"ENERGY":{');
+    const res = await runProcessor(['--keys', keys], exact(payload));
+    const [out] = splitLines(res.stdout);
+    const m = decode(out!);
+    expect(m.fields.map(([k]) => k).filter((k) => ['verified', 'verify_status', ''].includes(k))).toEqual([]);
+    expect(m.tags.filter(([k]) => k === 'verified').length).toBe(1);
+    expect(out!.toString()).not.toMatch(/,=/);
   });
 
   it('passes lines that are not line protocol (NaN, 1e400, invalid UTF-8, NUL) through untouched', async () => {

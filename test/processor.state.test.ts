@@ -184,6 +184,21 @@ describe('key lifecycle', () => {
     expect(r.stderr).toMatch(/no key valid at 2025-04-01T12:00:00 \(revoked/);
   });
 
+  it('still catches a rollback when two keys of a device are valid at once', async () => {
+    const k1 = new Plug({ name: 'twokeys', energyRes: 3, startMicroKwh: 500_000 }, 'k1');
+    const k2 = new Plug({ name: 'twokeys', energyRes: 3, startMicroKwh: 500_000 }, 'k2');
+    const file = writeKeys(dir, { twokeys: [k1.publicKeyHex, k2.publicKeyHex] }, 'twokeys.json');
+    const at = (m: number) => new Date(Date.UTC(2025, 5, 1, 10, m));
+    k2.consume(10);
+    const first = k2.read(at(0)); // K2: 5.001 accepted
+    k1.consume(100_000_000); // K1, leaked, claims 1005
+    const high = k1.read(at(1));
+    k2.consume(100);
+    const low = k2.read(at(2)); // K2 again, far below 1005: a rollback, whichever key signed it
+    const r = await runProcessor(['--keys', file], [first, high, low].map((x) => toLine(x)).join(''));
+    expect(statuses(r.stdout)).toEqual(['ok', 'ok', 'rollback']);
+  });
+
   it('hints once per device at a hard reset when a registered device stops verifying', async () => {
     const file = writeKeys(dir, { reset: deviceKey('old', 'reset').publicKeyHex }, 'hint.json');
     const resetPlug = new Plug({ name: 'reset' }, 'new');

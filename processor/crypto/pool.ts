@@ -11,7 +11,7 @@ import { loadVerifier, type BackendChoice } from './verifier';
 interface BatchRequest {
   readonly id: number;
   readonly signatures: Uint8Array; // 64 bytes per job
-  readonly messages: string; // every job's candidate messages, '\n'-separated
+  readonly messages: readonly string[]; // every job's candidate messages, in job order (never joined: any byte may occur)
   readonly messageCounts: Uint16Array;
   readonly keys: string; // every job's key hex, concatenated
   readonly keyCounts: Uint16Array;
@@ -20,24 +20,39 @@ interface BatchRequest {
 interface BatchResult { readonly id: number; readonly matches: Int32Array }
 
 export const WORKER_ROLE = 'meterproof-verifier';
+/** Keys a worker keeps objects for: the active devices of a large fleet, within the worker's heap limit. */
+const KEY_CACHE_SIZE = 20_000;
 
 export class VerifyPool {
   private readonly workers: Worker[] = [];
-  private readonly callbacks = new Map<number, (matches: Int32Array) => void>();
+  private readonly pending = new Map<number, { jobs: readonly SignatureJob[]; done: (matches: Int32Array) => void }>();
+  private failed = false;
   private nextId = 0;
   private next = 0;
 
-  constructor(private readonly size: number, private readonly backend: BackendChoice, private readonly script: string) {}
+  constructor(
+    private readonly size: number,
+    private readonly backend: BackendChoice,
+    private readonly script: string,
+    /** Verifies inline: the fallback when a worker fails, so no metric is lost with it. */
+    private readonly inline: (job: SignatureJob) => number,
+    private readonly onFailure: (e: Error) => void,
+  ) {}
 
   get threads(): number {
     return this.size;
+  }
+
+  /** False once a worker has failed: callers then verify inline. */
+  get usable(): boolean {
+    return !this.failed;
   }
 
   /** Verifies `jobs` on the workers (started on first use, so start-up stays fast). */
   run(jobs: readonly SignatureJob[], done: (matches: Int32Array) => void): void {
     if (this.workers.length === 0) this.start();
     const id = this.nextId++;
-    this.callbacks.set(id, done);
+    this.pending.set(id, { jobs, done });
     const req = pack(id, jobs);
     this.workers[this.next++ % this.workers.length]!.postMessage(req, [req.signatures.buffer as ArrayBuffer, req.messageCounts.buffer as ArrayBuffer, req.keyCounts.buffer as ArrayBuffer]);
   }
@@ -54,15 +69,25 @@ export class VerifyPool {
         resourceLimits: { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 48 },
       });
       w.on('message', (r: BatchResult) => {
-        const cb = this.callbacks.get(r.id)!;
-        this.callbacks.delete(r.id);
-        cb(r.matches);
+        const p = this.pending.get(r.id);
+        if (!p) return;
+        this.pending.delete(r.id);
+        p.done(r.matches);
       });
-      w.on('error', (e) => {
-        throw e; // a worker bug must be loud; Telegraf restarts the processor
-      });
+      w.on('error', (e) => this.fail(e));
       this.workers.push(w);
     }
+  }
+
+  /** A worker died (out of memory, a bug): stop using threads and finish every batch inline, in order of submission. */
+  private fail(e: Error): void {
+    if (this.failed) return;
+    this.failed = true;
+    this.onFailure(e);
+    void this.close();
+    const outstanding = [...this.pending.values()];
+    this.pending.clear();
+    for (const p of outstanding) p.done(Int32Array.from(p.jobs, (j) => this.inline(j)));
   }
 }
 
@@ -80,7 +105,7 @@ function pack(id: number, jobs: readonly SignatureJob[]): BatchRequest {
     messages.push(...j.messages);
     for (const k of j.keys) keys.push(k.key.hex);
   });
-  return { id, signatures, messages: messages.join('\n'), messageCounts, keys: keys.join(''), keyCounts };
+  return { id, signatures, messages, messageCounts, keys: keys.join(''), keyCounts };
 }
 
 /** The worker side: unpack, verify, answer. */
@@ -91,7 +116,7 @@ export function runVerifyWorker(): void {
   const keyFor = (hex: string): PublicKey => {
     let k = keyCache.get(hex);
     if (!k) {
-      if (keyCache.size > 200_000) keyCache.clear();
+      if (keyCache.size >= KEY_CACHE_SIZE) keyCache.clear();
       k = { hex, bytes: Buffer.from(hex, 'hex') };
       keyCache.set(hex, k);
     }
@@ -100,7 +125,7 @@ export function runVerifyWorker(): void {
   parentPort!.on('message', (req: BatchRequest) => {
     const n = req.messageCounts.length;
     const matches = new Int32Array(n);
-    const messages = req.messages.split('\n');
+    const messages = req.messages;
     let m = 0, k = 0;
     for (let i = 0; i < n; i++) {
       const mc = req.messageCounts[i]!, kc = req.keyCounts[i]!;

@@ -25,7 +25,7 @@ export function inProcessPipeline(keys: Record<string, string>): InProcess {
       const out = new OutputBuffer((c) => parts.push(Buffer.from(c)));
       const pipeline = new Pipeline({
         extractor: new ReadingExtractor(), keys: { keysFor: (d) => registry.devices.get(d) }, memory: new DeviceMemory(),
-        crypto, log: createLogger((l) => log.push(l)), out, stats: new Stats(), expandPayload: true, keepStrings: new Set(['Signature', 'Time']),
+        crypto, log: createLogger((l) => log.push(l)), out, stats: new Stats(), expandPayload: true,
       });
       const splitter = new MetricSplitter();
       const pairs: { input: Buffer; output: Buffer }[] = [];
