@@ -28,8 +28,8 @@ metric with verified=true|false and verify_status=<reason>.
   --state-interval MS      how often changed state is written (default 1000; what a kill -9 can lose)
   --crypto auto|sodium|node  Ed25519 backend (default auto: libsodium if installed, else node:crypto)
   --reload-interval MS     how often the keys file is checked for changes (default 1000)
-  --workers N              verification threads used when input arrives in bulk (default: one per core,
-                           none on a single core); lone metrics are always verified at once, inline
+  --workers N              extra verification threads for bulk input, beside the main thread's own share
+                           (default: one per core beyond the first); lone metrics are verified at once, inline
   --summary-interval S     seconds between I! summaries on stderr, 0 = off (default 60)
   --stats-interval S       also emit a "meterproof" metric with the counts every S seconds (default 0 = off;
                            these are metrics beyond one-for-one)
@@ -72,7 +72,8 @@ export function parseOptions(argv: string[]): ProcessorOptions | 'help' {
     stateIntervalMs: number(v['state-interval']!, '--state-interval', 50),
     crypto: v.crypto as BackendChoice,
     reloadIntervalMs: number(v['reload-interval']!, '--reload-interval', 50),
-    workers: v.workers === undefined ? (availableParallelism() > 1 ? availableParallelism() : 0) : Math.floor(number(v.workers, '--workers', 0)),
+    // The main thread verifies its own share of bulk input, so one worker per other core.
+    workers: v.workers === undefined ? availableParallelism() - 1 : Math.floor(number(v.workers, '--workers', 0)),
     summaryIntervalMs: number(v['summary-interval']!, '--summary-interval', 0) * 1000,
     statsIntervalMs: number(v['stats-interval']!, '--stats-interval', 0) * 1000,
     fields: {

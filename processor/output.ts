@@ -2,6 +2,9 @@
  * Collects output bytes and hands them to stdout in large chunks. A chunk is never reused after it is
  * handed off, because the stream may still be writing it.
  */
+/** Up to this size a flush copies out instead of handing off (and re-allocating) the whole buffer. */
+const SMALL_FLUSH = 8 * 1024;
+
 export class OutputBuffer {
   private buf: Buffer;
   private len = 0;
@@ -40,8 +43,14 @@ export class OutputBuffer {
 
   flush(): void {
     if (this.len === 0) return;
-    const chunk = this.buf.subarray(0, this.len);
-    this.buf = Buffer.allocUnsafe(this.chunkSize);
+    let chunk: Buffer;
+    if (this.len <= SMALL_FLUSH) {
+      // A lone metric: copy it out (pooled allocation) and keep the big buffer for the next one.
+      chunk = Buffer.from(this.buf.subarray(0, this.len));
+    } else {
+      chunk = this.buf.subarray(0, this.len);
+      this.buf = Buffer.allocUnsafe(this.chunkSize);
+    }
     this.len = 0;
     this.sink(chunk);
   }

@@ -24,6 +24,8 @@ const HINT_AFTER = 3;
 /** Signature checks in one chunk that make the trip to worker threads worth it. */
 const POOL_THRESHOLD = 24;
 const BATCH_SIZE = 256;
+/** Of an even split, what the main thread verifies itself: it also parses and writes every line. */
+const MAIN_SHARE = 0.75;
 
 export interface PipelineDeps {
   readonly extractor: ReadingExtractor;
@@ -116,8 +118,11 @@ export class Pipeline {
       for (const e of jobs) e.match = this.verifyInline((e.result!.prepared as Checked).job, e);
       if (this.queue.length === this.head) return this.write(entries); // nothing earlier is waiting: no copy
     } else {
-      for (let i = 0; i < jobs.length; i += BATCH_SIZE) {
-        const batch = jobs.slice(i, i + BATCH_SIZE);
+      // The main thread takes its own share too: it would otherwise only wait, and its share costs no copying to a worker.
+      const own = Math.floor((jobs.length / (pool!.threads + 1)) * MAIN_SHARE);
+      const shared = jobs.length - own;
+      for (let i = 0; i < shared; i += BATCH_SIZE) {
+        const batch = jobs.slice(i, Math.min(i + BATCH_SIZE, shared));
         this.inFlight++;
         pool!.run(batch.map((e) => (e.result!.prepared as Checked).job), (matches) => {
           batch.forEach((e, k) => {
@@ -130,6 +135,7 @@ export class Pipeline {
           this.d.afterAsyncWrite?.();
         });
       }
+      for (let i = shared; i < jobs.length; i++) jobs[i]!.match = this.verifyInline((jobs[i]!.result!.prepared as Checked).job, jobs[i]!);
     }
     keep(entries);
     for (const e of entries) this.queue.push(e);
