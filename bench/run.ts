@@ -109,6 +109,17 @@ async function latencyProbe(file: string, keys: string): Promise<void> {
   process.stdout.write(JSON.stringify({ p50: sorted[Math.floor(sorted.length * 0.5)], p99: sorted[Math.floor(sorted.length * 0.99)] }));
 }
 
+/** The floor under any start-up: a bare `node` printing one line (median of 5). */
+async function bareNode(): Promise<number> {
+  const runs: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    const t = performance.now();
+    await new Promise<void>((r) => spawn(process.execPath, ['-e', 'process.stdout.write("x\\n")'], { stdio: ['ignore', 'pipe', 'ignore'] }).stdout!.once('data', () => r()));
+    runs.push(performance.now() - t);
+  }
+  return runs.sort((a, b) => a - b)[2]!;
+}
+
 async function startup(): Promise<number> {
   // Spawn to the first metric out, for a single metric written at once.
   const runs: number[] = [];
@@ -173,16 +184,17 @@ async function main(): Promise<void> {
   const c = referenceLoop();
   const lat = await latency();
   const start = await startup();
+  const bare = await bareNode();
   const rss1 = await manyDevices(['--workers', '0']);
   const rss2 = await manyDevices([]);
   const rows: [string, string][] = [
     [`(a) raw verify, ${crypto.name}, 1 core`, `${f(a)} /s`],
     ['    raw verify, node:crypto, 1 core', `${f(aNode)} /s`],
     ['(b1) processor, 1 thread (--workers 0)', `${f(b1.rate)} metrics/s   b1/a = ${f(b1.rate / a, 2)}`],
-    [`(b2) processor, default (${cores} workers)`, `${f(b2.rate)} metrics/s   b2/a = ${f(b2.rate / a, 2)}, per core ${f(b2.rate / a / cores, 2)}`],
+    [`(b2) processor, default (main + ${cores - 1} worker)`, `${f(b2.rate)} metrics/s   b2/a = ${f(b2.rate / a, 2)}, per core ${f(b2.rate / a / cores, 2)}`],
     ['(c) reference validator loop (PyNaCl)', c ? `${f(c.rate)} /s   b1/c = ${f(b1.rate / c.rate, 2)}, b2/c = ${f(b2.rate / c.rate, 2)}` : 'python3-nacl not installed (apt-get install python3-nacl)'],
     ['    reference validator: genuine readings rejected', c ? `${f(c.rejectedGenuine * 100, 2)} % (meterproof: 0 %)` : 'n/a'],
-    ['start-up to first output (median of 5)', `${f(start, 1)} ms`],
+    ['start-up to first output (median of 5)', `${f(start, 1)} ms (bare node: ${f(bare, 1)} ms, ratio ${f(start / bare, 2)})`],
     [`lone-metric latency at 1,000/s, p50 / p99 (after ${LATENCY_WARMUP} warm-up)`, `${f(lat.p50, 2)} / ${f(lat.p99, 2)} ms`],
     ['peak RSS, 200,000-metric run (1 thread / default)', `${f(b1.peakRssMb, 1)} / ${f(b2.peakRssMb, 1)} MB`],
     ['peak RSS, 100,000 registered devices (1 thread / default)', `${f(rss1, 1)} / ${f(rss2, 1)} MB`],
