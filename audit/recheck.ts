@@ -9,7 +9,7 @@ import { exactDecimalCounts, formatTotal, signedMessage, signedTime } from '../c
 import { keyValidAt, type KeyFile } from '../core/keyfile';
 import { SIGNED_MESSAGE_FIELD, STATUS_TAG, VERIFIED_TAG } from '../core/status';
 import type { SignatureVerifier } from '../processor/crypto/verifier';
-import { findFlattened, JsonError, parseJson, type JsonValue } from '../processor/exact-payload';
+import { flattenJson, JsonError, parseJson, readSignedPayload, type JsonValue } from '../processor/exact-payload';
 import { DEFAULT_FIELD_NAMES, hexSignature } from '../processor/reading';
 import { runSignatureJob } from '../processor/verdict';
 
@@ -37,6 +37,7 @@ const ORDER_STATUSES = new Set(['replay', 'rollback']);
 export const NO_DEVICE = '(no device)';
 
 const names = DEFAULT_FIELD_NAMES;
+const KEEP_STRINGS = new Set([names.signature, names.time]);
 
 /** Where the columns the audit reads sit in one page's rows. */
 export class RowLayout {
@@ -177,7 +178,7 @@ function totalsOf(row: readonly unknown[], l: RowLayout): { values: number[]; as
 
 type ExactPayload = { readonly signature: string | undefined; readonly message: string } | { readonly problem: string; readonly signature: string | undefined };
 
-/** The raw payload of exact mode: its Signature and the message made of its verbatim Time and Total text. */
+/** The raw payload of exact mode, read exactly as the processor reads it: its Signature and its one message. */
 function exactPayload(text: string | undefined): ExactPayload | undefined {
   if (text === undefined || !text.trimStart().startsWith('{')) return undefined;
   let root: JsonValue;
@@ -188,15 +189,8 @@ function exactPayload(text: string | undefined): ExactPayload | undefined {
     throw e;
   }
   if (root.kind !== 'object') return undefined;
-  const sig = root.entries.get(names.signature);
-  const signature = sig?.kind === 'string' ? sig.value : undefined;
-  const time = root.entries.get(names.time);
-  const time19 = time?.kind === 'string' ? signedTime(time.value) : undefined;
-  if (time19 === undefined) return { problem: `the raw payload has no valid ${names.time}`, signature };
-  const total = findFlattened(root, names.total);
-  const numeric = (v: JsonValue) => v.kind === 'number';
-  if (!total || !(numeric(total) || (total.kind === 'array' && total.items.length > 0 && total.items.every(numeric)))) {
-    return { problem: `the raw payload has no numeric ${names.total}`, signature };
-  }
-  return { signature, message: signedMessage(time19, text.slice(total.start, total.end)) };
+  const r = readSignedPayload(text, root, flattenJson(root, KEEP_STRINGS), names);
+  if (r.status === 'unsigned') return { problem: `the raw payload has no ${names.signature}`, signature: undefined };
+  if (r.status === 'malformed') return { problem: `the raw ${r.reason}`, signature: r.signatureText };
+  return { signature: r.signatureText, message: signedMessage(r.time19, r.totalText) };
 }

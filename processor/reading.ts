@@ -7,7 +7,7 @@ import { signedTime } from '../core/firmware';
 import { SIGNED_MESSAGE_FIELD } from '../core/status';
 import { FIELD_FLOAT, FIELD_INT, FIELD_STRING, spanEquals, type LineLayout } from './lineprotocol/parse';
 import { decodeKey, decodeStringField, parseFloatSpan } from './lineprotocol/decode';
-import { findFlattened, flattenJson, JsonError, parseJson, type FlatField, type JsonValue } from './exact-payload';
+import { flattenJson, JsonError, MAX_PHASES, parseJson, readSignedPayload, type FlatField, type JsonValue } from './exact-payload';
 
 export interface FieldNames {
   readonly deviceTag: string;
@@ -49,7 +49,6 @@ export type Extraction =
   | { readonly status: 'malformed'; readonly reason: string; readonly payloadFields?: readonly FlatField[] }
   | Candidate;
 
-const MAX_PHASES = 16;
 const enc = (s: string) => new TextEncoder().encode(s);
 
 /** Matches field and tag names against the configured ones without allocating strings per line. */
@@ -118,11 +117,6 @@ export class ReadingExtractor {
     return { status: 'candidate', device: this.device(buf, l), time19, signature, totals, asArray };
   }
 
-  private isSignedName(name: string): boolean {
-    const { signature, time, total } = this.names;
-    return name === signature || name === time || name === total || (name.startsWith(`${total}_`) && /^\d+$/.test(name.slice(total.length + 1)));
-  }
-
   private fieldSlot(buf: Uint8Array, ks: number, ke: number): 'sig' | 'time' | 'total' | 'payload' | 'phase' | undefined {
     const n = this.n;
     if (spanEquals(buf, ks, ke, n.signature)) return 'sig';
@@ -145,32 +139,13 @@ export class ReadingExtractor {
     }
     if (root.kind !== 'object') return { status: 'unsigned' };
     const flat = flattenJson(root, this.keepStrings);
-    const payload = dedupe(flat); // written out as fields whatever the verdict, as json v1 would
-    const twice = flat.length === payload.length ? undefined : flat.find(([k], i) => flat.findIndex(([k2]) => k2 === k) !== i)![0];
-    const sigValue = root.entries.get(this.names.signature);
-    if (!sigValue) return { status: 'unsigned', payloadFields: payload };
-    // `{"ENERGY":{"Total":1.5},"ENERGY_Total":99}` flattens to two ENERGY_Total: which one is stored is not ours to pick.
-    if (twice !== undefined && this.isSignedName(twice)) return malformed(`payload has two fields named ${twice} after flattening`, payload);
-    const sigText = sigValue.kind === 'string' ? sigValue.value : '';
-    const signature = hexSignature(enc(sigText), 0, sigText.length);
-    if (!signature) return malformed(`payload ${this.names.signature} is not 128 hex digits`, payload);
-    const timeValue = root.entries.get(this.names.time);
-    if (timeValue?.kind !== 'string') return malformed(`payload ${this.names.time} is missing`, payload);
-    const time19 = signedTime(timeValue.value);
-    if (!time19) return malformed(`payload ${this.names.time} "${timeValue.value.slice(0, 40)}" is not a date and time`, payload);
-    const totalValue = findFlattened(root, this.names.total);
-    if (!totalValue) return malformed(`payload has no ${this.names.total}`, payload);
-    const items = totalValue.kind === 'array' ? totalValue.items : [totalValue];
-    const totals = items.flatMap((v) => (v.kind === 'number' && Number.isFinite(v.value) ? [v.value] : []));
-    if (totals.length === 0 || totals.length !== items.length || totals.length > MAX_PHASES) {
-      return malformed(`payload ${this.names.total} is not a finite number or array of numbers`, payload);
-    }
-    const totalText = text.slice(totalValue.start, totalValue.end);
-    // The firmware prints no white space inside Total; a reading that has some was not printed by it.
-    if (/\s/.test(totalText)) return malformed(`payload ${this.names.total} contains white space`, payload);
+    const payloadFields = dedupe(flat); // written out as fields whatever the verdict, as json v1 would
+    const r = readSignedPayload(text, root, flat, this.names);
+    if (r.status === 'unsigned') return { status: 'unsigned', payloadFields };
+    if (r.status === 'malformed') return malformed(r.reason, payloadFields);
     return {
-      status: 'candidate', device: this.device(buf, l), time19, signature,
-      totals, asArray: totalValue.kind === 'array', totalText, payloadFields: payload,
+      status: 'candidate', device: this.device(buf, l), time19: r.time19, signature: hexSignature(enc(r.signatureText), 0, 128)!,
+      totals: r.totals, asArray: r.asArray, totalText: r.totalText, payloadFields,
     };
   }
 

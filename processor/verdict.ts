@@ -2,7 +2,7 @@
  * Turns an extracted reading into a verdict, in the contract's precedence: unsigned, malformed,
  * unknown_device, bad_signature, replay, rollback. Readings of one device are judged in input order.
  */
-import { isExactAt, likeliestDecimals, formatTotal, MAX_DECIMALS, signedMessage } from '../core/firmware';
+import { exactDecimalCounts, likeliestDecimals, formatTotal, signedMessage } from '../core/firmware';
 import { keyValidAt, type KeyEntry } from '../core/keyfile';
 import type { VerifyStatus } from '../core/status';
 import type { SignatureVerifier } from './crypto/verifier';
@@ -55,12 +55,6 @@ export type Prepared =
   | { readonly verdict: Verdict }
   | { readonly job: SignatureJob; readonly candidate: Candidate & { device: string }; readonly decimals: readonly number[] };
 
-/** Decimal counts other than `first` that print `totals` exactly. */
-const otherDecimals = (totals: readonly number[], first: number): number[] => {
-  const out: number[] = [];
-  for (let d = 0; d <= MAX_DECIMALS; d++) if (d !== first && isExactAt(totals, d)) out.push(d);
-  return out;
-};
 
 export function prepare(x: Extraction, keys: KeyLookup, memory: DeviceMemory): Prepared {
   if (x.status === 'unsigned') return { verdict: { status: 'unsigned' } };
@@ -78,7 +72,7 @@ export function prepare(x: Extraction, keys: KeyLookup, memory: DeviceMemory): P
     let rest: string[] | undefined;
     moreMessages = () => {
       if (!rest) {
-        const ds = otherDecimals(x.totals, first);
+        const ds = exactDecimalCounts(x.totals, first).slice(1); // every other exact count
         decimals.push(...ds);
         rest = ds.map(text);
       }
