@@ -30,14 +30,26 @@ export class KeyFileError extends Error {}
 
 const ENTRY_FIELDS = new Set(['key', 'not_before', 'not_after', 'revoked', 'label']);
 
-export function parseKeyFile(text: string, fastCheck?: PointCheck): KeyFile {
+/**
+ * `previous` is the file loaded before (on reload): keys it already admitted are reused as they are,
+ * so a reload checks only new keys and verifiers keep their per-key caches.
+ */
+export function parseKeyFile(text: string, fastCheck?: PointCheck, previous?: KeyFile): KeyFile {
   const devices = new KeyMap();
+  const admit = (device: string, hex: unknown): PublicKey => {
+    if (typeof hex === 'string') {
+      const lower = hex.toLowerCase();
+      const known = previous?.devices.get(device)?.find((e) => e.key.hex === lower);
+      if (known) return known.key;
+    }
+    return parsePublicKey(hex, fastCheck);
+  };
   const rejected: KeyProblem[] = [];
   let keyCount = 0;
   for (const [device, value] of topLevelEntries(text)) {
     if (typeof value === 'string') {
       try {
-        devices.setPlain(device, parsePublicKey(value, fastCheck));
+        devices.setPlain(device, admit(device, value));
         keyCount++;
       } catch (e) {
         if (!(e instanceof KeyRejected)) throw e;
@@ -50,7 +62,7 @@ export function parseKeyFile(text: string, fastCheck?: PointCheck): KeyFile {
     const entries: KeyEntry[] = [];
     for (let i = 0; i < items.length; i++) {
       try {
-        entries.push(parseEntry(items[i], fastCheck));
+        entries.push(parseEntry(items[i], (hex) => admit(device, hex)));
       } catch (e) {
         if (!(e instanceof KeyRejected)) throw e;
         const where = Array.isArray(value) ? `device "${device}" key #${i + 1}` : `device "${device}"`;
@@ -127,8 +139,8 @@ function skipValue(text: string, i: number): number {
   return i;
 }
 
-function parseEntry(item: unknown, fastCheck?: PointCheck): KeyEntry {
-  if (typeof item === 'string') return { key: parsePublicKey(item, fastCheck), revoked: false };
+function parseEntry(item: unknown, admit: (hex: unknown) => PublicKey): KeyEntry {
+  if (typeof item === 'string') return { key: admit(item), revoked: false };
   if (typeof item !== 'object' || item === null || Array.isArray(item)) {
     throw new KeyRejected('entry must be a hex string or an object with "key"');
   }
@@ -141,7 +153,7 @@ function parseEntry(item: unknown, fastCheck?: PointCheck): KeyEntry {
   const notAfter = boundary(o.not_after, 'not_after', 'T23:59:59');
   if (notBefore && notAfter && notBefore > notAfter) throw new KeyRejected('entry has not_before after not_after');
   return {
-    key: parsePublicKey(o.key, fastCheck),
+    key: admit(o.key),
     revoked: o.revoked === true,
     ...(notBefore && { notBefore }),
     ...(notAfter && { notAfter }),

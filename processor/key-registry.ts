@@ -79,7 +79,7 @@ export class KeyRegistry implements KeyLookup {
     } catch (e) {
       throw new KeyFileError(`cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
     }
-    return parseKeyFile(text, this.fastCheck);
+    return parseKeyFile(text, this.fastCheck, this.current);
   }
 
   private report(k: KeyFile, verb: string): void {

@@ -16,6 +16,15 @@ describe('parseKeyFile', () => {
     expect(f.rejected).toEqual([]);
   });
 
+  it('on reload, reuses keys it already admitted (same objects, no second check)', () => {
+    const first = parseKeyFile(JSON.stringify({ a: k1, b: [k2] }));
+    let checks = 0;
+    const second = parseKeyFile(JSON.stringify({ a: k1.toUpperCase(), b: [k2, k1], c: k2 }), () => (checks++, true), first);
+    expect(second.devices.get('a')![0]!.key).toBe(first.devices.get('a')![0]!.key);
+    expect(second.devices.get('b')![0]!.key).toBe(first.devices.get('b')![0]!.key);
+    expect(checks).toBe(2); // b's new k1 and c's k2: keys new to their device are checked
+  });
+
   it('reads key lists with windows, revocation and labels', () => {
     const f = parseKeyFile(JSON.stringify({ d: [{ key: k1, not_after: '2025-04-01', label: 'old' }, { key: k2, not_before: '2025-04-01T00:00:01', revoked: true }] }));
     const [a, b] = f.devices.get('d')!;
