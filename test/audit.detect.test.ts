@@ -148,6 +148,24 @@ describe('meterproof audit', () => {
     expect(missing.stderr).toMatch(/--db is required/);
   });
 
+  it('exits 2 when InfluxDB refuses the credentials, and audits with the right ones', async () => {
+    const secured = await startInfluxDB({ auth: { username: 'auditor', password: 's3cret' } });
+    try {
+      await secured.query('CREATE DATABASE "stored"');
+      await secured.write('stored', fleet.lines.join('\n'));
+      const args = ['audit', '--url', secured.url, '--db', 'stored', '--keys', fleet.keysPath];
+      const refused = await runCli(args, { env: { INFLUX_USERNAME: 'auditor', INFLUX_PASSWORD: 'wrong' } });
+      expect(refused.code).toBe(2);
+      expect(refused.stderr).toMatch(/auth|credential|401/i);
+      const none = await runCli(args);
+      expect(none.code).toBe(2);
+      const ok = await runCli(args, { env: { INFLUX_USERNAME: 'auditor', INFLUX_PASSWORD: 's3cret' } });
+      expect(ok.code).toBe(0);
+    } finally {
+      await secured.stop();
+    }
+  });
+
   it('--help documents the exit codes and what the audit cannot see', async () => {
     const res = await runCli(['audit', '--help']);
     expect(res.code).toBe(0);

@@ -19,7 +19,12 @@ export interface InfluxServer {
 export interface InfluxSeries { name: string; tags?: Record<string, string>; columns: string[]; values: unknown[][] }
 export interface InfluxResult { statement_id: number; series?: InfluxSeries[]; error?: string }
 
-export async function startInfluxDB(): Promise<InfluxServer> {
+export interface InfluxOptions {
+  /** Turn on authentication with this admin user (created at start, as InfluxDB allows while it has no users). */
+  readonly auth?: { readonly username: string; readonly password: string };
+}
+
+export async function startInfluxDB(opts: InfluxOptions = {}): Promise<InfluxServer> {
   await requireBinary(INFLUXD, 'influxdb');
   const dir = await mkdtemp(join(tmpdir(), 'meterproof-influx-'));
   const [httpPort, rpcPort] = [await freePort(), await freePort()];
@@ -34,6 +39,7 @@ bind-address = "127.0.0.1:${rpcPort}"
 [http]
   bind-address = "127.0.0.1:${httpPort}"
   log-enabled = false
+  auth-enabled = ${opts.auth ? 'true' : 'false'}
 [monitor]
   store-enabled = false
 [continuous_queries]
@@ -56,9 +62,17 @@ bind-address = "127.0.0.1:${rpcPort}"
     throw e;
   }
 
+  const headers: Record<string, string> = opts.auth
+    ? { Authorization: `Basic ${Buffer.from(`${opts.auth.username}:${opts.auth.password}`).toString('base64')}` }
+    : {};
+  if (opts.auth) {
+    const q = `CREATE USER "${opts.auth.username}" WITH PASSWORD '${opts.auth.password}' WITH ALL PRIVILEGES`;
+    const res = await fetch(`${url}/query`, { method: 'POST', body: new URLSearchParams({ q }) });
+    if (!res.ok) throw new Error(`InfluxDB: cannot create the admin user: ${res.status} ${await res.text()}`);
+  }
   const query = async (q: string, db?: string): Promise<InfluxResult[]> => {
     const body = new URLSearchParams({ q, ...(db ? { db } : {}) });
-    const res = await fetch(`${url}/query`, { method: 'POST', body });
+    const res = await fetch(`${url}/query`, { method: 'POST', body, headers });
     const json = (await res.json()) as { results?: InfluxResult[]; error?: string };
     if (!res.ok || json.error) throw new Error(`InfluxDB ${res.status}: ${json.error ?? ''}`);
     const failed = json.results?.find((r) => r.error);
@@ -66,7 +80,7 @@ bind-address = "127.0.0.1:${rpcPort}"
     return json.results ?? [];
   };
   const write = async (db: string, lines: string): Promise<void> => {
-    const res = await fetch(`${url}/write?db=${encodeURIComponent(db)}&precision=ns`, { method: 'POST', body: lines });
+    const res = await fetch(`${url}/write?db=${encodeURIComponent(db)}&precision=ns`, { method: 'POST', body: lines, headers });
     if (res.status !== 204) throw new Error(`InfluxDB write ${res.status}: ${await res.text()}`);
   };
   const stop = () => stopService(proc, dir);
