@@ -10,7 +10,6 @@ export const VERIFY_STATUSES = [
 ] as const;
 
 export type VerifyStatus = (typeof VERIFY_STATUSES)[number];
-export type FailureStatus = Exclude<VerifyStatus, 'ok'>;
 
 export const isVerifyStatus = (s: string): s is VerifyStatus =>
   (VERIFY_STATUSES as readonly string[]).includes(s);

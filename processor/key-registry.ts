@@ -27,10 +27,6 @@ export class KeyRegistry implements KeyLookup {
     return this.current.devices.get(device);
   }
 
-  get deviceCount(): number {
-    return this.current.devices.size;
-  }
-
   /** Re-reads the file if it changed (or when forced, as on SIGHUP). */
   reload(force = false): void {
     const stamp = this.stamp();

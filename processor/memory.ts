@@ -45,10 +45,6 @@ export class DeviceMemory {
     this.decimals.set(device, d);
   }
 
-  get size(): number {
-    return this.accepted.size;
-  }
-
   /** Increases with every accepted reading, so a persister can tell whether anything changed. */
   get changes(): number {
     return this.version;

@@ -37,10 +37,6 @@ export class OutputBuffer {
     this.buf[this.len++] = b;
   }
 
-  get pending(): number {
-    return this.len;
-  }
-
   flush(): void {
     if (this.len === 0) return;
     let chunk: Buffer;

@@ -4,7 +4,6 @@
  * `unsigned` and `malformed`. Everything dubious is malformed, never guessed at.
  */
 import { signedTime } from '../core/firmware';
-import { SIGNED_MESSAGE_FIELD } from '../core/status';
 import { FIELD_FLOAT, FIELD_INT, FIELD_STRING, spanEquals, type LineLayout } from './lineprotocol/parse';
 import { decodeKey, decodeStringField, parseFloatSpan } from './lineprotocol/decode';
 import { flattenJson, JsonError, MAX_PHASES, parseJson, readSignedPayload, type FlatField, type JsonValue } from './exact-payload';
@@ -53,7 +52,7 @@ const enc = (s: string) => new TextEncoder().encode(s);
 
 /** Matches field and tag names against the configured ones without allocating strings per line. */
 export class ReadingExtractor {
-  private readonly n: Record<'deviceTag' | 'topicTag' | 'signature' | 'time' | 'total' | 'payload' | 'signedMessage', Uint8Array>;
+  private readonly n: Record<'deviceTag' | 'topicTag' | 'signature' | 'time' | 'total' | 'payload', Uint8Array>;
   private readonly phasePrefix: Uint8Array;
   private readonly phases: number[] = [];
   /** Strings json v1 keeps, per telegraf.conf's json_string_fields. */
@@ -63,7 +62,7 @@ export class ReadingExtractor {
     this.keepStrings = new Set([names.signature, names.time]);
     this.n = {
       deviceTag: enc(names.deviceTag), topicTag: enc(names.topicTag), signature: enc(names.signature),
-      time: enc(names.time), total: enc(names.total), payload: enc(names.payload), signedMessage: enc(SIGNED_MESSAGE_FIELD),
+      time: enc(names.time), total: enc(names.total), payload: enc(names.payload),
     };
     this.phasePrefix = enc(`${names.total}_`);
   }
@@ -160,12 +159,6 @@ export class ReadingExtractor {
     // As the reference validator does: tele/<device>/SENSOR.
     const seg = decodeKey(buf, l.tagValueStart[topic]!, l.tagValueEnd[topic]!).split('/')[1];
     return seg ? seg : undefined;
-  }
-
-  /** Index of an incoming field under the name meterproof writes, or -1. */
-  signedMessageField(buf: Uint8Array, l: LineLayout): number {
-    for (let f = 0; f < l.fieldCount; f++) if (spanEquals(buf, l.fieldKeyStart[f]!, l.fieldKeyEnd[f]!, this.n.signedMessage)) return f;
-    return -1;
   }
 }
 
