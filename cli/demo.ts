@@ -13,7 +13,7 @@ import { decodeLine } from '../processor/lineprotocol/decode';
 import { DEMO_FLEET, Fleet, type FleetMessage } from '../sim/fleet';
 import { telegrafLine, type InputMode } from '../sim/telegraf-lines';
 import type { Command } from './command';
-import { table } from './keys';
+import { table } from './table';
 
 const HELP = `Usage: meterproof demo [--rounds N] [--processor PATH]
 

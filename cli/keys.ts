@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import { KeyFileError, parseKeyFile, type KeyEntry } from '../core/keyfile';
 import { KeyRejected, parsePublicKey } from '../core/pubkey';
 import { UsageError, type Command } from './command';
+import { table } from './table';
 
 const HELP = `Usage: meterproof keys <list|check|add|revoke> --keys FILE [options]
 
@@ -119,10 +120,4 @@ export const keys: Command = {
 function describe(device: string, e: KeyEntry): string[] {
   const window = e.notBefore || e.notAfter ? `${e.notBefore ?? '…'} to ${e.notAfter ?? '…'}` : 'always';
   return [device, fingerprint(e.key.hex), `${e.key.hex.slice(0, 12)}…`, window, e.revoked ? 'REVOKED' : 'active'];
-}
-
-export function table(head: string[], rows: string[][]): string {
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const fmt = (r: string[]) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
-  return [fmt(head), fmt(widths.map((w) => '-'.repeat(w))), ...rows.map(fmt)].join('\n') + '\n';
 }

@@ -115,7 +115,7 @@ export class Pipeline {
     const jobs = entries.filter((e) => e.result && 'job' in e.result.prepared);
     const pool = this.d.pool;
     if (!pool?.usable || jobs.length < POOL_THRESHOLD) {
-      for (const e of jobs) e.match = this.verifyInline((e.result!.prepared as Checked).job, e);
+      for (const e of jobs) e.match = this.verifyInline(jobOf(e), e);
       if (this.queue.length === this.head) return this.write(entries); // nothing earlier is waiting: no copy
     } else {
       // The main thread takes its own share too: it would otherwise only wait, and its share costs no copying to a worker.
@@ -124,10 +124,10 @@ export class Pipeline {
       for (let i = 0; i < shared; i += BATCH_SIZE) {
         const batch = jobs.slice(i, Math.min(i + BATCH_SIZE, shared));
         this.inFlight++;
-        pool!.run(batch.map((e) => (e.result!.prepared as Checked).job), (matches) => {
+        pool!.run(batch.map(jobOf), (matches) => {
           batch.forEach((e, k) => {
             // Workers try the likeliest texts only; the rare rest is finished here.
-            e.match = matches[k]! >= 0 ? matches[k] : continueSignatureJob((e.result!.prepared as Checked).job, this.d.crypto);
+            e.match = matches[k]! >= 0 ? matches[k] : continueSignatureJob(jobOf(e), this.d.crypto);
           });
           this.inFlight--;
           this.drainQueue();
@@ -135,7 +135,7 @@ export class Pipeline {
           this.d.afterAsyncWrite?.();
         });
       }
-      for (let i = shared; i < jobs.length; i++) jobs[i]!.match = this.verifyInline((jobs[i]!.result!.prepared as Checked).job, jobs[i]!);
+      for (let i = shared; i < jobs.length; i++) jobs[i]!.match = this.verifyInline(jobOf(jobs[i]!), jobs[i]!);
     }
     keep(entries);
     for (const e of entries) this.queue.push(e);
@@ -231,6 +231,9 @@ export class Pipeline {
     );
   }
 }
+
+/** The signature check of an entry already known to need one. */
+const jobOf = (e: Entry): SignatureJob => (e.result!.prepared as Checked).job;
 
 /** Gives waiting lines their own copy of their bytes: one copy per underlying buffer, not per line. */
 function keep(entries: readonly Entry[]): void {
