@@ -15,7 +15,6 @@ import { OutputBuffer } from './output';
 import { Pipeline } from './pipeline';
 import { ReadingExtractor } from './reading';
 import { StateFile } from './state-file';
-import { runSignatureJob } from './verdict';
 import { Stats, statsMetric, summaryLine } from './stats';
 
 /** Metrics waiting for worker threads before input is paused: bounds memory under any input rate. */
@@ -49,7 +48,7 @@ function main(): void {
   const crypto = loadVerifier(opts.crypto);
   const pool =
     opts.workers > 0
-      ? new VerifyPool(opts.workers, opts.crypto, __filename, (job) => runSignatureJob(job, crypto), (e) =>
+      ? new VerifyPool(opts.workers, opts.crypto, __filename, crypto, (e) =>
           log.log('E', `verification worker failed (${e.message}); verifying on the main thread from now on`))
       : undefined;
   log.log('I', `Ed25519 verification by ${crypto.name}${pool ? `, ${pool.threads} worker threads for bulk input` : ''}` +
@@ -58,7 +57,7 @@ function main(): void {
   const { stdin, stdout } = process;
   let outputBlocked = false;
   const out = new OutputBuffer((chunk) => {
-    if (!stdout.write(chunk)) {
+    if (!stdout.write(chunk) && !outputBlocked) {
       outputBlocked = true; // backpressure: hold input rather than buffer output without bound
       stdin.pause();
       stdout.once('drain', () => {

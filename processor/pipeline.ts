@@ -23,9 +23,11 @@ import type { Stats } from './stats';
 const HINT_AFTER = 3;
 /** Signature checks in one chunk that make the trip to worker threads worth it. */
 const POOL_THRESHOLD = 24;
-const BATCH_SIZE = 256;
-/** Of an even split, what the main thread verifies itself: it also parses and writes every line. */
-const MAIN_SHARE = 0.75;
+/**
+ * Checks the main thread leaves unclaimed per worker when it goes back to read input: enough to keep
+ * a worker busy through the next chunk's parsing and a garbage collection or two.
+ */
+const LEAVE_PER_WORKER = 256;
 
 export interface PipelineDeps {
   readonly extractor: ReadingExtractor;
@@ -38,7 +40,7 @@ export interface PipelineDeps {
   readonly stats: Stats;
   /** Exact mode: also write the payload's fields the way json v1 would. */
   readonly expandPayload: boolean;
-  /** Called after verdicts were written from a worker callback (outside the input loop). */
+  /** Called after verdicts were written when a worker's answer landed (outside the input loop). */
   readonly afterAsyncWrite?: () => void;
 }
 
@@ -59,6 +61,8 @@ interface Entry {
     readonly fieldsAt: number;
   };
   match?: number;
+  /** Its check's place in the worker ring, while the check is there. */
+  seq?: number;
 }
 
 export class Pipeline {
@@ -69,10 +73,13 @@ export class Pipeline {
   private readonly chunk: Entry[] = [];
   private readonly queue: Entry[] = [];
   private head = 0;
-  private inFlight = 0;
   private idleWaiters: (() => void)[] = [];
+  private chunksToPool = 0;
+  private watchingForRest = false;
 
-  constructor(private readonly d: PipelineDeps) {}
+  constructor(private readonly d: PipelineDeps) {
+    d.pool?.onAnswered(() => this.writeAsync());
+  }
 
   /** Metrics taken but not yet written. */
   get pending(): number {
@@ -114,42 +121,68 @@ export class Pipeline {
     const entries = this.chunk.splice(0);
     const jobs = entries.filter((e) => e.result && 'job' in e.result.prepared);
     const pool = this.d.pool;
-    if (!pool?.usable || jobs.length < POOL_THRESHOLD) {
-      for (const e of jobs) e.match = this.verifyInline(jobOf(e), e);
-      if (this.queue.length === this.head) return this.write(entries); // nothing earlier is waiting: no copy
+    const idle = this.queue.length === this.head;
+    if (!pool?.usable || (idle && jobs.length < POOL_THRESHOLD)) {
+      for (const e of jobs) e.match = this.inline(e, runSignatureJob);
+      if (idle) return this.write(entries); // nothing earlier is waiting: no copy
     } else {
-      // The main thread takes its own share too: it would otherwise only wait, and its share costs no copying to a worker.
-      const own = Math.floor((jobs.length / (pool!.threads + 1)) * MAIN_SHARE);
-      const shared = jobs.length - own;
-      for (let i = 0; i < shared; i += BATCH_SIZE) {
-        const batch = jobs.slice(i, Math.min(i + BATCH_SIZE, shared));
-        this.inFlight++;
-        pool!.run(batch.map(jobOf), (matches) => {
-          batch.forEach((e, k) => {
-            // Workers try the likeliest texts only; the rare rest is finished here.
-            e.match = matches[k]! >= 0 ? matches[k] : continueSignatureJob(jobOf(e), this.d.crypto);
-          });
-          this.inFlight--;
-          this.drainQueue();
-          this.d.out.flush();
-          this.d.afterAsyncWrite?.();
-        });
+      for (const e of jobs) {
+        const job = jobOf(e);
+        const seq = pool.submit(job.signature, job.messages[0]!, job.keys.map((k) => k.key));
+        if (seq === undefined) e.match = this.inline(e, runSignatureJob);
+        else e.seq = seq;
       }
-      for (let i = shared; i < jobs.length; i++) jobs[i]!.match = this.verifyInline(jobOf(jobs[i]!), jobs[i]!);
+      pool.publish();
+      // The main thread verifies too, leaving the workers enough to go on with while it reads on.
+      pool.help(LEAVE_PER_WORKER * pool.threads);
+      this.chunksToPool++;
+      this.helpWhenInputRests();
     }
     keep(entries);
     for (const e of entries) this.queue.push(e);
     this.drainQueue();
   }
 
-  /** Resolves once every line taken so far has been written. */
+  /** Resolves once every line taken so far has been written; the main thread verifies what is left meanwhile. */
   idle(): Promise<void> {
-    return this.pending === 0 && this.inFlight === 0 ? Promise.resolve() : new Promise((r) => this.idleWaiters.push(r));
+    this.d.pool?.help(0);
+    this.drainQueue();
+    return this.pending === 0 ? Promise.resolve() : new Promise((r) => this.idleWaiters.push(r));
   }
 
-  private verifyInline(job: SignatureJob, e: Entry): number {
+  /**
+   * Once input rests, the main thread verifies what the workers have not claimed, so the last lines of
+   * a burst do not wait for one worker. Input rests when a whole turn of the event loop (whose I/O
+   * poll does not block while an immediate is queued) brings no new chunk.
+   */
+  private helpWhenInputRests(): void {
+    if (this.watchingForRest) return;
+    this.watchingForRest = true;
+    let seen = this.chunksToPool;
+    const check = (quietTurns: number): void => {
+      if (this.chunksToPool !== seen || quietTurns < 1) {
+        quietTurns = this.chunksToPool === seen ? quietTurns + 1 : 0;
+        seen = this.chunksToPool;
+        return void setImmediate(check, quietTurns);
+      }
+      this.watchingForRest = false;
+      this.d.pool?.help(0);
+      this.writeAsync();
+    };
+    setImmediate(check, 0);
+  }
+
+  /** Writes what is ready, outside the input loop. */
+  private writeAsync(): void {
+    this.drainQueue();
+    this.d.out.flush();
+    this.d.afterAsyncWrite?.();
+  }
+
+  /** Runs (part of) an entry's check on this thread; a bug fails closed instead of costing the metric. */
+  private inline(e: Entry, run: (job: SignatureJob, crypto: SignatureVerifier) => number): number {
     try {
-      return runSignatureJob(job, this.d.crypto);
+      return run(jobOf(e), this.d.crypto);
     } catch (err) {
       this.internalError(err, e.buf, e.start, e.end);
       return -1;
@@ -158,18 +191,30 @@ export class Pipeline {
 
   private drainQueue(): void {
     let i = this.head;
-    while (i < this.queue.length) {
-      const e = this.queue[i]!;
-      if (e.result && 'job' in e.result.prepared && e.match === undefined) break;
-      i++;
-    }
+    while (i < this.queue.length && this.settle(this.queue[i]!)) i++;
     this.write(this.queue.slice(this.head, i));
     this.head = i;
     if (this.head > 4096 && this.head * 2 > this.queue.length) {
       this.queue.splice(0, this.head);
       this.head = 0;
     }
-    if (this.pending === 0 && this.inFlight === 0) this.idleWaiters.splice(0).forEach((r) => r());
+    if (this.pending === 0) this.idleWaiters.splice(0).forEach((r) => r());
+  }
+
+  /** True when the entry's check is done; takes a worker's answer if it has landed. */
+  private settle(e: Entry): boolean {
+    if (e.match !== undefined || !e.result || !('job' in e.result.prepared)) return true;
+    const pool = this.d.pool!;
+    let answer = pool.answer(e.seq!);
+    if (answer === undefined) {
+      if (!pool.waitFor(e.seq!)) return false; // onAnswered drains again
+      answer = pool.answer(e.seq!)!;
+    }
+    pool.release();
+    e.seq = undefined;
+    // Workers try the likeliest text only; the rare rest is finished here.
+    e.match = answer >= 0 ? answer : this.inline(e, continueSignatureJob);
+    return true;
   }
 
   /** Concludes and writes entries whose checks are done, in order. */

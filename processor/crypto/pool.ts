@@ -1,43 +1,37 @@
 /**
- * Signature checks on worker threads, for when input arrives faster than one core verifies. Jobs
- * travel in packed batches (one transfer, not one message per metric); results come back per batch
- * and the caller puts them in order. The worker runs this same file (dist/processor.js stays one file).
+ * Worker threads that verify signatures from the shared ring (./ring.ts) while the main thread parses,
+ * helps verify, and writes. The worker runs this same file (dist/processor.js stays one file).
  */
-import { Worker, parentPort, workerData } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { createRequire } from 'node:module';
 import type { PublicKey } from '../../core/pubkey';
-import { runSignatureJob, type SignatureJob } from '../verdict';
-import { loadVerifier, type BackendChoice } from './verifier';
+import { allocateRing, RingVerifier, RingWriter, serveRing, type RingMemory } from './ring';
+import { loadVerifier, type BackendChoice, type SignatureVerifier } from './verifier';
 
-interface BatchRequest {
-  readonly id: number;
-  readonly signatures: Uint8Array; // 64 bytes per job
-  readonly messages: readonly string[]; // every job's candidate messages, in job order (never joined: any byte may occur)
-  readonly messageCounts: Uint16Array;
-  readonly keys: string; // every job's key hex, concatenated
-  readonly keyCounts: Uint16Array;
-}
+const WORKER_ROLE = 'meterproof-verifier';
+/** In a worker's argv, so the main thread can tell it is not one without loading worker_threads. */
+const WORKER_ARG = '--meterproof-verify-worker';
+// Loaded on first use: a processor that never starts a worker does not pay for the module.
+const threads = (): typeof import('node:worker_threads') => createRequire(import.meta.url)('node:worker_threads') as typeof import('node:worker_threads');
 
-interface BatchResult { readonly id: number; readonly matches: Int32Array }
-
-export const WORKER_ROLE = 'meterproof-verifier';
-/** Keys a worker keeps objects for: the active devices of a large fleet, within the worker's heap limit. */
-const KEY_CACHE_SIZE = 20_000;
+interface WorkerData { readonly role: typeof WORKER_ROLE; readonly backend: BackendChoice; readonly ring: RingMemory }
 
 export class VerifyPool {
   private readonly workers: Worker[] = [];
-  private readonly pending = new Map<number, { jobs: readonly SignatureJob[]; done: (matches: Int32Array) => void }>();
+  private readonly ring: RingWriter;
   private failed = false;
-  private nextId = 0;
-  private next = 0;
+  private closing = false;
+  private onAnswer: () => void = () => {};
 
   constructor(
     private readonly size: number,
     private readonly backend: BackendChoice,
     private readonly script: string,
-    /** Verifies inline: the fallback when a worker fails, so no metric is lost with it. */
-    private readonly inline: (job: SignatureJob) => number,
+    crypto: SignatureVerifier,
     private readonly onFailure: (e: Error) => void,
-  ) {}
+  ) {
+    this.ring = new RingWriter(allocateRing(), crypto);
+  }
 
   get threads(): number {
     return this.size;
@@ -48,94 +42,90 @@ export class VerifyPool {
     return !this.failed;
   }
 
-  /** Verifies `jobs` on the workers (started on first use, so start-up stays fast). */
-  run(jobs: readonly SignatureJob[], done: (matches: Int32Array) => void): void {
-    if (this.workers.length === 0) this.start();
-    const id = this.nextId++;
-    this.pending.set(id, { jobs, done });
-    const req = pack(id, jobs);
-    this.workers[this.next++ % this.workers.length]!.postMessage(req, [req.signatures.buffer as ArrayBuffer, req.messageCounts.buffer as ArrayBuffer, req.keyCounts.buffer as ArrayBuffer]);
+  /** Called when an answer the main thread waits for has landed (see `waitFor`). */
+  onAnswered(fn: () => void): void {
+    this.onAnswer = fn;
   }
 
-  close(): Promise<unknown> {
-    return Promise.all(this.workers.map((w) => w.terminate()));
+  /** Queues a check of `message` against each key in turn; undefined if it must be verified inline instead. */
+  submit(signature: Uint8Array, message: string, keys: readonly PublicKey[]): number | undefined {
+    if (this.failed) return undefined;
+    if (this.workers.length === 0) this.start();
+    return this.ring.submit(signature, message, keys);
+  }
+
+  /** Wakes the workers for everything submitted so far. */
+  publish(): void {
+    this.ring.notify();
+  }
+
+  /** Verifies on the calling thread while more than `leave` checks wait unclaimed. */
+  help(leave: number): void {
+    while (this.ring.unclaimed() > leave) {
+      const seq = this.ring.claim();
+      if (seq === undefined) return;
+      this.ring.verify(seq);
+    }
+  }
+
+  /** Index of the first key that verified, -1 for none, undefined while pending. */
+  answer(seq: number): number | undefined {
+    return this.ring.answer(seq);
+  }
+
+  /** The oldest submitted check's answer has been used. */
+  release(): void {
+    this.ring.release();
+  }
+
+  /** Asks for `onAnswered` when the next answer lands; true if `seq` is already answered. */
+  waitFor(seq: number): boolean {
+    return this.ring.armWake(seq);
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    this.ring.stop();
+    await Promise.all(this.workers.map((w) => w.terminate()));
   }
 
   private start(): void {
+    const { Worker } = threads();
     for (let i = 0; i < this.size; i++) {
       const w = new Worker(this.script, {
-        workerData: { role: WORKER_ROLE, backend: this.backend },
+        argv: [WORKER_ARG],
+        workerData: { role: WORKER_ROLE, backend: this.backend, ring: this.ring.memory } satisfies WorkerData,
         // Verifying needs little heap; V8's defaults would reserve tens of MB per thread.
-        resourceLimits: { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 48 },
+        resourceLimits: { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 32 },
       });
-      w.on('message', (r: BatchResult) => {
-        const p = this.pending.get(r.id);
-        if (!p) return;
-        this.pending.delete(r.id);
-        p.done(r.matches);
-      });
+      w.on('message', () => this.onAnswer());
       w.on('error', (e) => this.fail(e));
+      w.on('exit', (code) => this.fail(new Error(`exited with code ${code}`)));
       this.workers.push(w);
     }
   }
 
-  /** A worker died (out of memory, a bug): stop using threads and finish every batch inline, in order of submission. */
+  /** A worker died (out of memory, a bug): stop using threads and answer every outstanding check here. */
   private fail(e: Error): void {
-    if (this.failed) return;
+    if (this.failed || this.closing) return;
     this.failed = true;
     this.onFailure(e);
     void this.close();
-    const outstanding = [...this.pending.values()];
-    this.pending.clear();
-    for (const p of outstanding) p.done(Int32Array.from(p.jobs, (j) => this.inline(j)));
+    this.ring.answerAll();
+    this.onAnswer();
   }
 }
 
-function pack(id: number, jobs: readonly SignatureJob[]): BatchRequest {
-  const n = jobs.length;
-  const signatures = new Uint8Array(64 * n);
-  const messageCounts = new Uint16Array(n);
-  const keyCounts = new Uint16Array(n);
-  const messages: string[] = [];
-  const keys: string[] = [];
-  jobs.forEach((j, i) => {
-    signatures.set(j.signature, 64 * i);
-    messageCounts[i] = j.messages.length;
-    keyCounts[i] = j.keys.length;
-    messages.push(...j.messages);
-    for (const k of j.keys) keys.push(k.key.hex);
-  });
-  return { id, signatures, messages, messageCounts, keys: keys.join(''), keyCounts };
-}
-
-/** The worker side: unpack, verify, answer. */
+/** The worker side: serve the ring until stopped. */
 export function runVerifyWorker(): void {
-  const crypto = loadVerifier((workerData as { backend: BackendChoice }).backend);
-  // Stable key objects, so backends can cache per key (OpenSSL's KeyObject).
-  const keyCache = new Map<string, PublicKey>();
-  const keyFor = (hex: string): PublicKey => {
-    let k = keyCache.get(hex);
-    if (!k) {
-      if (keyCache.size >= KEY_CACHE_SIZE) keyCache.clear();
-      k = { hex, bytes: Buffer.from(hex, 'hex') };
-      keyCache.set(hex, k);
-    }
-    return k;
-  };
-  parentPort!.on('message', (req: BatchRequest) => {
-    const n = req.messageCounts.length;
-    const matches = new Int32Array(n);
-    const messages = req.messages;
-    let m = 0, k = 0;
-    for (let i = 0; i < n; i++) {
-      const mc = req.messageCounts[i]!, kc = req.keyCounts[i]!;
-      const keys = [];
-      for (let j = 0; j < kc; j++, k++) keys.push({ key: keyFor(req.keys.slice(64 * k, 64 * k + 64)), revoked: false });
-      matches[i] = runSignatureJob({ signature: req.signatures.subarray(64 * i, 64 * i + 64), messages: messages.slice(m, m + mc), keys }, crypto);
-      m += mc;
-    }
-    parentPort!.postMessage({ id: req.id, matches } satisfies BatchResult, [matches.buffer]);
-  });
+  const { workerData, parentPort } = threads();
+  const { backend, ring } = workerData as WorkerData;
+  serveRing(new RingVerifier(ring, loadVerifier(backend)), () => parentPort!.postMessage(0));
 }
 
-export const isVerifyWorker = (): boolean => (workerData as { role?: string } | null)?.role === WORKER_ROLE;
+/** True on a verification worker thread. */
+export function isVerifyWorker(): boolean {
+  if (!process.argv.includes(WORKER_ARG)) return false;
+  const { isMainThread, workerData } = threads();
+  return !isMainThread && (workerData as Partial<WorkerData> | null)?.role === WORKER_ROLE;
+}

@@ -1,0 +1,179 @@
+/**
+ * Signature checks in shared memory. The main thread writes each check into a slot and publishes it;
+ * any thread (workers and the main thread alike) claims the next unclaimed slot with one
+ * compare-and-swap, verifies it and stores the answer. Nothing is serialised or posted per check, and
+ * a faster core simply claims more, so the split follows each core's real speed.
+ *
+ * Sequence numbers are int32 and wrap; only differences between them are ever compared.
+ */
+import type { PublicKey } from '../../core/pubkey';
+import type { SignatureVerifier } from './verifier';
+
+/** Slots in the ring: more than the processor ever has pending (MAX_PENDING), so it never fills in practice. */
+export const SLOTS = 4096;
+const SLOT_BYTES = 256;
+/** A check with more keys valid at once, or a longer text, is verified by the caller instead. */
+const MAX_KEYS = 4;
+const MAX_MESSAGE = 62;
+const KEYS_AT = 64;
+const COUNT_AT = KEYS_AT + 32 * MAX_KEYS;
+const LENGTH_AT = COUNT_AT + 1;
+const MESSAGE_AT = LENGTH_AT + 1;
+
+/** Answer of a check not yet verified. Answers are otherwise the index of the key that verified, or -1. */
+const PENDING = -2;
+const PUBLISHED = 0; // checks written so far
+const CLAIMED = 1; // checks taken by some thread
+const WAKE = 2; // 1 while the main thread waits for an answer and wants a message when one lands
+const STOP = 3;
+
+export interface RingMemory {
+  readonly control: SharedArrayBuffer;
+  readonly slots: SharedArrayBuffer;
+  readonly answers: SharedArrayBuffer;
+}
+
+export function allocateRing(): RingMemory {
+  return {
+    control: new SharedArrayBuffer(4 * Int32Array.BYTES_PER_ELEMENT),
+    slots: new SharedArrayBuffer(SLOTS * SLOT_BYTES),
+    answers: new SharedArrayBuffer(SLOTS * Int32Array.BYTES_PER_ELEMENT),
+  };
+}
+
+/** What one thread can do with the ring: claim, verify, answer. */
+export class RingVerifier {
+  protected readonly control: Int32Array;
+  protected readonly slots: Buffer;
+  protected readonly answers: Int32Array;
+  // A private copy of the slot being verified: the crypto cannot read shared memory.
+  private readonly scratch = Buffer.allocUnsafeSlow(SLOT_BYTES);
+  private readonly signature = this.scratch.subarray(0, 64);
+  private readonly messages = Array.from({ length: MAX_MESSAGE + 1 }, (_, n) => this.scratch.subarray(MESSAGE_AT, MESSAGE_AT + n));
+  /** Key objects by their 32 bytes (as latin1 text), so backends can cache per key. */
+  private readonly keys = new Map<string, PublicKey>();
+
+  constructor(readonly memory: RingMemory, private readonly crypto: SignatureVerifier) {
+    this.control = new Int32Array(memory.control);
+    this.slots = Buffer.from(memory.slots);
+    this.answers = new Int32Array(memory.answers);
+  }
+
+  /** Takes the next unclaimed check, or answers undefined when there is none. */
+  claim(): number | undefined {
+    for (;;) {
+      const c = Atomics.load(this.control, CLAIMED);
+      if (((Atomics.load(this.control, PUBLISHED) - c) | 0) <= 0) return undefined;
+      if (Atomics.compareExchange(this.control, CLAIMED, c, (c + 1) | 0) === c) return c;
+    }
+  }
+
+  /** Checks published and not yet claimed. */
+  unclaimed(): number {
+    return (Atomics.load(this.control, PUBLISHED) - Atomics.load(this.control, CLAIMED)) | 0;
+  }
+
+  /** Verifies claimed check `seq` and stores its answer. Returns true when the main thread asked to be told. */
+  verify(seq: number): boolean {
+    const at = (seq & (SLOTS - 1)) * SLOT_BYTES;
+    const s = this.scratch;
+    this.slots.copy(s, 0, at, at + SLOT_BYTES);
+    const message = this.messages[s[LENGTH_AT]!]!;
+    let answer = -1;
+    for (let k = 0; k < s[COUNT_AT]!; k++) {
+      if (this.crypto.verify(this.signature, message, this.key(KEYS_AT + 32 * k))) {
+        answer = k;
+        break;
+      }
+    }
+    Atomics.store(this.answers, seq & (SLOTS - 1), answer);
+    return Atomics.load(this.control, WAKE) === 1 && Atomics.exchange(this.control, WAKE, 0) === 1;
+  }
+
+  private key(at: number): PublicKey {
+    const id = this.scratch.toString('latin1', at, at + 32);
+    let key = this.keys.get(id);
+    if (!key) {
+      if (this.keys.size >= KEY_CACHE_SIZE) this.keys.clear();
+      const bytes = Uint8Array.prototype.slice.call(this.scratch, at, at + 32);
+      key = { bytes, hex: Buffer.from(bytes).toString('hex') };
+      this.keys.set(id, key);
+    }
+    return key;
+  }
+}
+
+/** Keys a thread keeps objects for: the active devices of a large fleet, in little memory. */
+const KEY_CACHE_SIZE = 20_000;
+
+/** The main thread's side: it alone writes checks, reads answers and frees slots, in order. */
+export class RingWriter extends RingVerifier {
+  /** Sequence number of the oldest check whose answer has not been consumed. */
+  private oldest = 0;
+
+  /** Writes a check; answers its sequence number, or undefined when it does not fit (verify it yourself). */
+  submit(signature: Uint8Array, message: string, keys: readonly PublicKey[]): number | undefined {
+    const seq = Atomics.load(this.control, PUBLISHED);
+    if (keys.length > MAX_KEYS || message.length > MAX_MESSAGE || signature.length !== 64 || ((seq - this.oldest) | 0) >= SLOTS) return undefined;
+    const at = (seq & (SLOTS - 1)) * SLOT_BYTES;
+    const s = this.slots;
+    s.set(signature, at);
+    for (let k = 0; k < keys.length; k++) s.set(keys[k]!.bytes, at + KEYS_AT + 32 * k);
+    s[at + COUNT_AT] = keys.length;
+    s[at + LENGTH_AT] = message.length;
+    s.write(message, at + MESSAGE_AT, 'latin1'); // what Buffer.from(message, 'latin1') gives: the bytes verified inline
+    Atomics.store(this.answers, seq & (SLOTS - 1), PENDING);
+    Atomics.store(this.control, PUBLISHED, (seq + 1) | 0); // publishes the slot's bytes with it
+    return seq;
+  }
+
+  /** Wakes sleeping workers for what was submitted. */
+  notify(): void {
+    Atomics.notify(this.control, PUBLISHED);
+  }
+
+  /** The answer to check `seq`, or undefined while it is pending. */
+  answer(seq: number): number | undefined {
+    const a = Atomics.load(this.answers, seq & (SLOTS - 1));
+    return a === PENDING ? undefined : a;
+  }
+
+  /** The oldest check's answer was consumed: its slot may be reused. */
+  release(): void {
+    this.oldest = (this.oldest + 1) | 0;
+  }
+
+  /**
+   * Asks for a message when the next answer lands; true if `seq` was answered meanwhile (then no
+   * message may come). Setting the flag before looking again is what makes a lost wake-up impossible.
+   */
+  armWake(seq: number): boolean {
+    Atomics.store(this.control, WAKE, 1);
+    return this.answer(seq) !== undefined;
+  }
+
+  /** Verifies, on this thread, every published check nobody has answered (after a worker failed). */
+  answerAll(): void {
+    for (let seq = this.oldest; ((Atomics.load(this.control, PUBLISHED) - seq) | 0) > 0; seq = (seq + 1) | 0)
+      if (this.answer(seq) === undefined) this.verify(seq);
+  }
+
+  stop(): void {
+    Atomics.store(this.control, STOP, 1);
+    Atomics.notify(this.control, PUBLISHED);
+  }
+}
+
+/** A worker's loop: claim and verify until stopped, sleeping while there is nothing to claim. */
+export function serveRing(ring: RingVerifier, wakeMain: () => void): void {
+  const control = new Int32Array(ring.memory.control);
+  while (Atomics.load(control, STOP) === 0) {
+    const seq = ring.claim();
+    if (seq !== undefined) {
+      if (ring.verify(seq)) wakeMain();
+      continue;
+    }
+    const published = Atomics.load(control, PUBLISHED);
+    if (ring.unclaimed() <= 0) Atomics.wait(control, PUBLISHED, published, 1000);
+  }
+}
