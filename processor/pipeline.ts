@@ -19,6 +19,8 @@ import type { Logger } from './log';
 import type { OutputBuffer } from './output';
 import type { ReadingExtractor } from './reading';
 import type { Stats } from './stats';
+import { OffloadedCheck } from './offload';
+import { RestWatch } from './rest-watch';
 
 const HINT_AFTER = 3;
 /** Signature checks in one chunk that make the trip to worker threads worth it. */
@@ -61,8 +63,8 @@ interface Entry {
     readonly fieldsAt: number;
   };
   match?: number;
-  /** Its check's place in the worker ring, while the check is there. */
-  seq?: number;
+  /** Its check while it is in the worker ring. */
+  check?: OffloadedCheck;
 }
 
 export class Pipeline {
@@ -72,10 +74,12 @@ export class Pipeline {
   private readonly failing = new Map<string, number>();
   private readonly chunk: Entry[] = [];
   private readonly queue: Entry[] = [];
-  private head = 0;
   private idleWaiters: (() => void)[] = [];
-  private chunksToPool = 0;
-  private watchingForRest = false;
+  /** Once input rests, the main thread verifies what the workers have not claimed: a burst's last lines do not wait for one worker. */
+  private readonly rest = new RestWatch(() => {
+    this.d.pool?.help(0);
+    this.writeAsync();
+  });
 
   constructor(private readonly d: PipelineDeps) {
     d.pool?.onAnswered(() => this.writeAsync());
@@ -83,7 +87,7 @@ export class Pipeline {
 
   /** Metrics taken but not yet written. */
   get pending(): number {
-    return this.queue.length - this.head + this.chunk.length;
+    return this.queue.length + this.chunk.length;
   }
 
   /** Takes buf[start, end), the bytes of one metric without its newline. Never throws on input. */
@@ -121,22 +125,20 @@ export class Pipeline {
     const entries = this.chunk.splice(0);
     const jobs = entries.filter((e) => e.result && 'job' in e.result.prepared);
     const pool = this.d.pool;
-    const idle = this.queue.length === this.head;
+    const idle = this.queue.length === 0;
     if (!pool?.usable || (idle && jobs.length < POOL_THRESHOLD)) {
       for (const e of jobs) e.match = this.inline(e, runSignatureJob);
       if (idle) return this.write(entries); // nothing earlier is waiting: no copy
     } else {
       for (const e of jobs) {
-        const job = jobOf(e);
-        const seq = pool.submit(job.signature, job.messages[0]!, job.keys.map((k) => k.key));
-        if (seq === undefined) e.match = this.inline(e, runSignatureJob);
-        else e.seq = seq;
+        const check = OffloadedCheck.start(jobOf(e), pool, () => this.inline(e, continueSignatureJob));
+        if (check) e.check = check;
+        else e.match = this.inline(e, runSignatureJob);
       }
       pool.publish();
       // The main thread verifies too, leaving the workers enough to go on with while it reads on.
       pool.help(LEAVE_PER_WORKER * pool.threads);
-      this.chunksToPool++;
-      this.helpWhenInputRests();
+      this.rest.chunk();
     }
     keep(entries);
     for (const e of entries) this.queue.push(e);
@@ -148,28 +150,6 @@ export class Pipeline {
     this.d.pool?.help(0);
     this.drainQueue();
     return this.pending === 0 ? Promise.resolve() : new Promise((r) => this.idleWaiters.push(r));
-  }
-
-  /**
-   * Once input rests, the main thread verifies what the workers have not claimed, so the last lines of
-   * a burst do not wait for one worker. Input rests when a whole turn of the event loop (whose I/O
-   * poll does not block while an immediate is queued) brings no new chunk.
-   */
-  private helpWhenInputRests(): void {
-    if (this.watchingForRest) return;
-    this.watchingForRest = true;
-    let seen = this.chunksToPool;
-    const check = (quietTurns: number): void => {
-      if (this.chunksToPool !== seen || quietTurns < 1) {
-        quietTurns = this.chunksToPool === seen ? quietTurns + 1 : 0;
-        seen = this.chunksToPool;
-        return void setImmediate(check, quietTurns);
-      }
-      this.watchingForRest = false;
-      this.d.pool?.help(0);
-      this.writeAsync();
-    };
-    setImmediate(check, 0);
   }
 
   /** Writes what is ready, outside the input loop. */
@@ -190,30 +170,20 @@ export class Pipeline {
   }
 
   private drainQueue(): void {
-    let i = this.head;
-    while (i < this.queue.length && this.settle(this.queue[i]!)) i++;
-    this.write(this.queue.slice(this.head, i));
-    this.head = i;
-    if (this.head > 4096 && this.head * 2 > this.queue.length) {
-      this.queue.splice(0, this.head);
-      this.head = 0;
-    }
+    let n = 0;
+    while (n < this.queue.length && this.settle(this.queue[n]!)) n++;
+    // Written lines leave the queue at once: held there, they would survive into the old generation.
+    this.write(this.queue.splice(0, n));
     if (this.pending === 0) this.idleWaiters.splice(0).forEach((r) => r());
   }
 
-  /** True when the entry's check is done; takes a worker's answer if it has landed. */
+  /** True when the entry's check is done; takes the workers' answers if they have landed. */
   private settle(e: Entry): boolean {
-    if (e.match !== undefined || !e.result || !('job' in e.result.prepared)) return true;
-    const pool = this.d.pool!;
-    let answer = pool.answer(e.seq!);
-    if (answer === undefined) {
-      if (!pool.waitFor(e.seq!)) return false; // onAnswered drains again
-      answer = pool.answer(e.seq!)!;
-    }
-    pool.release();
-    e.seq = undefined;
-    // Workers try the likeliest text only; the rare rest is finished here.
-    e.match = answer >= 0 ? answer : this.inline(e, continueSignatureJob);
+    if (!e.check) return true;
+    const match = e.check.poll();
+    if (match === undefined) return false; // onAnswered drains again
+    e.match = match;
+    e.check = undefined;
     return true;
   }
 

@@ -47,11 +47,14 @@ export class VerifyPool {
     this.onAnswer = fn;
   }
 
-  /** Queues a check of `message` against each key in turn; undefined if it must be verified inline instead. */
-  submit(signature: Uint8Array, message: string, keys: readonly PublicKey[]): number | undefined {
-    if (this.failed) return undefined;
+  /**
+   * Queues a check of each text against the keys in turn, answering their sequence numbers; or
+   * undefined, having queued none, when they do not all fit (then verify inline).
+   */
+  submitAll(signature: Uint8Array, messages: readonly string[], keys: readonly PublicKey[]): number[] | undefined {
+    if (this.failed || signature.length !== 64 || !this.ring.accepts(messages, keys.length)) return undefined;
     if (this.workers.length === 0) this.start();
-    return this.ring.submit(signature, message, keys);
+    return messages.map((m) => this.ring.submit(signature, m, keys));
   }
 
   /** Wakes the workers for everything submitted so far. */
@@ -68,14 +71,9 @@ export class VerifyPool {
     }
   }
 
-  /** Index of the first key that verified, -1 for none, undefined while pending. */
-  answer(seq: number): number | undefined {
-    return this.ring.answer(seq);
-  }
-
-  /** The oldest submitted check's answer has been used. */
-  release(): void {
-    this.ring.release();
+  /** Index of the first key that verified, or -1 for none; undefined while pending. Each answer is taken once. */
+  take(seq: number): number | undefined {
+    return this.ring.take(seq);
   }
 
   /** Asks for `onAnswered` when the next answer lands; true if `seq` is already answered. */

@@ -106,18 +106,25 @@ export class RingVerifier {
 /** Keys a thread keeps objects for: the active devices of a large fleet, in little memory. */
 const KEY_CACHE_SIZE = 20_000;
 
-/** The main thread's side: it alone writes checks, reads answers and frees slots, in order. */
+/** The main thread's side: it alone writes checks, takes answers and frees slots. */
 export class RingWriter extends RingVerifier {
-  /** Sequence number of the oldest check whose answer has not been consumed. */
+  /** Sequence number of the oldest check whose answer has not been taken. */
   private oldest = 0;
+  /** Answers taken ahead of older ones, per slot: their slots free once `oldest` gets there. */
+  private readonly taken = new Uint8Array(SLOTS);
 
-  /** Writes a check; answers its sequence number, or undefined when it does not fit (verify it yourself). */
-  submit(signature: Uint8Array, message: string, keys: readonly PublicKey[]): number | undefined {
+  /** Whether every text fits a slot and the ring has a free slot for each. */
+  accepts(messages: readonly string[], keyCount: number): boolean {
+    return keyCount <= MAX_KEYS && messages.length <= SLOTS - ((Atomics.load(this.control, PUBLISHED) - this.oldest) | 0) &&
+      messages.every((m) => m.length <= MAX_MESSAGE);
+  }
+
+  /** Writes a check the ring `accepts`, and answers its sequence number. */
+  submit(signature: Uint8Array, message: string, keys: readonly PublicKey[]): number {
     const seq = Atomics.load(this.control, PUBLISHED);
-    if (keys.length > MAX_KEYS || message.length > MAX_MESSAGE || signature.length !== 64 || ((seq - this.oldest) | 0) >= SLOTS) return undefined;
     const at = (seq & (SLOTS - 1)) * SLOT_BYTES;
     const s = this.slots;
-    s.set(signature, at);
+    s.set(signature.subarray(0, 64), at);
     for (let k = 0; k < keys.length; k++) s.set(keys[k]!.bytes, at + KEYS_AT + 32 * k);
     s[at + COUNT_AT] = keys.length;
     s[at + LENGTH_AT] = message.length;
@@ -132,15 +139,20 @@ export class RingWriter extends RingVerifier {
     Atomics.notify(this.control, PUBLISHED);
   }
 
-  /** The answer to check `seq`, or undefined while it is pending. */
-  answer(seq: number): number | undefined {
-    const a = Atomics.load(this.answers, seq & (SLOTS - 1));
-    return a === PENDING ? undefined : a;
-  }
-
-  /** The oldest check's answer was consumed: its slot may be reused. */
-  release(): void {
-    this.oldest = (this.oldest + 1) | 0;
+  /**
+   * The answer to check `seq`, or undefined while it is pending. An answer is taken once: its slot may
+   * then be reused (a slot is never freed while a thread may still be verifying it).
+   */
+  take(seq: number): number | undefined {
+    const slot = seq & (SLOTS - 1);
+    const a = Atomics.load(this.answers, slot);
+    if (a === PENDING) return undefined;
+    this.taken[slot] = 1;
+    while (((Atomics.load(this.control, PUBLISHED) - this.oldest) | 0) > 0 && this.taken[this.oldest & (SLOTS - 1)] === 1) {
+      this.taken[this.oldest & (SLOTS - 1)] = 0;
+      this.oldest = (this.oldest + 1) | 0;
+    }
+    return a;
   }
 
   /**
@@ -149,13 +161,13 @@ export class RingWriter extends RingVerifier {
    */
   armWake(seq: number): boolean {
     Atomics.store(this.control, WAKE, 1);
-    return this.answer(seq) !== undefined;
+    return Atomics.load(this.answers, seq & (SLOTS - 1)) !== PENDING;
   }
 
   /** Verifies, on this thread, every published check nobody has answered (after a worker failed). */
   answerAll(): void {
     for (let seq = this.oldest; ((Atomics.load(this.control, PUBLISHED) - seq) | 0) > 0; seq = (seq + 1) | 0)
-      if (this.answer(seq) === undefined) this.verify(seq);
+      if (Atomics.load(this.answers, seq & (SLOTS - 1)) === PENDING) this.verify(seq);
   }
 
   stop(): void {

@@ -1,0 +1,105 @@
+/**
+ * (b) The processor end to end, as Telegraf drives it: metrics arrive on a pipe (fed by `cat`, so the
+ * bench itself takes no CPU from the run), come back on a pipe, and are counted. Also start-up, lone-
+ * metric latency and peak RSS.
+ */
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
+
+/**
+ * The environment the processor starts in: Telegraf's own, which has no reason to carry these. This
+ * machine sets NODE_EXTRA_CA_CERTS, which makes every `node` start parse a CA bundle first.
+ */
+export const cleanEnv = (): NodeJS.ProcessEnv => {
+  const env = { ...process.env };
+  delete env.NODE_EXTRA_CA_CERTS;
+  delete env.NODE_OPTIONS;
+  return env;
+};
+
+export interface Run { seconds: number; lines: number; firstOutputMs: number; peakRssMb: number }
+
+/** Runs `node processor args` with `inputFile` piped in; resolves when it exits. */
+export function runProcessor(processor: string, args: string[], inputFile: string): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const start = performance.now();
+    const feed = spawn('cat', [inputFile], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [processor, '--summary-interval', '0', ...args], { stdio: [feed.stdout, 'pipe', 'ignore'], env: cleanEnv() });
+    let lines = 0, first = -1, peak = 0;
+    const sample = setInterval(() => (peak = Math.max(peak, rssOf(child.pid!))), 20);
+    child.stdout.on('data', (d: Buffer) => {
+      if (first < 0) first = performance.now() - start;
+      for (let i = d.indexOf(10); i >= 0; i = d.indexOf(10, i + 1)) lines++;
+    });
+    child.on('error', reject);
+    child.on('exit', () => {
+      clearInterval(sample);
+      resolve({ seconds: (performance.now() - start) / 1000, lines, firstOutputMs: first, peakRssMb: peak });
+    });
+  });
+}
+
+/** VmHWM (peak resident set) of a live process, in MB. */
+function rssOf(pid: number): number {
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) / 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** Spawn to first output line of `node args`, median of 5. */
+export async function timeToFirstOutput(args: string[], env: NodeJS.ProcessEnv, input?: string): Promise<number> {
+  const runs: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    const t = performance.now();
+    await new Promise<void>((resolve, reject) => {
+      const child = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'ignore'], env });
+      child.on('error', reject);
+      child.stdout.once('data', () => {
+        runs.push(performance.now() - t);
+        child.stdin.end();
+        child.on('exit', () => resolve());
+      });
+      child.stdin.write(input ?? '');
+    });
+  }
+  return runs.sort((a, b) => a - b)[2]!;
+}
+
+export const LATENCY_METRICS = 3000;
+export const LATENCY_WARMUP = 300; // the first 0.3 s: the JIT compiles the hot path
+
+/**
+ * Lone-metric latency at 1,000 metrics/s, after the first metric (start-up) has come back. Runs in a
+ * small process of its own (`bench.js --latency-probe`): the benchmark's heap would add its own GC pauses.
+ */
+export async function latencyProbe(processor: string, file: string, keys: string): Promise<void> {
+  const lines = readFileSync(file, 'utf8').split(/(?<=\n)/);
+  const child = spawn(process.execPath, [processor, '--keys', keys, '--summary-interval', '0'], { stdio: ['pipe', 'pipe', 'ignore'], env: cleanEnv() });
+  const sent: number[] = [];
+  const lat: number[] = [];
+  let firstOut!: () => void;
+  const first = new Promise<void>((r) => (firstOut = r));
+  child.stdout.on('data', (d: Buffer) => {
+    for (let i = d.indexOf(10); i >= 0; i = d.indexOf(10, i + 1)) {
+      lat.push(performance.now() - sent[lat.length]!);
+      if (lat.length === 1) firstOut();
+    }
+  });
+  sent.push(performance.now());
+  child.stdin.write(lines[0]!);
+  await first;
+  const t0 = performance.now();
+  for (let i = 1; i <= LATENCY_METRICS; i++) {
+    while (performance.now() < t0 + i) await new Promise((r) => setImmediate(r)); // one metric every millisecond
+    sent.push(performance.now());
+    child.stdin.write(lines[i]!);
+  }
+  child.stdin.end();
+  await new Promise((r) => child.on('exit', r));
+  const sorted = lat.slice(1 + LATENCY_WARMUP).sort((a, b) => a - b);
+  process.stdout.write(JSON.stringify({ p50: sorted[Math.floor(sorted.length * 0.5)], p99: sorted[Math.floor(sorted.length * 0.99)] }));
+}
