@@ -4,7 +4,8 @@
  * because a hard reset makes the plug generate a new key. Schema: keys.schema.json.
  */
 import { signedTime } from './firmware';
-import { KeyRejected, parsePublicKey, type PointCheck, type PublicKey } from './pubkey';
+import { NameIndex } from './name-index';
+import { admitKeyBytes, admittedKey, KeyRejected, parsePublicKey, type PointCheck, type PublicKey } from './pubkey';
 
 export interface KeyEntry {
   readonly key: PublicKey;
@@ -31,25 +32,41 @@ export class KeyFileError extends Error {}
 const ENTRY_FIELDS = new Set(['key', 'not_before', 'not_after', 'revoked', 'label']);
 
 /**
- * `previous` is the file loaded before (on reload): keys it already admitted are reused as they are,
- * so a reload checks only new keys and verifiers keep their per-key caches.
+ * `source` is the file's text or its UTF-8 bytes (the processor reads bytes: nothing of a large file
+ * then lands on the JS heap but the device names). `previous` is the file loaded before (on reload):
+ * keys it already admitted are reused as they are, so a reload checks only new keys and verifiers
+ * keep their per-key caches.
  */
-export function parseKeyFile(text: string, fastCheck?: PointCheck, previous?: KeyFile): KeyFile {
+export function parseKeyFile(source: string | Uint8Array, fastCheck?: PointCheck, previous?: KeyFile): KeyFile {
+  const src = typeof source === 'string' ? new TextEncoder().encode(source) : source;
+  const before = previous?.devices instanceof KeyMap ? previous.devices : undefined;
   const devices = new KeyMap();
   const admit = (device: string, hex: unknown): PublicKey => {
     if (typeof hex === 'string') {
       const lower = hex.toLowerCase();
-      const known = previous?.devices.get(device)?.find((e) => e.key.hex === lower);
+      const known = before?.get(device)?.find((e) => e.key.hex === lower);
       if (known) return known.key;
     }
     return parsePublicKey(hex, fastCheck);
   };
   const rejected: KeyProblem[] = [];
   let keyCount = 0;
-  for (const [device, value] of topLevelEntries(text)) {
+  for (const [device, start, end] of topLevelMembers(src)) {
+    try {
+      if (plainHexKey(src, start, end, scratch)) {
+        devices.setPlain(device, scratch, fastCheck, before);
+        keyCount++;
+        continue;
+      }
+    } catch (e) {
+      if (!(e instanceof KeyRejected)) throw e;
+      rejected.push({ device, reason: `device "${device}": key ${e.message}` });
+      continue;
+    }
+    const value = parseSpan(src, start, end);
     if (typeof value === 'string') {
       try {
-        devices.setPlain(device, admit(device, value));
+        devices.set(device, [{ key: admit(device, value), revoked: false }]);
         keyCount++;
       } catch (e) {
         if (!(e instanceof KeyRejected)) throw e;
@@ -72,69 +89,102 @@ export function parseKeyFile(text: string, fastCheck?: PointCheck, previous?: Ke
     if (entries.length > 0) devices.set(device, entries);
     keyCount += entries.length;
   }
+  devices.trim();
   return { devices, keyCount, rejected };
 }
 
+const scratch = new Uint8Array(32);
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+const SP = 0x20, TAB = 0x09, LF = 0x0a, CR = 0x0d, QUOTE = 0x22, BSL = 0x5c, COMMA = 0x2c, COLON = 0x3a;
+const OPEN_OBJECT = 0x7b, CLOSE_OBJECT = 0x7d, OPEN_ARRAY = 0x5b, CLOSE_ARRAY = 0x5d;
+
+/** Whether src[start, end) is `"<64 hex digits>"`; if so its bytes are decoded into `out`. */
+function plainHexKey(src: Uint8Array, start: number, end: number, out: Uint8Array): boolean {
+  if (end - start !== 66 || src[start] !== QUOTE || src[end - 1] !== QUOTE) return false;
+  for (let i = 0; i < 32; i++) {
+    const hi = hexValue(src[start + 1 + 2 * i]!), lo = hexValue(src[start + 2 + 2 * i]!);
+    if (hi < 0 || lo < 0) return false;
+    out[i] = (hi << 4) | lo;
+  }
+  return true;
+}
+
+function hexValue(c: number): number {
+  if (c >= 0x30 && c <= 0x39) return c - 0x30;
+  const l = c | 0x20;
+  return l >= 0x61 && l <= 0x66 ? l - 0x57 : -1;
+}
+
+/** The whole file is read once more, only to report why it is unreadable (with line and column). */
+function unreadable(src: Uint8Array): never {
+  let text: string;
+  try {
+    text = utf8.decode(src);
+  } catch {
+    throw new KeyFileError('not valid UTF-8');
+  }
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch (e) {
+    throw new KeyFileError(`not valid JSON${jsonErrorLocation(text, e)}: ${(e as Error).message}`);
+  }
+  throw new KeyFileError(typeof doc === 'object' && doc !== null && !Array.isArray(doc) ? 'unreadable JSON object' : 'must be a JSON object mapping device names to keys');
+}
+
 /**
- * The top-level members of the file, one at a time. A registry of 100,000 devices parsed whole
- * would briefly cost several times its size; this walks the text and parses one member at a time.
- * Anything it does not expect is handed to JSON.parse, whose error (with position) is reported.
+ * The top-level members of the file, one at a time, as device name and value span. A registry of
+ * 100,000 devices parsed whole would briefly cost several times its size; this walks the bytes and
+ * parses one member at a time. Anything it does not expect is handed to JSON.parse, whose error
+ * (with position) is reported.
  */
-function* topLevelEntries(text: string): Generator<[string, unknown]> {
-  const fail = (): never => {
-    let doc: unknown;
-    try {
-      doc = JSON.parse(text);
-    } catch (e) {
-      throw new KeyFileError(`not valid JSON${jsonErrorLocation(text, e)}: ${(e as Error).message}`);
-    }
-    throw new KeyFileError(typeof doc === 'object' && doc !== null && !Array.isArray(doc) ? 'unreadable JSON object' : 'must be a JSON object mapping device names to keys');
-  };
+function* topLevelMembers(src: Uint8Array): Generator<[string, number, number]> {
   const ws = (i: number) => {
-    while (i < text.length && ' \t\n\r'.includes(text[i]!)) i++;
+    while (i < src.length && (src[i] === SP || src[i] === TAB || src[i] === LF || src[i] === CR)) i++;
     return i;
   };
   let i = ws(0);
-  if (text[i] !== '{') return fail();
+  if (src[i] !== OPEN_OBJECT) return unreadable(src);
   i = ws(i + 1);
-  if (text[i] === '}') return ws(i + 1) === text.length ? undefined : fail();
+  if (src[i] === CLOSE_OBJECT) return ws(i + 1) === src.length ? undefined : unreadable(src);
   for (;;) {
-    if (text[i] !== '"') return fail();
-    const keyEnd = skipValue(text, i);
-    const device = parseSpan(text, i, keyEnd, fail) as string;
+    if (src[i] !== QUOTE) return unreadable(src);
+    const keyEnd = skipValue(src, i);
+    const device = parseSpan(src, i, keyEnd);
+    if (typeof device !== 'string') return unreadable(src);
     i = ws(keyEnd);
-    if (text[i] !== ':') return fail();
+    if (src[i] !== COLON) return unreadable(src);
     const start = ws(i + 1);
-    const end = skipValue(text, start);
-    yield [device, parseSpan(text, start, end, fail)];
+    const end = skipValue(src, start);
+    yield [device, start, end];
     i = ws(end);
-    if (text[i] === '}') return ws(i + 1) === text.length ? undefined : fail();
-    if (text[i] !== ',') return fail();
+    if (src[i] === CLOSE_OBJECT) return ws(i + 1) === src.length ? undefined : unreadable(src);
+    if (src[i] !== COMMA) return unreadable(src);
     i = ws(i + 1);
   }
 }
 
-function parseSpan(text: string, start: number, end: number, fail: () => never): unknown {
+function parseSpan(src: Uint8Array, start: number, end: number): unknown {
   try {
-    return JSON.parse(text.slice(start, end));
+    return JSON.parse(utf8.decode(src.subarray(start, end)));
   } catch {
-    return fail();
+    return unreadable(src);
   }
 }
 
 /** End of the JSON value starting at `i`: strings and nesting are skipped, validity is JSON.parse's job. */
-function skipValue(text: string, i: number): number {
+function skipValue(src: Uint8Array, i: number): number {
   let depth = 0;
-  for (; i < text.length; i++) {
-    const c = text[i];
-    if (c === '"') {
-      for (i++; i < text.length && text[i] !== '"'; i++) if (text[i] === '\\') i++;
+  for (; i < src.length; i++) {
+    const c = src[i];
+    if (c === QUOTE) {
+      for (i++; i < src.length && src[i] !== QUOTE; i++) if (src[i] === BSL) i++;
       if (depth === 0) return i + 1;
-    } else if (c === '{' || c === '[') depth++;
-    else if (c === '}' || c === ']') {
+    } else if (c === OPEN_OBJECT || c === OPEN_ARRAY) depth++;
+    else if (c === CLOSE_OBJECT || c === CLOSE_ARRAY) {
       if (depth === 0) return i;
       if (--depth === 0) return i + 1;
-    } else if (depth === 0 && (c === ',' || c === ' ' || c === '\n' || c === '\r' || c === '\t')) return i;
+    } else if (depth === 0 && (c === COMMA || c === SP || c === LF || c === CR || c === TAB)) return i;
   }
   return i;
 }
@@ -162,46 +212,88 @@ function parseEntry(item: unknown, admit: (hex: unknown) => PublicKey): KeyEntry
 }
 
 /**
- * Device → keys, compact for the common case of one plain key per device: only the key is stored,
- * and its one-entry list is made when the device is first looked up. 100,000 registered devices
- * then cost a few MB, not tens.
+ * Device → keys, compact for the common case of one plain key per device: its 32 bytes go into one
+ * shared array and its one-entry list is made when the device is first looked up. 100,000
+ * registered devices then cost about 7 MB outside the collected heap, not tens of MB inside it.
  */
 class KeyMap implements ReadonlyMap<string, readonly KeyEntry[]> {
-  private readonly store = new Map<string, PublicKey | readonly KeyEntry[]>();
+  private keyBytes = new Uint8Array(32 * 256);
+  private stored = 0;
+  private readonly plain = new NameIndex();
+  private readonly lists = new Map<string, readonly KeyEntry[]>();
   private readonly made = new Map<string, readonly KeyEntry[]>();
 
-  setPlain(device: string, key: PublicKey): void {
-    this.store.set(device, key);
+  /** Admits and stores a device's one plain key, unless `before` already admitted the same key for it. */
+  setPlain(device: string, bytes: Uint8Array, fastCheck: PointCheck | undefined, before: KeyMap | undefined): void {
+    const kept = before?.sameList(device, bytes);
+    if (kept === undefined) admitKeyBytes(bytes, fastCheck);
+    const index = this.stored++;
+    if (32 * (index + 1) > this.keyBytes.length) {
+      const grown = new Uint8Array(this.keyBytes.length * 2);
+      grown.set(this.keyBytes);
+      this.keyBytes = grown;
+    }
+    this.keyBytes.set(bytes, 32 * index);
+    this.lists.delete(device);
+    this.made.delete(device);
+    this.plain.set(device, index); // a repeated name: the last one counts, as in JSON.parse
+    if (kept) this.made.set(device, kept);
   }
 
   set(device: string, entries: readonly KeyEntry[]): void {
-    this.store.set(device, entries);
+    this.plain.delete(device);
+    this.made.delete(device);
+    this.lists.set(device, entries);
+  }
+
+  /** Gives the key array back its unused room once the file is read. */
+  trim(): void {
+    this.keyBytes = this.keyBytes.slice(0, 32 * this.stored);
   }
 
   /** Lookups keep the list they made, so a device's entries stay the same objects while it is active. */
   get(device: string): readonly KeyEntry[] | undefined {
-    const v = this.store.get(device);
-    if (v === undefined || Array.isArray(v)) return v as readonly KeyEntry[] | undefined;
-    let list = this.made.get(device);
-    if (!list) this.made.set(device, (list = [{ key: v as PublicKey, revoked: false }]));
-    return list;
+    const list = this.lists.get(device) ?? this.made.get(device);
+    if (list) return list;
+    const index = this.plain.get(device);
+    if (index === undefined) return undefined;
+    const made = this.plainList(index);
+    this.made.set(device, made);
+    return made;
+  }
+
+  /**
+   * Whether the device's plain key is `bytes`: then its list if one was made (an active device keeps
+   * its objects, and so its verifier caches), else null. Undefined when the key is not the same.
+   */
+  private sameList(device: string, bytes: Uint8Array): readonly KeyEntry[] | null | undefined {
+    const index = this.plain.get(device);
+    if (index === undefined) return undefined;
+    for (let i = 0; i < 32; i++) if (this.keyBytes[32 * index + i] !== bytes[i]) return undefined;
+    return this.made.get(device) ?? null;
+  }
+
+  private plainList(index: number): readonly KeyEntry[] {
+    return [{ key: admittedKey(this.keyBytes.slice(32 * index, 32 * index + 32)), revoked: false }];
   }
 
   has(device: string): boolean {
-    return this.store.has(device);
+    return this.plain.get(device) !== undefined || this.lists.has(device);
   }
 
   get size(): number {
-    return this.store.size;
+    return this.plain.size + this.lists.size;
   }
 
-  keys(): MapIterator<string> {
-    return this.store.keys();
+  *keys(): MapIterator<string> {
+    for (const [device] of this.plain.entries()) yield device;
+    yield* this.lists.keys();
   }
 
   /** Walks every device without keeping what it makes (listing 100,000 devices should not pin them). */
   *entries(): MapIterator<[string, readonly KeyEntry[]]> {
-    for (const [device, v] of this.store) yield [device, Array.isArray(v) ? (v as readonly KeyEntry[]) : this.made.get(device) ?? [{ key: v as PublicKey, revoked: false }]];
+    for (const [device, index] of this.plain.entries()) yield [device, this.made.get(device) ?? this.plainList(index)];
+    yield* this.lists.entries();
   }
 
   *values(): MapIterator<readonly KeyEntry[]> {

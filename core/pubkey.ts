@@ -12,14 +12,19 @@ export interface PublicKey {
   readonly hex: string;
 }
 
-/** An admitted key. Bytes are made on first use: a registry of 100,000 mostly idle devices stays small. */
+/** An admitted key, from either form; the other is made on first use (most of a large fleet is idle at any moment). */
 class AdmittedKey implements PublicKey {
-  private cached: Uint8Array | undefined;
-  constructor(readonly hex: string) {}
+  constructor(private hexForm?: string, private bytesForm?: Uint8Array) {}
   get bytes(): Uint8Array {
-    return (this.cached ??= hexToBytes(this.hex));
+    return (this.bytesForm ??= hexToBytes(this.hexForm!));
+  }
+  get hex(): string {
+    return (this.hexForm ??= bytesToHex(this.bytesForm!));
   }
 }
+
+/** A key from 32 bytes already admitted (see admitKeyBytes); the bytes are kept as given. */
+export const admittedKey = (bytes: Uint8Array): PublicKey => new AdmittedKey(undefined, bytes);
 
 export class KeyRejected extends Error {}
 
@@ -31,6 +36,14 @@ export function hexToBytes(hex: string, out = new Uint8Array(hex.length >>> 1)):
   for (let i = 0; i < out.length; i++) out[i] = (nibble(hex.charCodeAt(2 * i)) << 4) | nibble(hex.charCodeAt(2 * i + 1));
   return out;
 }
+
+export function bytesToHex(bytes: Uint8Array): string {
+  let hex = '';
+  for (let i = 0; i < bytes.length; i++) hex += HEX_DIGITS[bytes[i]! >> 4]! + HEX_DIGITS[bytes[i]! & 15]!;
+  return hex;
+}
+
+const HEX_DIGITS = '0123456789abcdef';
 
 function nibble(c: number): number {
   return c <= 0x39 ? c - 0x30 : (c | 0x20) - 0x57;
@@ -47,9 +60,13 @@ export type PointCheck = (bytes: Uint8Array) => boolean;
 export function parsePublicKey(hex: unknown, fastCheck?: PointCheck): PublicKey {
   if (typeof hex !== 'string') throw new KeyRejected('is not a string of 64 hex digits');
   if (!HEX64.test(hex)) throw new KeyRejected(`is not 32 bytes of hex (got ${hex.length} characters)`);
-  const lower = hex.toLowerCase();
-  if (fastCheck?.(hexToBytes(hex, scratch))) return new AdmittedKey(lower);
-  const bytes = hexToBytes(hex);
+  admitKeyBytes(hexToBytes(hex, scratch), fastCheck);
+  return new AdmittedKey(hex.toLowerCase());
+}
+
+/** Admits a key given as 32 bytes, or throws KeyRejected saying why not. */
+export function admitKeyBytes(bytes: Uint8Array, fastCheck?: PointCheck): void {
+  if (fastCheck?.(bytes)) return;
   // Slow path: admits what the fast check admits, and says why a key is refused.
   let point: Point;
   try {
@@ -60,5 +77,4 @@ export function parsePublicKey(hex: unknown, fastCheck?: PointCheck): PublicKey 
   if (point.isSmallOrder()) throw new KeyRejected('has small order (a weak key under which forgeries verify)');
   // Genuine keys are a multiple of the base point; a torsion component only serves to split verifiers.
   if (!point.isTorsionFree()) throw new KeyRejected('is not in the prime-order subgroup (mixed-order key)');
-  return new AdmittedKey(lower);
 }

@@ -69,13 +69,13 @@ export class KeyRegistry implements KeyLookup {
   }
 
   private read(): KeyFile {
-    let text: string;
+    let bytes: Uint8Array;
     try {
-      text = readFileSync(this.path, 'utf8');
+      bytes = readFileSync(this.path);
     } catch (e) {
       throw new KeyFileError(`cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
     }
-    return parseKeyFile(text, this.fastCheck, this.current);
+    return parseKeyFile(bytes, this.fastCheck, this.current);
   }
 
   private report(k: KeyFile, verb: string): void {
