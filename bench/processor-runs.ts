@@ -6,6 +6,7 @@
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
+import { onCore } from './cores';
 
 /**
  * The environment the processor starts in: Telegraf's own, which has no reason to carry these. This
@@ -20,12 +21,13 @@ export const cleanEnv = (): NodeJS.ProcessEnv => {
 
 export interface Run { seconds: number; lines: number; firstOutputMs: number; peakRssMb: number }
 
-/** Runs `node processor args` with `inputFile` piped in; resolves when it exits. */
-export function runProcessor(processor: string, args: string[], inputFile: string): Promise<Run> {
+/** Runs `node processor args` (on `core` alone, if given) with `inputFile` piped in; resolves when it exits. */
+export function runProcessor(processor: string, args: string[], inputFile: string, core?: number): Promise<Run> {
   return new Promise((resolve, reject) => {
     const start = performance.now();
     const feed = spawn('cat', [inputFile], { stdio: ['ignore', 'pipe', 'inherit'] });
-    const child = spawn(process.execPath, [processor, '--summary-interval', '0', ...args], { stdio: [feed.stdout, 'pipe', 'ignore'], env: cleanEnv() });
+    const [cmd, argv] = onCore(core, process.execPath, [processor, '--summary-interval', '0', ...args]);
+    const child = spawn(cmd, argv, { stdio: [feed.stdout, 'pipe', 'ignore'], env: cleanEnv() });
     let lines = 0, first = -1, peak = 0;
     const sample = setInterval(() => (peak = Math.max(peak, rssOf(child.pid!))), 20);
     child.stdout.on('data', (d: Buffer) => {

@@ -2,8 +2,11 @@
  * `npm run bench`: one generated stream (10 devices × 20,000 readings, EnergyRes 3, 2 % tampered),
  * every figure against a baseline measured in the same run, since these machines are noisy:
  *  (a) raw Ed25519 verify rate of the crypto in use: per core, and all cores at once;
- *  (b) the processor end to end through pipes, as Telegraf drives it (median of 3);
+ *  (b) the processor end to end through pipes, as Telegraf drives it: b1 on one core, b2 by default;
  *  (c) the reference validator's loop (json-parse, f"{Time},{Total}", PyNaCl verify), if available.
+ * A machine's speed drifts over seconds (and its cores differ), so the run is three rounds, and each
+ * throughput is divided by a baseline measured right before and right after it, on the same cores:
+ * b1 and c on the round's fastest core, b2 against all cores at once. Ratios are medians of rounds.
  * Plus start-up to first output, p99 latency of a lone metric at 1,000 metrics/s, and peak RSS with
  * 100,000 registered devices.
  */
@@ -14,8 +17,8 @@ import { join } from 'node:path';
 import { loadVerifier } from '../processor/crypto/verifier';
 import { deviceKey } from '../sim/plug';
 import { cores, hasTaskset } from './cores';
-import { cleanEnv, LATENCY_METRICS, LATENCY_WARMUP, latencyProbe, runProcessor, timeToFirstOutput, type Run } from './processor-runs';
-import { rawRateChild, rawRates } from './raw';
+import { cleanEnv, LATENCY_METRICS, LATENCY_WARMUP, latencyProbe, runProcessor, timeToFirstOutput } from './processor-runs';
+import { rawAllCores, rawOnCore, rawRateChild, type RawBaseline } from './raw';
 import { referenceAvailable, referenceLoop } from './reference';
 import { benchStream } from './stream';
 
@@ -38,14 +41,32 @@ function writeInputs(dir: string) {
   };
 }
 
-async function median3(run: () => Promise<Run>, expectLines: number): Promise<Run & { rate: number }> {
-  const runs: (Run & { rate: number })[] = [];
-  for (let i = 0; i < 3; i++) {
-    const r = await run();
-    if (r.lines !== expectLines) throw new Error(`processor emitted ${r.lines} of ${expectLines} metrics`);
-    runs.push({ ...r, rate: r.lines / r.seconds });
-  }
-  return runs.sort((x, y) => x.rate - y.rate)[1]!;
+const ROUNDS = 3;
+const BASELINE_SECONDS = 2;
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+interface Round { perCore: number[]; b1: number; b1OverA: number; b2: number; b2OverA: number; c?: number; b2OverC?: number; b1OverC?: number; genuineRejected?: number; rss1: number; rss2: number }
+
+async function round(input: ReturnType<typeof writeInputs>, base: RawBaseline, withReference: boolean): Promise<Round> {
+  const perCore: number[] = [];
+  for (let c = 0; c < cores; c++) perCore.push(await rawOnCore(base, c, BASELINE_SECONDS));
+  const fastest = perCore.indexOf(Math.max(...perCore));
+  const throughput = async (args: string[], core?: number) => {
+    const r = await runProcessor(PROCESSOR, ['--keys', input.keys, ...args], input.input, core);
+    if (r.lines !== input.metrics) throw new Error(`processor emitted ${r.lines} of ${input.metrics} metrics`);
+    return { rate: r.lines / r.seconds, rss: r.peakRssMb };
+  };
+  const allBefore = await rawAllCores(base, BASELINE_SECONDS);
+  const b2 = await throughput([]);
+  const allAfter = await rawAllCores(base, BASELINE_SECONDS);
+  const ref = withReference ? await referenceLoop(fastest, input.keys, input.payloads, input.genuine) : undefined;
+  const oneBefore = await rawOnCore(base, fastest, BASELINE_SECONDS);
+  const b1 = await throughput(['--workers', '0'], fastest);
+  const oneAfter = await rawOnCore(base, fastest, BASELINE_SECONDS);
+  return {
+    perCore, b1: b1.rate, b1OverA: b1.rate / ((oneBefore + oneAfter) / 2), b2: b2.rate, b2OverA: b2.rate / ((allBefore + allAfter) / 2),
+    ...(ref && { c: ref.rate, b2OverC: b2.rate / ref.rate, b1OverC: b1.rate / ref.rate, genuineRejected: ref.rejectedGenuine }), rss1: b1.rss, rss2: b2.rss,
+  };
 }
 
 async function main(): Promise<void> {
@@ -54,15 +75,13 @@ async function main(): Promise<void> {
   const crypto = loadVerifier();
   const input = writeInputs(dir);
   console.log(`meterproof bench: ${f(input.metrics)} metrics (10 devices × 20,000, EnergyRes 3, 2 % tampered), crypto ${crypto.name}, ${cores} cores` +
-    `${hasTaskset ? '' : ' (taskset missing: single-core baselines are unpinned)'}\n`);
-
-  const a = await rawRates(__filename, crypto.name === 'libsodium' ? 'sodium' : 'node', input.payloads, input.keys);
-  const aNode = await rawRates(__filename, 'node', input.payloads, input.keys);
-  const fastest = a.perCore.indexOf(Math.max(...a.perCore));
-  const aBest = a.perCore[fastest]!;
-  const b1 = await median3(() => runProcessor(PROCESSOR, ['--keys', input.keys, '--workers', '0'], input.input), input.metrics);
-  const b2 = await median3(() => runProcessor(PROCESSOR, ['--keys', input.keys], input.input), input.metrics);
-  const c = referenceAvailable() ? await referenceLoop(fastest, input.keys, input.payloads, input.genuine) : undefined;
+    `${hasTaskset ? '' : ' (taskset missing: single-core runs are unpinned)'}, ${ROUNDS} rounds\n`);
+  const base: RawBaseline = { script: __filename, backend: crypto.name === 'libsodium' ? 'sodium' : 'node', payloads: input.payloads, keys: input.keys };
+  const withReference = referenceAvailable();
+  const rounds: Round[] = [];
+  for (let r = 0; r < ROUNDS; r++) rounds.push(await round(input, base, withReference));
+  const nodeRaw = await rawOnCore({ ...base, backend: 'node' }, 0, BASELINE_SECONDS);
+  const sodiumRaw = await rawOnCore(base, 0, BASELINE_SECONDS);
   const probe = spawnSync(process.execPath, [__filename, '--latency-probe', input.latency, input.keys], { encoding: 'utf8' });
   if (probe.status !== 0) throw new Error(`latency probe failed: ${probe.stderr}`);
   const lat = JSON.parse(probe.stdout) as { p50: number; p99: number };
@@ -70,23 +89,23 @@ async function main(): Promise<void> {
   const start = await timeToFirstOutput([PROCESSOR, '--keys', input.keys, '--summary-interval', '0'], cleanEnv(), oneMetric);
   const bare = await timeToFirstOutput(['-e', 'process.stdout.write("x\\n")'], cleanEnv());
   const bareHere = process.env.NODE_EXTRA_CA_CERTS ? await timeToFirstOutput(['-e', 'process.stdout.write("x\\n")'], process.env) : undefined;
-  const rss1 = (await runProcessor(PROCESSOR, ['--keys', input.manyKeys, '--workers', '0'], input.head)).peakRssMb;
-  const rss2 = (await runProcessor(PROCESSOR, ['--keys', input.manyKeys], input.head)).peakRssMb;
+  const many1 = (await runProcessor(PROCESSOR, ['--keys', input.manyKeys, '--workers', '0'], input.head)).peakRssMb;
+  const many2 = (await runProcessor(PROCESSOR, ['--keys', input.manyKeys], input.head)).peakRssMb;
 
-  const perCore = (r: { perCore: number[] }) => r.perCore.map((x) => f(x)).join(' / ');
+  const m = (k: keyof Round) => median(rounds.map((r) => r[k] as number));
+  const each = (k: keyof Round, d = 2) => rounds.map((r) => f(r[k] as number, d)).join(', ');
   const rows: [string, string][] = [
-    [`(a) raw verify, ${crypto.name}, each core alone`, `${perCore(a)} /s`],
-    [`    raw verify, ${crypto.name}, all ${cores} cores at once`, `${f(a.together)} /s`],
-    ['    raw verify, node:crypto, each core alone', `${perCore(aNode)} /s`],
-    ['(b1) processor, 1 thread (--workers 0)', `${f(b1.rate)} metrics/s   b1/a = ${f(b1.rate / aBest, 2)} of the fastest core`],
-    [`(b2) processor, default (main + ${cores - 1} worker)`, `${f(b2.rate)} metrics/s   b2/a = ${f(b2.rate / a.together, 2)} of all ${cores} cores at once`],
-    [`(c) reference validator loop (PyNaCl), fastest core`, c ? `${f(c.rate)} /s   b1/c = ${f(b1.rate / c.rate, 2)}, b2/c = ${f(b2.rate / c.rate, 2)}` : 'python3-nacl not installed (apt-get install python3-nacl)'],
-    ['    reference validator: genuine readings rejected', c ? `${f(c.rejectedGenuine * 100, 2)} % (meterproof: 0 %)` : 'n/a'],
+    [`(a) raw verify, ${crypto.name}, each core alone`, rounds.map((r) => r.perCore.map((x) => f(x)).join(' / ')).join(';  ') + ' /s'],
+    [`    node:crypto / ${crypto.name} on core 0, back to back`, `${f(nodeRaw)} / ${f(sodiumRaw)} /s`],
+    ['(b1) processor on one core (--workers 0, pinned)', `${f(m('b1'))} metrics/s   b1/a = ${f(m('b1OverA'), 2)}  (rounds: ${each('b1OverA')})`],
+    [`(b2) processor, default (main + ${cores - 1} worker)`, `${f(m('b2'))} metrics/s   b2/a = ${f(m('b2OverA'), 2)} of all ${cores} cores at once  (rounds: ${each('b2OverA')})`],
+    ['(c) reference validator loop (PyNaCl), fastest core', withReference ? `${f(m('c'))} /s   b1/c = ${f(m('b1OverC'), 2)}, b2/c = ${f(m('b2OverC'), 2)}  (b2/c rounds: ${each('b2OverC')})` : 'python3-nacl not installed (apt-get install python3-nacl)'],
+    ['    reference validator: genuine readings rejected', withReference ? `${f(m('genuineRejected') * 100, 2)} % (meterproof: 0 %)` : 'n/a'],
     ['start-up to first output (median of 5)', `${f(start, 1)} ms (bare node: ${f(bare, 1)} ms, ratio ${f(start / bare, 2)})`],
     ...(bareHere === undefined ? [] : [['    bare node with this shell\'s NODE_EXTRA_CA_CERTS', `${f(bareHere, 1)} ms (not passed to the processor: Telegraf's environment has no reason to set it)`] as [string, string]]),
     [`lone-metric latency at 1,000/s, p50 / p99 (after ${LATENCY_WARMUP} warm-up)`, `${f(lat.p50, 2)} / ${f(lat.p99, 2)} ms`],
-    ['peak RSS, 200,000-metric run (1 thread / default)', `${f(b1.peakRssMb, 1)} / ${f(b2.peakRssMb, 1)} MB`],
-    ['peak RSS, 100,000 registered devices (1 thread / default)', `${f(rss1, 1)} / ${f(rss2, 1)} MB`],
+    ['peak RSS, 200,000-metric run (1 thread / default)', `${f(m('rss1'), 1)} / ${f(m('rss2'), 1)} MB`],
+    ['peak RSS, 100,000 registered devices (1 thread / default)', `${f(many1, 1)} / ${f(many2, 1)} MB`],
   ];
   const w = Math.max(...rows.map(([k]) => k.length));
   for (const [k, v] of rows) console.log(`${k.padEnd(w)}  ${v}`);
@@ -95,5 +114,5 @@ async function main(): Promise<void> {
 
 const [, , mode, ...rest] = process.argv;
 if (mode === '--latency-probe') void latencyProbe(PROCESSOR, rest[0]!, rest[1]!);
-else if (mode === '--raw') rawRateChild(rest[0] as 'sodium' | 'node', rest[1]!, rest[2]!);
+else if (mode === '--raw') rawRateChild(rest[0] as 'sodium' | 'node', rest[1]!, rest[2]!, Number(rest[3]));
 else void main();

@@ -21,7 +21,7 @@ export class OffloadedCheck {
 
   /** Sends the job's likeliest texts to the ring; undefined when they do not fit (verify it inline). */
   static start(job: SignatureJob, pool: VerifyPool, continueInline: () => number): OffloadedCheck | undefined {
-    const seqs = pool.submitAll(job.signature, job.messages, job.keys.map((k) => k.key));
+    const seqs = pool.submitAll(job.signature, job.messages, job.keys);
     return seqs && new OffloadedCheck(job, pool, seqs, continueInline);
   }
 

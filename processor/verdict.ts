@@ -5,6 +5,7 @@
 import { exactDecimalCounts, likeliestDecimals, formatTotal, signedMessage } from '../core/firmware';
 import { keyValidAt, type KeyEntry } from '../core/keyfile';
 import type { VerifyStatus } from '../core/status';
+import { latin1Scratch } from './crypto/message-bytes';
 import type { SignatureVerifier } from './crypto/verifier';
 import type { DeviceMemory } from './memory';
 import type { Candidate, Extraction } from './reading';
@@ -44,7 +45,7 @@ export function continueSignatureJob(job: SignatureJob, crypto: SignatureVerifie
 
 function tryMessages(job: SignatureJob, messages: readonly string[], offset: number, crypto: SignatureVerifier): number {
   for (let m = 0; m < messages.length; m++) {
-    const bytes = Buffer.from(messages[m]!, 'latin1');
+    const bytes = latin1Scratch(messages[m]!);
     for (let k = 0; k < job.keys.length; k++) if (crypto.verify(job.signature, bytes, job.keys[k]!.key)) return (offset + m) * job.keys.length + k;
   }
   return -1;

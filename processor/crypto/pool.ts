@@ -51,7 +51,7 @@ export class VerifyPool {
    * Queues a check of each text against the keys in turn, answering their sequence numbers; or
    * undefined, having queued none, when they do not all fit (then verify inline).
    */
-  submitAll(signature: Uint8Array, messages: readonly string[], keys: readonly PublicKey[]): number[] | undefined {
+  submitAll(signature: Uint8Array, messages: readonly string[], keys: readonly { readonly key: PublicKey }[]): number[] | undefined {
     if (this.failed || signature.length !== 64 || !this.ring.accepts(messages, keys.length)) return undefined;
     if (this.workers.length === 0) this.start();
     return messages.map((m) => this.ring.submit(signature, m, keys));

@@ -6,8 +6,9 @@
  *
  * Sequence numbers are int32 and wrap; only differences between them are ever compared.
  */
-import type { PublicKey } from '../../core/pubkey';
+import { admittedKey, type PublicKey } from '../../core/pubkey';
 import type { SignatureVerifier } from './verifier';
+import { writeLatin1 } from './message-bytes';
 
 /** Slots in the ring: more than the processor ever has pending (MAX_PENDING), so it never fills in practice. */
 export const SLOTS = 4096;
@@ -50,8 +51,8 @@ export class RingVerifier {
   private readonly scratch = Buffer.allocUnsafeSlow(SLOT_BYTES);
   private readonly signature = this.scratch.subarray(0, 64);
   private readonly messages = Array.from({ length: MAX_MESSAGE + 1 }, (_, n) => this.scratch.subarray(MESSAGE_AT, MESSAGE_AT + n));
-  /** Key objects by their 32 bytes (as latin1 text), so backends can cache per key. */
-  private readonly keys = new Map<string, PublicKey>();
+  /** Key objects, so backends can cache per key (OpenSSL's KeyObject). */
+  private readonly keys: (PublicKey | undefined)[] = new Array(KEY_CACHE_SIZE);
 
   constructor(readonly memory: RingMemory, private readonly crypto: SignatureVerifier) {
     this.control = new Int32Array(memory.control);
@@ -90,21 +91,23 @@ export class RingVerifier {
     return Atomics.load(this.control, WAKE) === 1 && Atomics.exchange(this.control, WAKE, 0) === 1;
   }
 
+  /** The key at scratch[at, at + 32), from a direct-mapped cache: no string or map lookup per check. */
   private key(at: number): PublicKey {
-    const id = this.scratch.toString('latin1', at, at + 32);
-    let key = this.keys.get(id);
-    if (!key) {
-      if (this.keys.size >= KEY_CACHE_SIZE) this.keys.clear();
-      const bytes = Uint8Array.prototype.slice.call(this.scratch, at, at + 32);
-      key = { bytes, hex: Buffer.from(bytes).toString('hex') };
-      this.keys.set(id, key);
-    }
-    return key;
+    const s = this.scratch;
+    const line = (s[at]! | (s[at + 1]! << 8)) & (KEY_CACHE_SIZE - 1);
+    const cached = this.keys[line];
+    if (cached && sameBytes(cached.bytes, s, at)) return cached;
+    return (this.keys[line] = admittedKey(Uint8Array.prototype.slice.call(s, at, at + 32)));
   }
 }
 
-/** Keys a thread keeps objects for: the active devices of a large fleet, in little memory. */
-const KEY_CACHE_SIZE = 20_000;
+function sameBytes(key: Uint8Array, s: Uint8Array, at: number): boolean {
+  for (let i = 0; i < 32; i++) if (key[i] !== s[at + i]) return false;
+  return true;
+}
+
+/** Key objects a thread keeps (a power of two): collisions only cost a new object. */
+const KEY_CACHE_SIZE = 8192;
 
 /** The main thread's side: it alone writes checks, takes answers and frees slots. */
 export class RingWriter extends RingVerifier {
@@ -119,16 +122,16 @@ export class RingWriter extends RingVerifier {
       messages.every((m) => m.length <= MAX_MESSAGE);
   }
 
-  /** Writes a check the ring `accepts`, and answers its sequence number. */
-  submit(signature: Uint8Array, message: string, keys: readonly PublicKey[]): number {
+  /** Writes a check the ring `accepts` (a 64-byte signature), and answers its sequence number. */
+  submit(signature: Uint8Array, message: string, keys: readonly { readonly key: PublicKey }[]): number {
     const seq = Atomics.load(this.control, PUBLISHED);
     const at = (seq & (SLOTS - 1)) * SLOT_BYTES;
     const s = this.slots;
-    s.set(signature.subarray(0, 64), at);
-    for (let k = 0; k < keys.length; k++) s.set(keys[k]!.bytes, at + KEYS_AT + 32 * k);
+    s.set(signature, at);
+    for (let k = 0; k < keys.length; k++) s.set(keys[k]!.key.bytes, at + KEYS_AT + 32 * k);
     s[at + COUNT_AT] = keys.length;
     s[at + LENGTH_AT] = message.length;
-    s.write(message, at + MESSAGE_AT, 'latin1'); // what Buffer.from(message, 'latin1') gives: the bytes verified inline
+    writeLatin1(message, s, at + MESSAGE_AT); // the bytes an inline check verifies
     Atomics.store(this.answers, seq & (SLOTS - 1), PENDING);
     Atomics.store(this.control, PUBLISHED, (seq + 1) | 0); // publishes the slot's bytes with it
     return seq;
