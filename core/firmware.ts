@@ -44,17 +44,40 @@ export function formatTotal(values: readonly number[], decimals: number, asArray
   return asArray ? `[${parts.join(',')}]` : (parts[0] ?? '');
 }
 
+/** The Total text at `d` decimals when it reproduces every value exactly, else undefined (never a rounding). */
+export function exactTotalText(values: readonly number[], d: number, asArray: boolean): string | undefined {
+  let text = '';
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]!;
+    if (!Number.isFinite(v) || Math.abs(v) >= 1e21) return undefined;
+    const part = v.toFixed(d);
+    if (Number(part) !== v) return undefined;
+    text += (i > 0 ? ',' : '') + (Object.is(v, -0) ? '-' : '') + part;
+  }
+  return values.length === 0 ? undefined : asArray ? `[${text}]` : text;
+}
+
 /** Whether printing every value with `d` decimals reproduces it exactly. */
-export const isExactAt = (values: readonly number[], d: number): boolean =>
-  values.every((v) => Number.isFinite(v) && Math.abs(v) < 1e21 && Number(v.toFixed(d)) === v);
+export const isExactAt = (values: readonly number[], d: number): boolean => exactTotalText(values, d, false) !== undefined;
+
+/**
+ * The likeliest exact decimal count and its Total text: the preferred count if exact, else the
+ * smallest; undefined if none.
+ */
+export function likeliestTotal(values: readonly number[], preferred: number, asArray: boolean): { decimals: number; text: string } | undefined {
+  if (preferred >= 0 && preferred <= MAX_DECIMALS) {
+    const text = exactTotalText(values, preferred, asArray);
+    if (text !== undefined) return { decimals: preferred, text };
+  }
+  for (let d = 0; d <= MAX_DECIMALS; d++) {
+    const text = exactTotalText(values, d, asArray);
+    if (text !== undefined) return { decimals: d, text };
+  }
+  return undefined;
+}
 
 /** The likeliest exact decimal count: the preferred one if exact, else the smallest; -1 if none. */
-export function likeliestDecimals(values: readonly number[], preferred = DEFAULT_DECIMALS): number {
-  if (values.length === 0) return -1;
-  if (preferred >= 0 && preferred <= MAX_DECIMALS && isExactAt(values, preferred)) return preferred;
-  for (let d = 0; d <= MAX_DECIMALS; d++) if (isExactAt(values, d)) return d;
-  return -1;
-}
+export const likeliestDecimals = (values: readonly number[], preferred = DEFAULT_DECIMALS): number => likeliestTotal(values, preferred, false)?.decimals ?? -1;
 
 /**
  * Decimal counts that reproduce every value exactly (phases share one count).

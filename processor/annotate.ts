@@ -14,7 +14,9 @@ const enc = (s: string) => new TextEncoder().encode(s);
 const RESERVED_NAMES = [VERIFIED_TAG, STATUS_TAG, SIGNED_MESSAGE_FIELD];
 const RESERVED = RESERVED_NAMES.map(enc);
 export const isReservedName = (name: string): boolean => RESERVED_NAMES.includes(name);
-const reserved = (buf: Uint8Array, s: number, e: number) => RESERVED.some((name) => spanEquals(buf, s, e, name));
+const RESERVED_FIRST = new Set(RESERVED.map((name) => name[0]!));
+// Checked for every tag and field of every metric: most names are out at the first byte.
+const reserved = (buf: Uint8Array, s: number, e: number) => RESERVED_FIRST.has(buf[s]!) && RESERVED.some((name) => spanEquals(buf, s, e, name));
 const TAG_TEXT = Object.fromEntries(
   VERIFY_STATUSES.map((s) => [s, `,${VERIFIED_TAG}=${s === 'ok'},${STATUS_TAG}=${s}`]),
 ) as Record<VerifyStatus, string>;
@@ -59,7 +61,7 @@ function writeFields(out: OutputBuffer, extraFields: readonly ExtraField[], sign
   }
   if (signedMessage !== undefined) {
     out.ascii(first ? SIGNED_MESSAGE_PREFIX.slice(1) : SIGNED_MESSAGE_PREFIX);
-    out.utf8(escapeStringField(signedMessage));
+    out.fieldText(signedMessage);
     out.byte(0x22);
   }
 }

@@ -2,8 +2,12 @@
  * Collects output bytes and hands them to stdout in large chunks. A chunk is never reused after it is
  * handed off, because the stream may still be writing it.
  */
+import { escapeStringField } from './lineprotocol/encode';
+
 /** Up to this size a flush copies out instead of handing off (and re-allocating) the whole buffer. */
 const SMALL_FLUSH = 8 * 1024;
+/** Spans up to this long are copied byte by byte. */
+const SHORT_COPY = 48;
 
 export class OutputBuffer {
   private buf: Buffer;
@@ -17,19 +21,42 @@ export class OutputBuffer {
     const n = end - start;
     if (n <= 0) return;
     this.reserve(n);
-    this.buf.set(src.subarray(start, end), this.len);
+    if (n <= SHORT_COPY) {
+      // Copied by hand: a view to copy from would cost more than these few bytes.
+      const b = this.buf;
+      for (let i = 0; i < n; i++) b[this.len + i] = src[start + i]!;
+    } else this.buf.set(src.subarray(start, end), this.len);
     this.len += n;
   }
 
-  /** Latin-1/ASCII text (all meterproof writes besides copied bytes is ASCII or escaped UTF-8 via `utf8`). */
+  /** ASCII text (meterproof's own tags and names), written by hand: Buffer's encoders cost more per call. */
   ascii(s: string): void {
     this.reserve(s.length);
-    this.len += this.buf.write(s, this.len, 'latin1');
+    const b = this.buf;
+    for (let i = 0; i < s.length; i++) b[this.len + i] = s.charCodeAt(i);
+    this.len += s.length;
   }
 
   utf8(s: string): void {
     this.reserve(Buffer.byteLength(s));
     this.len += this.buf.write(s, this.len, 'utf8');
+  }
+
+  /** A string field's content, escaped (`"` and `\\`); ASCII by hand, anything else through UTF-8. */
+  fieldText(s: string): void {
+    this.reserve(2 * s.length);
+    const b = this.buf;
+    let n = this.len;
+    for (let i = 0; i < s.length; i++) {
+      const c = s.charCodeAt(i);
+      if (c >= 0x80) {
+        this.len = n;
+        return this.utf8(escapeStringField(s.slice(i)));
+      }
+      if (c === 0x22 || c === 0x5c) b[n++] = 0x5c;
+      b[n++] = c;
+    }
+    this.len = n;
   }
 
   byte(b: number): void {

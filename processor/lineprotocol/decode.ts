@@ -43,7 +43,7 @@ const stringEscape = (c: number) => c === QUOTE || c === BSL;
  * contains `\=`, which a measurement keeps verbatim: use decodeMeasurement there.
  */
 export function decodeKey(buf: Uint8Array, start: number, end: number): string {
-  return utf8.decode(unescape(buf, start, end, keyEscape));
+  return plainAscii(buf, start, end) ? latin1Slice.call(buf, start, end) : utf8.decode(unescape(buf, start, end, keyEscape));
 }
 
 /** Unescapes a measurement name (`\,` `\ `). */
@@ -53,8 +53,17 @@ export function decodeMeasurement(buf: Uint8Array, start: number, end: number): 
 
 /** Unescapes string field content (the span inside the quotes): `\"` and `\\`. */
 export function decodeStringField(buf: Uint8Array, start: number, end: number): string {
-  return utf8.decode(unescape(buf, start, end, stringEscape));
+  return plainAscii(buf, start, end) ? latin1Slice.call(buf, start, end) : utf8.decode(unescape(buf, start, end, stringEscape));
 }
+
+/** Whether a span is ASCII without backslashes: then its bytes are its text (the usual device name or time). */
+function plainAscii(buf: Uint8Array, start: number, end: number): boolean {
+  for (let p = start; p < end; p++) if (buf[p]! >= 0x80 || buf[p] === BSL) return false;
+  return true;
+}
+
+// Node's own one-byte decoder, which takes any Uint8Array: cheaper per call than TextDecoder.
+const latin1Slice = (Buffer.prototype as unknown as { latin1Slice(this: Uint8Array, start: number, end: number): string }).latin1Slice;
 
 /** A FIELD_INT or FIELD_UINT span (without its suffix) or the timestamp span of an accepted line, as a bigint. */
 export function parseIntSpan(buf: Uint8Array, start: number, end: number): bigint {
