@@ -91,7 +91,10 @@ export class RingVerifier {
     return Atomics.load(this.control, WAKE) === 1 && Atomics.exchange(this.control, WAKE, 0) === 1;
   }
 
-  /** The key at scratch[at, at + 32), from a direct-mapped cache: no string or map lookup per check. */
+  /**
+   * The key at scratch[at, at + 32), from a direct-mapped cache: no string or map lookup per check.
+   * Only the main thread writes slots, and only with keys the registry admitted.
+   */
   private key(at: number): PublicKey {
     const s = this.scratch;
     const line = (s[at]! | (s[at + 1]! << 8)) & (KEY_CACHE_SIZE - 1);
