@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { loadVerifier } from '../processor/crypto/verifier';
 import { deviceKey } from '../sim/plug';
 import { cores, hasTaskset } from './cores';
-import { cleanEnv, LATENCY_METRICS, LATENCY_WARMUP, latencyProbe, runProcessor, timeToFirstOutput } from './processor-runs';
+import { cleanEnv, LATENCY_METRICS, LATENCY_WARMUP, latencyProbe, NODE_FLAGS, runProcessor, timeToFirstOutput } from './processor-runs';
 import { rawAllCores, rawOnCore, rawRateChild, type RawBaseline } from './raw';
 import { referenceAvailable, referenceLoop } from './reference';
 import { benchStream } from './stream';
@@ -86,7 +86,7 @@ async function main(): Promise<void> {
   if (probe.status !== 0) throw new Error(`latency probe failed: ${probe.stderr}`);
   const lat = JSON.parse(probe.stdout) as { p50: number; p99: number };
   const oneMetric = readFileSync(input.latency, 'utf8').split(/(?<=\n)/)[0]!;
-  const start = await timeToFirstOutput([PROCESSOR, '--keys', input.keys, '--summary-interval', '0'], cleanEnv(), oneMetric);
+  const start = await timeToFirstOutput([...NODE_FLAGS, PROCESSOR, '--keys', input.keys, '--summary-interval', '0'], cleanEnv(), oneMetric);
   const bare = await timeToFirstOutput(['-e', 'process.stdout.write("x\\n")'], cleanEnv());
   const bareHere = process.env.NODE_EXTRA_CA_CERTS ? await timeToFirstOutput(['-e', 'process.stdout.write("x\\n")'], process.env) : undefined;
   const many1 = (await runProcessor(PROCESSOR, ['--keys', input.manyKeys, '--workers', '0'], input.head)).peakRssMb;

@@ -40,7 +40,7 @@ const ENTRY_FIELDS = new Set(['key', 'not_before', 'not_after', 'revoked', 'labe
 export function parseKeyFile(source: string | Uint8Array, fastCheck?: PointCheck, previous?: KeyFile): KeyFile {
   const src = typeof source === 'string' ? new TextEncoder().encode(source) : source;
   const before = previous?.devices instanceof KeyMap ? previous.devices : undefined;
-  const devices = new KeyMap();
+  const devices = new KeyMap(Math.floor(src.length / SMALLEST_MEMBER) + 1);
   const admit = (device: string, hex: unknown): PublicKey => {
     if (typeof hex === 'string') {
       const lower = hex.toLowerCase();
@@ -89,10 +89,11 @@ export function parseKeyFile(source: string | Uint8Array, fastCheck?: PointCheck
     if (entries.length > 0) devices.set(device, entries);
     keyCount += entries.length;
   }
-  devices.trim();
   return { devices, keyCount, rejected };
 }
 
+/** `"d":"<64 hex digits>",`: no member of a key file is shorter, so no file holds more devices than its size over this. */
+const SMALLEST_MEMBER = 70;
 const scratch = new Uint8Array(32);
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 const SP = 0x20, TAB = 0x09, LF = 0x0a, CR = 0x0d, QUOTE = 0x22, BSL = 0x5c, COMMA = 0x2c, COLON = 0x3a;
@@ -217,11 +218,20 @@ function parseEntry(item: unknown, admit: (hex: unknown) => PublicKey): KeyEntry
  * registered devices then cost about 7 MB outside the collected heap, not tens of MB inside it.
  */
 class KeyMap implements ReadonlyMap<string, readonly KeyEntry[]> {
-  private keyBytes = new Uint8Array(32 * 256);
+  private keyBytes: Uint8Array;
   private stored = 0;
-  private readonly plain = new NameIndex();
+  private readonly plain: NameIndex;
   private readonly lists = new Map<string, readonly KeyEntry[]>();
   private readonly made = new Map<string, readonly KeyEntry[]>();
+
+  /**
+   * Sized for `most` plain keys up front: a large file then leaves no outgrown arrays behind, which
+   * would stay resident until the next full collection.
+   */
+  constructor(most: number) {
+    this.keyBytes = new Uint8Array(32 * most);
+    this.plain = new NameIndex(most);
+  }
 
   /** Admits and stores a device's one plain key, unless `before` already admitted the same key for it. */
   setPlain(device: string, bytes: Uint8Array, fastCheck: PointCheck | undefined, before: KeyMap | undefined): void {
@@ -244,11 +254,6 @@ class KeyMap implements ReadonlyMap<string, readonly KeyEntry[]> {
     this.plain.delete(device);
     this.made.delete(device);
     this.lists.set(device, entries);
-  }
-
-  /** Gives the key array back its unused room once the file is read. */
-  trim(): void {
-    this.keyBytes = this.keyBytes.slice(0, 32 * this.stored);
   }
 
   /** Lookups keep the list they made, so a device's entries stay the same objects while it is active. */

@@ -5,15 +5,26 @@
  * over UTF-16 code units, so a name is compared exactly as the string it was.
  */
 export class NameIndex {
-  private chars = new Uint16Array(4096);
+  private chars: Uint16Array;
   private used = 0;
   /** Entry i's name is chars[starts[i], starts[i + 1]). */
-  private starts = new Int32Array(257);
-  private values = new Int32Array(256);
+  private starts: Int32Array;
+  private values: Int32Array;
   private count = 0;
   private live = 0;
   /** Entry index + 1 per bucket; 0 is empty. */
-  private table = new Int32Array(512);
+  private table: Int32Array;
+
+  /** `expected`: names it will likely hold, so that it need not grow (it grows past that if need be). */
+  constructor(expected = 256) {
+    const n = Math.max(16, expected);
+    this.chars = new Uint16Array(16 * n);
+    this.starts = new Int32Array(n + 1);
+    this.values = new Int32Array(n);
+    let buckets = 32;
+    while (buckets < 2 * n) buckets *= 2;
+    this.table = new Int32Array(buckets);
+  }
 
   get size(): number {
     return this.live;
