@@ -6,7 +6,8 @@
  *  (c) the reference validator's loop (json-parse, f"{Time},{Total}", PyNaCl verify), if available.
  * A machine's speed drifts over seconds (and its cores differ), so the run is three rounds, and each
  * throughput is divided by a baseline measured right before and right after it, on the same cores:
- * b1 and c on the round's fastest core, b2 against all cores at once. Ratios are medians of rounds.
+ * b1 and c on the round's fastest core, b2 against all cores at once. Ratios are medians of rounds;
+ * b/c compares the two at one machine state (see `round`).
  * Plus start-up to first output, p99 latency of a lone metric at 1,000 metrics/s, and peak RSS with
  * 100,000 registered devices.
  */
@@ -45,8 +46,16 @@ const ROUNDS = 3;
 const BASELINE_SECONDS = 2;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
-interface Round { perCore: number[]; b1: number; b1OverA: number; b2: number; b2OverA: number; c?: number; b2OverC?: number; b1OverC?: number; genuineRejected?: number; rss1: number; rss2: number }
+interface Round {
+  perCore: number[]; b1: number; b1OverA: number; b2: number; b2OverA: number; rss1: number; rss2: number;
+  c?: number; b2OverC?: number; b1OverC?: number; b2OverCDirect?: number; genuineRejected?: number;
+}
 
+/**
+ * One round. b2 and c run about 20 s apart, long enough for the machine's speed to drift, so b2/c
+ * compares them at one machine state: each as its share of its own baseline (b2 of all cores, c of
+ * the fastest core, both measured around it), scaled by the two baselines of one moment.
+ */
 async function round(input: ReturnType<typeof writeInputs>, base: RawBaseline, withReference: boolean): Promise<Round> {
   const perCore: number[] = [];
   for (let c = 0; c < cores; c++) perCore.push(await rawOnCore(base, c, BASELINE_SECONDS));
@@ -63,10 +72,16 @@ async function round(input: ReturnType<typeof writeInputs>, base: RawBaseline, w
   const oneBefore = await rawOnCore(base, fastest, BASELINE_SECONDS);
   const b1 = await throughput(['--workers', '0'], fastest);
   const oneAfter = await rawOnCore(base, fastest, BASELINE_SECONDS);
-  return {
-    perCore, b1: b1.rate, b1OverA: b1.rate / ((oneBefore + oneAfter) / 2), b2: b2.rate, b2OverA: b2.rate / ((allBefore + allAfter) / 2),
-    ...(ref && { c: ref.rate, b2OverC: b2.rate / ref.rate, b1OverC: b1.rate / ref.rate, genuineRejected: ref.rejectedGenuine }), rss1: b1.rss, rss2: b2.rss,
-  };
+  const b2OverA = b2.rate / ((allBefore.total + allAfter.total) / 2);
+  const b1OverA = b1.rate / ((oneBefore + oneAfter) / 2);
+  const reference = ref && (() => {
+    const cOverA = ref.rate / ((allAfter.perCore[fastest]! + oneBefore) / 2);
+    return {
+      c: ref.rate, genuineRejected: ref.rejectedGenuine, b2OverCDirect: b2.rate / ref.rate,
+      b2OverC: (b2OverA * allAfter.total) / (cOverA * allAfter.perCore[fastest]!), b1OverC: b1OverA / cOverA,
+    };
+  })();
+  return { perCore, b1: b1.rate, b1OverA, b2: b2.rate, b2OverA, rss1: b1.rss, rss2: b2.rss, ...reference };
 }
 
 async function main(): Promise<void> {
@@ -99,7 +114,7 @@ async function main(): Promise<void> {
     [`    node:crypto / ${crypto.name} on core 0, back to back`, `${f(nodeRaw)} / ${f(sodiumRaw)} /s`],
     ['(b1) processor on one core (--workers 0, pinned)', `${f(m('b1'))} metrics/s   b1/a = ${f(m('b1OverA'), 2)}  (rounds: ${each('b1OverA')})`],
     [`(b2) processor, default (main + ${cores - 1} worker)`, `${f(m('b2'))} metrics/s   b2/a = ${f(m('b2OverA'), 2)} of all ${cores} cores at once  (rounds: ${each('b2OverA')})`],
-    ['(c) reference validator loop (PyNaCl), fastest core', withReference ? `${f(m('c'))} /s   b1/c = ${f(m('b1OverC'), 2)}, b2/c = ${f(m('b2OverC'), 2)}  (b2/c rounds: ${each('b2OverC')})` : 'python3-nacl not installed (apt-get install python3-nacl)'],
+    ['(c) reference validator loop (PyNaCl), fastest core', withReference ? `${f(m('c'))} /s   b1/c = ${f(m('b1OverC'), 2)}, b2/c = ${f(m('b2OverC'), 2)} at one machine state  (rounds: ${each('b2OverC')}; plain quotients of the two rates: ${each('b2OverCDirect')})` : 'python3-nacl not installed (apt-get install python3-nacl)'],
     ['    reference validator: genuine readings rejected', withReference ? `${f(m('genuineRejected') * 100, 2)} % (meterproof: 0 %)` : 'n/a'],
     ['start-up to first output (median of 5)', `${f(start, 1)} ms (bare node: ${f(bare, 1)} ms, ratio ${f(start / bare, 2)})`],
     ...(bareHere === undefined ? [] : [['    bare node with this shell\'s NODE_EXTRA_CA_CERTS', `${f(bareHere, 1)} ms (not passed to the processor: Telegraf's environment has no reason to set it)`] as [string, string]]),
