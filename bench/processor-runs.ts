@@ -8,6 +8,7 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { onCore } from './cores';
+import { NODE_FLAGS } from './node-flags';
 
 /**
  * The environment the processor starts in: Telegraf's own, which has no reason to carry these. This
@@ -19,9 +20,6 @@ export const cleanEnv = (): NodeJS.ProcessEnv => {
   delete env.NODE_OPTIONS;
   return env;
 };
-
-/** Node's own flags in telegraf.conf's command (a test holds the two to each other): the bench runs the processor as shipped. */
-export const NODE_FLAGS = ['--max-semi-space-size=4'];
 
 export interface Run { seconds: number; lines: number; peakRssMb: number }
 
