@@ -12,7 +12,7 @@ const WORKER_ROLE = 'meterproof-verifier';
 /** In a worker's argv, so the main thread can tell it is not one without loading worker_threads. */
 const WORKER_ARG = '--meterproof-verify-worker';
 // Loaded on first use: a processor that never starts a worker does not pay for the module.
-const threads = (): typeof import('node:worker_threads') => createRequire(import.meta.url)('node:worker_threads') as typeof import('node:worker_threads');
+const workerThreads = (): typeof import('node:worker_threads') => createRequire(import.meta.url)('node:worker_threads') as typeof import('node:worker_threads');
 
 interface WorkerData { readonly role: typeof WORKER_ROLE; readonly backend: BackendChoice; readonly ring: RingMemory }
 
@@ -88,7 +88,7 @@ export class VerifyPool {
   }
 
   private start(): void {
-    const { Worker } = threads();
+    const { Worker } = workerThreads();
     for (let i = 0; i < this.size; i++) {
       const w = new Worker(this.script, {
         argv: [WORKER_ARG],
@@ -116,7 +116,7 @@ export class VerifyPool {
 
 /** The worker side: serve the ring until stopped. */
 export function runVerifyWorker(): void {
-  const { workerData, parentPort } = threads();
+  const { workerData, parentPort } = workerThreads();
   const { backend, ring } = workerData as WorkerData;
   serveRing(new RingVerifier(ring, loadVerifier(backend)), () => parentPort!.postMessage(0));
 }
@@ -124,6 +124,6 @@ export function runVerifyWorker(): void {
 /** True on a verification worker thread. */
 export function isVerifyWorker(): boolean {
   if (!process.argv.includes(WORKER_ARG)) return false;
-  const { isMainThread, workerData } = threads();
+  const { isMainThread, workerData } = workerThreads();
   return !isMainThread && (workerData as Partial<WorkerData> | null)?.role === WORKER_ROLE;
 }
