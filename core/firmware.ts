@@ -38,10 +38,12 @@ export function signedTime(time: string): string | undefined {
 
 export const signedMessage = (time19: string, totalText: string): string => `${time19},${totalText}`;
 
+/** One value as the firmware prints it with `d` decimals (toFixed drops the sign of -0; the firmware keeps it). */
+const printed = (v: number, d: number): string => (Object.is(v, -0) ? '-' : '') + v.toFixed(d);
+
 /** Total as the firmware prints it with `decimals` digits: a number, or a `[a,b,c]` array with SetOption129. */
 export function formatTotal(values: readonly number[], decimals: number, asArray: boolean): string {
-  const parts = values.map((v) => (Object.is(v, -0) ? '-' : '') + v.toFixed(decimals));
-  return asArray ? `[${parts.join(',')}]` : (parts[0] ?? '');
+  return asArray ? `[${values.map((v) => printed(v, decimals)).join(',')}]` : values.length ? printed(values[0]!, decimals) : '';
 }
 
 /** The Total text at `d` decimals when it reproduces every value exactly, else undefined (never a rounding). */
@@ -50,9 +52,9 @@ export function exactTotalText(values: readonly number[], d: number, asArray: bo
   for (let i = 0; i < values.length; i++) {
     const v = values[i]!;
     if (!Number.isFinite(v) || Math.abs(v) >= 1e21) return undefined;
-    const part = v.toFixed(d);
+    const part = printed(v, d);
     if (Number(part) !== v) return undefined;
-    text += (i > 0 ? ',' : '') + (Object.is(v, -0) ? '-' : '') + part;
+    text += (i > 0 ? ',' : '') + part;
   }
   return values.length === 0 ? undefined : asArray ? `[${text}]` : text;
 }

@@ -2,6 +2,7 @@
  * Collects output bytes and hands them to stdout in large chunks. A chunk is never reused after it is
  * handed off, because the stream may still be writing it.
  */
+import { writeLatin1 } from './latin1';
 import { escapeStringField } from './lineprotocol/encode';
 
 /** Up to this size a flush copies out instead of handing off (and re-allocating) the whole buffer. */
@@ -32,8 +33,7 @@ export class OutputBuffer {
   /** ASCII text (meterproof's own tags and names), written by hand: Buffer's encoders cost more per call. */
   ascii(s: string): void {
     this.reserve(s.length);
-    const b = this.buf;
-    for (let i = 0; i < s.length; i++) b[this.len + i] = s.charCodeAt(i);
+    writeLatin1(s, this.buf, this.len);
     this.len += s.length;
   }
 

@@ -5,7 +5,7 @@
 import { DEFAULT_DECIMALS, exactDecimalCounts, formatTotal, likeliestTotal, signedMessage } from '../core/firmware';
 import { keyValidAt, type KeyEntry } from '../core/keyfile';
 import type { VerifyStatus } from '../core/status';
-import { latin1Scratch } from './crypto/message-bytes';
+import { latin1Scratch } from './latin1';
 import type { SignatureVerifier } from './crypto/verifier';
 import type { DeviceMemory } from './memory';
 import type { Candidate, Extraction } from './reading';

@@ -8,7 +8,7 @@
  */
 import { admittedKey, type PublicKey } from '../../core/pubkey';
 import type { SignatureVerifier } from './verifier';
-import { writeLatin1 } from './message-bytes';
+import { writeLatin1 } from '../latin1';
 
 /** Slots in the ring: more than the processor ever has pending (MAX_PENDING), so it never fills in practice. */
 export const SLOTS = 4096;
