@@ -66,7 +66,7 @@ export const isExactAt = (values: readonly number[], d: number): boolean => exac
  * The likeliest exact decimal count and its Total text: the preferred count if exact, else the
  * smallest; undefined if none.
  */
-export function likeliestTotal(values: readonly number[], preferred: number, asArray: boolean): { decimals: number; text: string } | undefined {
+export function likeliestTotal(values: readonly number[], preferred = DEFAULT_DECIMALS, asArray = false): { decimals: number; text: string } | undefined {
   if (preferred >= 0 && preferred <= MAX_DECIMALS) {
     const text = exactTotalText(values, preferred, asArray);
     if (text !== undefined) return { decimals: preferred, text };
@@ -79,7 +79,7 @@ export function likeliestTotal(values: readonly number[], preferred: number, asA
 }
 
 /** The likeliest exact decimal count: the preferred one if exact, else the smallest; -1 if none. */
-export const likeliestDecimals = (values: readonly number[], preferred = DEFAULT_DECIMALS): number => likeliestTotal(values, preferred, false)?.decimals ?? -1;
+export const likeliestDecimals = (values: readonly number[], preferred?: number): number => likeliestTotal(values, preferred)?.decimals ?? -1;
 
 /**
  * Decimal counts that reproduce every value exactly (phases share one count).

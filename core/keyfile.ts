@@ -92,7 +92,10 @@ export function parseKeyFile(source: string | Uint8Array, fastCheck?: PointCheck
   return { devices, keyCount, rejected };
 }
 
-/** `"d":"<64 hex digits>",`: no member of a key file is shorter, so no file holds more devices than its size over this. */
+/**
+ * `"":"<64 hex digits>",`: no plain-key member is shorter, and n members with the braces take at least
+ * 70n + 1 bytes, so no file holds more plain keys than its size over this, plus one.
+ */
 const SMALLEST_MEMBER = 70;
 const scratch = new Uint8Array(32);
 const utf8 = new TextDecoder('utf-8', { fatal: true });
@@ -218,7 +221,7 @@ function parseEntry(item: unknown, admit: (hex: unknown) => PublicKey): KeyEntry
  * registered devices then cost about 7 MB outside the collected heap, not tens of MB inside it.
  */
 class KeyMap implements ReadonlyMap<string, readonly KeyEntry[]> {
-  private keyBytes: Uint8Array;
+  private readonly keyBytes: Uint8Array;
   private stored = 0;
   private readonly plain: NameIndex;
   private readonly lists = new Map<string, readonly KeyEntry[]>();
@@ -237,12 +240,7 @@ class KeyMap implements ReadonlyMap<string, readonly KeyEntry[]> {
   setPlain(device: string, bytes: Uint8Array, fastCheck: PointCheck | undefined, before: KeyMap | undefined): void {
     const kept = before?.sameList(device, bytes);
     if (kept === undefined) admitKeyBytes(bytes, fastCheck);
-    const index = this.stored++;
-    if (32 * (index + 1) > this.keyBytes.length) {
-      const grown = new Uint8Array(this.keyBytes.length * 2);
-      grown.set(this.keyBytes);
-      this.keyBytes = grown;
-    }
+    const index = this.stored++; // below `most`: every plain key took a member of at least SMALLEST_MEMBER bytes
     this.keyBytes.set(bytes, 32 * index);
     this.lists.delete(device);
     this.made.delete(device);

@@ -1,7 +1,8 @@
 /**
- * The bytes a signed text is verified as: one byte per UTF-16 unit, its low eight bits (what
- * Buffer.from(text, 'latin1') gives). Signed texts are ASCII; anything else simply fails to verify.
- * Written by hand because Buffer's encoders cost more per call than a short text takes to copy.
+ * Text as one byte per UTF-16 unit, its low eight bits (what Buffer.from(text, 'latin1') gives): the
+ * bytes a signed text is verified as (signed texts are ASCII; anything else simply fails to verify),
+ * and meterproof's own ASCII output. Written by hand: Buffer's encoders cost more per call than a
+ * short text takes to copy.
  */
 export function writeLatin1(text: string, to: Uint8Array, at: number): void {
   for (let i = 0; i < text.length; i++) to[at + i] = text.charCodeAt(i);

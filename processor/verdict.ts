@@ -2,7 +2,7 @@
  * Turns an extracted reading into a verdict, in the contract's precedence: unsigned, malformed,
  * unknown_device, bad_signature, replay, rollback. Readings of one device are judged in input order.
  */
-import { DEFAULT_DECIMALS, exactDecimalCounts, formatTotal, likeliestTotal, signedMessage } from '../core/firmware';
+import { exactDecimalCounts, formatTotal, likeliestTotal, signedMessage } from '../core/firmware';
 import { keyValidAt, type KeyEntry } from '../core/keyfile';
 import type { VerifyStatus } from '../core/status';
 import { latin1Scratch } from './latin1';
@@ -65,7 +65,7 @@ export function prepare(x: Extraction, keys: KeyLookup, memory: DeviceMemory): P
   const decimals: number[] = [];
   if (x.totalText !== undefined) messages = [signedMessage(x.time19, x.totalText)];
   else {
-    const likeliest = likeliestTotal(x.totals, (x.device === undefined ? undefined : memory.preferredDecimals(x.device)) ?? DEFAULT_DECIMALS, x.asArray);
+    const likeliest = likeliestTotal(x.totals, x.device === undefined ? undefined : memory.preferredDecimals(x.device), x.asArray);
     if (!likeliest) return { verdict: { status: 'malformed', detail: `Total ${x.totals.join(',')} is not a value the firmware can print` } };
     const first = likeliest.decimals;
     const text = (d: number) => signedMessage(x.time19, formatTotal(x.totals, d, x.asArray));

@@ -26,6 +26,15 @@ describe('parseKeyFile', () => {
     expect(checks).toBe(2); // b's new k1 and c's k2: keys new to their device are checked
   });
 
+  it('holds the densest possible file: members of the shortest form, names repeated, no white space', () => {
+    // 3,000 members of `"":"<hex>"` (the empty name, again and again) and one-letter names: the key store
+    // is sized from the file's length, and this is the most plain keys a file of this length can hold.
+    const members = Array.from({ length: 3000 }, (_, i) => `"${i % 3 === 0 ? '' : String.fromCharCode(97 + (i % 26))}":"${i % 2 ? k1 : k2}"`);
+    const f = parseKeyFile(`{${members.join(',')}}`);
+    expect(f.keyCount).toBe(3000);
+    expect(f.devices.get('')![0]!.key.hex).toBe(JSON.parse(`{${members.join(',')}}`)[''] as string);
+  });
+
   it('reads key lists with windows, revocation and labels', () => {
     const f = parseKeyFile(JSON.stringify({ d: [{ key: k1, not_after: '2025-04-01', label: 'old' }, { key: k2, not_before: '2025-04-01T00:00:01', revoked: true }] }));
     const [a, b] = f.devices.get('d')!;
