@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { onCore } from './cores';
-import { NODE_FLAGS } from './node-flags';
+import { NODE_FLAGS } from '../processor/launch-flags';
 
 /**
  * The environment the processor starts in: Telegraf's own, which has no reason to carry these. This

@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { loadVerifier } from '../processor/crypto/verifier';
 import { deviceKey } from '../sim/plug';
 import { cores, hasTaskset } from './cores';
-import { NODE_FLAGS } from './node-flags';
+import { NODE_FLAGS } from '../processor/launch-flags';
 import { cleanEnv, LATENCY_METRICS, LATENCY_WARMUP, latencyProbe, runProcessor, timeToFirstOutput } from './processor-runs';
 import { rawAllCores, rawOnCore, rawRateChild, type RawBaseline } from './raw';
 import { referenceAvailable, referenceLoop } from './reference';

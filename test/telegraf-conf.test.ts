@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'smol-toml';
-import { NODE_FLAGS } from '../bench/node-flags';
+import { NODE_FLAGS } from '../processor/launch-flags';
 import { describe, expect, it } from 'vitest';
 
 type Table = Record<string, unknown>;

@@ -8,6 +8,7 @@ import { access } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MetricSplitter } from '../../processor/lineprotocol/split';
+import { NODE_FLAGS } from '../../processor/launch-flags';
 
 export const DIST = fileURLToPath(new URL('../../dist', import.meta.url));
 
@@ -28,7 +29,7 @@ export interface ProcessorChild {
 }
 
 export async function startProcessor(args: readonly string[], onMetric: (line: string) => void): Promise<ProcessorChild> {
-  const proc = spawn(process.execPath, [await requireBuild('processor.js'), ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, [...NODE_FLAGS, await requireBuild('processor.js'), ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
   const splitter = new MetricSplitter();
   let stderr = '';
   proc.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-20_000)));

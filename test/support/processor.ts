@@ -3,6 +3,7 @@ import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { NODE_FLAGS } from '../../processor/launch-flags';
 
 export const PROCESSOR = join(__dirname, '..', '..', 'dist', 'processor.js');
 
@@ -27,7 +28,7 @@ export function runProcessor(args: string[], input: string | Buffer): Promise<Ru
 }
 
 export function startProcessor(args: string[]): ChildProcessWithoutNullStreams {
-  const child = spawn(process.execPath, [PROCESSOR, '--summary-interval', '0', ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...NODE_FLAGS, PROCESSOR, '--summary-interval', '0', ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
   child.stdin.on('error', () => {}); // EPIPE after a deliberate kill is expected
   return child;
 }
