@@ -6,7 +6,7 @@
  * reading, because ordering is judged by the processor as readings arrive.
  */
 import { exactDecimalCounts, formatTotal, signedMessage, signedTime } from '../core/firmware';
-import { keyValidAt, type KeyFile } from '../core/keyfile';
+import { keysValidAt, type KeyFile } from '../core/keyfile';
 import { SIGNED_MESSAGE_FIELD, STATUS_TAG, VERIFIED_TAG } from '../core/status';
 import type { SignatureVerifier } from '../processor/crypto/verifier';
 import { flattenJson, JsonError, parseJson, readSignedPayload, type JsonValue } from '../processor/exact-payload';
@@ -124,7 +124,7 @@ export class Rechecker {
     const registered = device === NO_DEVICE ? undefined : this.keys.devices.get(device);
     if (!registered) return judged(`device "${device}" has no key in the registry`);
     const time19 = candidates.messages[0]!.slice(0, 19);
-    const keys = registered.filter((e) => keyValidAt(e, time19));
+    const keys = keysValidAt(registered, time19);
     if (keys.length === 0) return judged(`device "${device}" has no key valid at ${time19}`);
     const match = runSignatureJob({ signature, messages: candidates.messages, keys }, this.crypto);
     if (match < 0) return judged(`the signature does not verify "${candidates.messages.join('" or "')}"`);

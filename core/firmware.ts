@@ -19,21 +19,23 @@ const DAYS_IN_MONTH = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
  */
 export function signedTime(time: string): string | undefined {
   if (time.length < SIGNED_TIME_LENGTH) return undefined;
-  const num = (at: number, len: number): number => {
-    let n = 0;
-    for (let i = at; i < at + len; i++) {
-      const c = time.charCodeAt(i) - 48;
-      if (c < 0 || c > 9) return -1;
-      n = n * 10 + c;
-    }
-    return n;
-  };
   if (time[4] !== '-' || time[7] !== '-' || time[10] !== 'T' || time[13] !== ':' || time[16] !== ':') return undefined;
-  const y = num(0, 4), mo = num(5, 2), d = num(8, 2), h = num(11, 2), mi = num(14, 2), s = num(17, 2);
+  const y = digits(time, 0, 4), mo = digits(time, 5, 2), d = digits(time, 8, 2), h = digits(time, 11, 2), mi = digits(time, 14, 2), s = digits(time, 17, 2);
   if (y < 0 || mo < 1 || mo > 12 || d < 1 || h < 0 || h > 23 || mi < 0 || mi > 59 || s < 0 || s > 59) return undefined;
   const leap = y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0);
   if (d > DAYS_IN_MONTH[mo - 1]! || (mo === 2 && d === 29 && !leap)) return undefined;
   return time.slice(0, SIGNED_TIME_LENGTH);
+}
+
+/** The number written by `len` decimal digits at `at`, or -1. */
+function digits(text: string, at: number, len: number): number {
+  let n = 0;
+  for (let i = at; i < at + len; i++) {
+    const c = text.charCodeAt(i) - 48;
+    if (c < 0 || c > 9) return -1;
+    n = n * 10 + c;
+  }
+  return n;
 }
 
 export const signedMessage = (time19: string, totalText: string): string => `${time19},${totalText}`;

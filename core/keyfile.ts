@@ -330,6 +330,12 @@ function boundary(v: unknown, name: string, dayPart: string): string | undefined
 export const keyValidAt = (e: KeyEntry, time19: string): boolean =>
   !e.revoked && (e.notBefore === undefined || time19 >= e.notBefore) && (e.notAfter === undefined || time19 <= e.notAfter);
 
+/** The entries valid at `time19`: the array itself when all are, as for nearly every reading (no copy per reading). */
+export function keysValidAt(entries: readonly KeyEntry[], time19: string): readonly KeyEntry[] {
+  for (let i = 0; i < entries.length; i++) if (!keyValidAt(entries[i]!, time19)) return entries.filter((e) => keyValidAt(e, time19));
+  return entries;
+}
+
 function jsonErrorLocation(text: string, e: unknown): string {
   const m = /position (\d+)/.exec((e as Error).message);
   if (!m) return '';

@@ -28,8 +28,7 @@ export class DeviceMemory {
     if (!last) return 'ok';
     if (time19 <= last.time19) return 'replay';
     const freshKey = keyHex !== last.keyHex && keyNotBefore !== undefined && keyNotBefore > last.time19;
-    if (!freshKey && last.totals.length === totals.length && totals.some((t, i) => t < last.totals[i]!)) return 'rollback';
-    return 'ok';
+    return !freshKey && wentDown(last.totals, totals) ? 'rollback' : 'ok';
   }
 
   accept(device: string, a: Accepted): void {
@@ -61,4 +60,11 @@ export class DeviceMemory {
       if (!mine || a.time19 > mine.time19) this.accepted.set(device, a);
     }
   }
+}
+
+/** Whether any phase went down (a plain loop: this runs for every reading). */
+function wentDown(before: readonly number[], now: readonly number[]): boolean {
+  if (before.length !== now.length) return false;
+  for (let i = 0; i < now.length; i++) if (now[i]! < before[i]!) return true;
+  return false;
 }

@@ -1,7 +1,7 @@
 /**
- * A signature job verified through the worker ring (./crypto/ring.ts). The ring takes the likeliest
- * texts; when no key verifies them, the rarer texts are tried on this thread, at once: sent to the
- * ring, they would queue behind every check submitted since and hold up the output behind them.
+ * A signature job's likeliest texts, verified through the worker ring (./crypto/ring.ts). When none
+ * verifies, the caller tries the rarer texts on its own thread at once (`continueSignatureJob`): sent
+ * to the ring, they would queue behind every check submitted since and hold up the output behind them.
  * Matches are numbered as runSignatureJob numbers them, so inline and offloaded checks conclude alike.
  */
 import type { VerifyPool } from './crypto/pool';
@@ -14,21 +14,20 @@ export class OffloadedCheck {
   private constructor(
     private readonly job: SignatureJob,
     private readonly pool: VerifyPool,
-    private readonly seqs: number[],
-    /** Tries the job's rarer texts on this thread. */
-    private readonly continueInline: () => number,
+    /** Sequence number of the first text's check; the others follow it. */
+    private readonly first: number,
   ) {}
 
   /** Sends the job's likeliest texts to the ring; undefined when they do not fit (verify it inline). */
-  static start(job: SignatureJob, pool: VerifyPool, continueInline: () => number): OffloadedCheck | undefined {
-    const seqs = pool.submitAll(job.signature, job.messages, job.keys);
-    return seqs && new OffloadedCheck(job, pool, seqs, continueInline);
+  static start(job: SignatureJob, pool: VerifyPool): OffloadedCheck | undefined {
+    const first = pool.submitAll(job.signature, job.messages, job.keys);
+    return first === undefined ? undefined : new OffloadedCheck(job, pool, first);
   }
 
-  /** The match, or undefined while answers are pending (a wake-up is then armed). */
+  /** The match among the likeliest texts, -1 for none, or undefined while answers are pending (a wake-up is then armed). */
   poll(): number | undefined {
-    while (this.taken < this.seqs.length) {
-      const seq = this.seqs[this.taken]!;
+    while (this.taken < this.job.messages.length) {
+      const seq = (this.first + this.taken) | 0;
       const answer = this.pool.take(seq);
       if (answer === undefined) {
         if (!this.pool.waitFor(seq)) return undefined;
@@ -38,6 +37,6 @@ export class OffloadedCheck {
       if (answer >= 0 && this.found < 0) this.found = this.taken * this.job.keys.length + answer;
       this.taken++;
     }
-    return this.found >= 0 ? this.found : this.continueInline();
+    return this.found;
   }
 }

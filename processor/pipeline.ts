@@ -11,7 +11,7 @@ import { hasReservedNames, isReservedName, writeAnnotated, writeInserted, type E
 import { escapeFieldKey } from './lineprotocol/encode';
 import { isCommentOrBlank, LineLayout, parseLine } from './lineprotocol/parse';
 import { decodeKey } from './lineprotocol/decode';
-import { conclude, continueSignatureJob, prepare, runSignatureJob, type KeyLookup, type Prepared, type SignatureJob, type Verdict } from './verdict';
+import { conclude, continueSignatureJob, PendingCheck, prepare, runSignatureJob, type KeyLookup, type Prepared, type SignatureJob, type Verdict } from './verdict';
 import type { SignatureVerifier } from './crypto/verifier';
 import type { VerifyPool } from './crypto/pool';
 import type { DeviceMemory } from './memory';
@@ -46,25 +46,31 @@ export interface PipelineDeps {
   readonly afterAsyncWrite?: () => void;
 }
 
-type Checked = Extract<Prepared, { job: SignatureJob }>;
+const NO_EXTRA: readonly ExtraField[] = [];
 
-/** A line on its way through; `match` is set once its signature check (if any) has run. */
-interface Entry {
-  buf: Uint8Array;
-  start: number;
-  end: number;
-  /** `null` when the line is passed through untouched. */
-  readonly result: null | {
-    readonly prepared: Prepared;
-    readonly extra: readonly ExtraField[];
-    readonly device: string | undefined;
-    /** Insertion points relative to `start`, or -1 when the line must be re-parsed to drop reserved names. */
-    readonly tagsAt: number;
-    readonly fieldsAt: number;
-  };
-  match?: number;
+/** A line on its way through: one object per line. */
+class Entry {
+  /** The match of its signature check, once that has run (-1: nothing verified). */
+  match = -1;
   /** Its check while it is in the worker ring. */
-  check?: OffloadedCheck;
+  check: OffloadedCheck | undefined = undefined;
+
+  constructor(
+    public buf: Uint8Array,
+    public start: number,
+    public end: number,
+    /** Undefined when the line is passed through untouched. */
+    readonly prepared?: Prepared,
+    readonly extra = NO_EXTRA,
+    readonly device?: string,
+    /** Insertion points relative to `start`, or -1 when the line must be re-parsed to drop reserved names. */
+    readonly tagsAt = -1,
+    readonly fieldsAt = -1,
+  ) {}
+
+  get job(): PendingCheck | undefined {
+    return this.prepared instanceof PendingCheck ? this.prepared : undefined;
+  }
 }
 
 export class Pipeline {
@@ -92,15 +98,15 @@ export class Pipeline {
 
   /** Takes buf[start, end), the bytes of one metric without its newline. Never throws on input. */
   line(buf: Uint8Array, start: number, end: number): void {
-    if (isCommentOrBlank(buf, start, end)) return void this.chunk.push({ buf, start, end, result: null });
+    if (isCommentOrBlank(buf, start, end)) return void this.chunk.push(new Entry(buf, start, end));
     const error = parseLine(buf, start, end, this.layout);
     if (error !== null) {
       this.d.stats.invalidLines++;
       this.d.log.limited('W', 'invalid-line', `passing through a line that is not valid line protocol (${error}): ${preview(buf, start, end)}`);
-      return void this.chunk.push({ buf, start, end, result: null });
+      return void this.chunk.push(new Entry(buf, start, end));
     }
     let prepared: Prepared;
-    let extra: readonly ExtraField[] = [];
+    let extra = NO_EXTRA;
     let device: string | undefined;
     try {
       const x = this.d.extractor.extract(buf, this.layout);
@@ -111,10 +117,7 @@ export class Pipeline {
       prepared = this.internalError(e, buf, start, end);
     }
     const simple = !hasReservedNames(buf, this.layout);
-    this.chunk.push({
-      buf, start, end,
-      result: { prepared, extra, device, tagsAt: simple ? this.layout.tagSetEnd - start : -1, fieldsAt: this.layout.fieldSetEnd - start },
-    });
+    this.chunk.push(new Entry(buf, start, end, prepared, extra, device, simple ? this.layout.tagSetEnd - start : -1, this.layout.fieldSetEnd - start));
   }
 
   /**
@@ -123,17 +126,19 @@ export class Pipeline {
    */
   endChunk(): void {
     const entries = this.chunk.splice(0);
-    const jobs = entries.filter((e) => e.result && 'job' in e.result.prepared);
+    let jobs = 0;
+    for (const e of entries) if (e.job) jobs++;
     const pool = this.d.pool;
     const idle = this.queue.length === 0;
-    if (!pool?.usable || (idle && jobs.length < POOL_THRESHOLD)) {
-      for (const e of jobs) e.match = this.inline(e, runSignatureJob);
+    if (!pool?.usable || (idle && jobs < POOL_THRESHOLD)) {
+      for (const e of entries) if (e.job) e.match = this.inline(e, e.job, runSignatureJob);
       if (idle) return this.write(entries); // nothing earlier is waiting: no copy
     } else {
-      for (const e of jobs) {
-        const check = OffloadedCheck.start(jobOf(e), pool, () => this.inline(e, continueSignatureJob));
-        if (check) e.check = check;
-        else e.match = this.inline(e, runSignatureJob);
+      for (const e of entries) {
+        const job = e.job;
+        if (!job) continue;
+        e.check = OffloadedCheck.start(job, pool);
+        if (!e.check) e.match = this.inline(e, job, runSignatureJob);
       }
       pool.publish();
       // The main thread verifies too, leaving the workers enough to go on with while it reads on.
@@ -160,9 +165,9 @@ export class Pipeline {
   }
 
   /** Runs (part of) an entry's check on this thread; a bug fails closed instead of costing the metric. */
-  private inline(e: Entry, run: (job: SignatureJob, crypto: SignatureVerifier) => number): number {
+  private inline(e: Entry, job: SignatureJob, run: (job: SignatureJob, crypto: SignatureVerifier) => number): number {
     try {
-      return run(jobOf(e), this.d.crypto);
+      return run(job, this.d.crypto);
     } catch (err) {
       this.internalError(err, e.buf, e.start, e.end);
       return -1;
@@ -182,7 +187,7 @@ export class Pipeline {
     if (!e.check) return true;
     const match = e.check.poll();
     if (match === undefined) return false; // onAnswered drains again
-    e.match = match;
+    e.match = match >= 0 ? match : this.inline(e, e.job!, continueSignatureJob);
     e.check = undefined;
     return true;
   }
@@ -191,13 +196,13 @@ export class Pipeline {
   private write(entries: readonly Entry[]): void {
     const { out, log, stats, memory } = this.d;
     for (const e of entries) {
-      if (!e.result) {
+      const { prepared, extra, device, tagsAt, fieldsAt } = e;
+      if (!prepared) {
         out.bytes(e.buf, e.start, e.end);
         out.byte(0x0a);
         continue;
       }
-      const { prepared, extra, device, tagsAt, fieldsAt } = e.result;
-      const verdict: Verdict = 'verdict' in prepared ? prepared.verdict : conclude(prepared, e.match!, memory);
+      const verdict: Verdict = prepared instanceof PendingCheck ? conclude(prepared, e.match, memory) : prepared.verdict;
       stats.count(verdict.status, device);
       if (verdict.detail) log.limited('W', verdict.status, verdict.detail);
       if (device !== undefined) this.trackKeyHealth(device, verdict.status);
@@ -246,9 +251,6 @@ export class Pipeline {
     );
   }
 }
-
-/** The signature check of an entry already known to need one. */
-const jobOf = (e: Entry): SignatureJob => (e.result!.prepared as Checked).job;
 
 /** Gives waiting lines their own copy of their bytes: one copy per underlying buffer, not per line. */
 function keep(entries: readonly Entry[]): void {

@@ -3,7 +3,7 @@
  * unknown_device, bad_signature, replay, rollback. Readings of one device are judged in input order.
  */
 import { exactDecimalCounts, formatTotal, likeliestTotal, signedMessage } from '../core/firmware';
-import { keyValidAt, type KeyEntry } from '../core/keyfile';
+import { keysValidAt, type KeyEntry } from '../core/keyfile';
 import type { VerifyStatus } from '../core/status';
 import { latin1Scratch } from './latin1';
 import type { SignatureVerifier } from './crypto/verifier';
@@ -28,7 +28,7 @@ export interface SignatureJob {
   /** The likeliest signed text(s). */
   readonly messages: readonly string[];
   /** Less likely texts, made and tried only when none of `messages` verifies (a rare, failing path). */
-  readonly moreMessages?: () => readonly string[];
+  moreMessages?(): readonly string[];
   readonly keys: readonly KeyEntry[];
 }
 
@@ -51,47 +51,65 @@ function tryMessages(job: SignatureJob, messages: readonly string[], offset: num
   return -1;
 }
 
-/** Statuses that need no signature check, or the check to run. */
-export type Prepared =
-  | { readonly verdict: Verdict }
-  | { readonly job: SignatureJob; readonly candidate: Candidate & { device: string }; readonly decimals: readonly number[] };
+/**
+ * A reading whose signature must be checked: the job, and what concluding it needs. One object per
+ * reading, so the steady state allocates little; the rarer Total texts are made only when needed.
+ */
+export class PendingCheck implements SignatureJob {
+  private rarer: { readonly texts: readonly string[]; readonly decimals: readonly number[] } | undefined;
 
+  constructor(
+    readonly candidate: Candidate & { device: string },
+    readonly signature: Uint8Array,
+    readonly messages: readonly string[],
+    readonly keys: readonly KeyEntry[],
+    /** Decimal count of the likeliest text; undefined in exact mode, where the one text is the plug's own. */
+    private readonly firstDecimals: number | undefined,
+  ) {}
+
+  moreMessages(): readonly string[] {
+    return this.rarerTotals().texts;
+  }
+
+  /** Decimal count behind message `m` (0 is the likeliest), if the text was rebuilt from a float. */
+  decimalsOf(m: number): number | undefined {
+    return m === 0 ? this.firstDecimals : this.rarerTotals().decimals[m - 1];
+  }
+
+  private rarerTotals() {
+    if (this.rarer) return this.rarer;
+    const c = this.candidate;
+    const decimals = this.firstDecimals === undefined ? [] : exactDecimalCounts(c.totals, this.firstDecimals).slice(1); // every other exact count
+    return (this.rarer = { decimals, texts: decimals.map((d) => signedMessage(c.time19, formatTotal(c.totals, d, c.asArray))) });
+  }
+}
+
+/** Statuses that need no signature check, or the check to run. */
+export type Prepared = { readonly verdict: Verdict } | PendingCheck;
 
 export function prepare(x: Extraction, keys: KeyLookup, memory: DeviceMemory): Prepared {
   if (x.status === 'unsigned') return { verdict: { status: 'unsigned' } };
   if (x.status === 'malformed') return { verdict: { status: 'malformed', detail: x.reason } };
-  let messages: string[];
-  let moreMessages: (() => string[]) | undefined;
-  const decimals: number[] = [];
-  if (x.totalText !== undefined) messages = [signedMessage(x.time19, x.totalText)];
+  let message: string;
+  let firstDecimals: number | undefined;
+  if (x.totalText !== undefined) message = signedMessage(x.time19, x.totalText);
   else {
     const likeliest = likeliestTotal(x.totals, x.device === undefined ? undefined : memory.preferredDecimals(x.device), x.asArray);
     if (!likeliest) return { verdict: { status: 'malformed', detail: `Total ${x.totals.join(',')} is not a value the firmware can print` } };
-    const first = likeliest.decimals;
-    const text = (d: number) => signedMessage(x.time19, formatTotal(x.totals, d, x.asArray));
-    decimals.push(first);
-    messages = [signedMessage(x.time19, likeliest.text)];
-    let rest: string[] | undefined;
-    moreMessages = () => {
-      if (!rest) {
-        const ds = exactDecimalCounts(x.totals, first).slice(1); // every other exact count
-        decimals.push(...ds);
-        rest = ds.map(text);
-      }
-      return rest;
-    };
+    message = signedMessage(x.time19, likeliest.text);
+    firstDecimals = likeliest.decimals;
   }
   if (x.device === undefined) return { verdict: { status: 'unknown_device', detail: 'no device tag and no tele/<device>/... topic' } };
   const registered = keys.keysFor(x.device);
   if (!registered) return { verdict: { status: 'unknown_device', detail: `device "${x.device}" has no registered key` } };
-  const valid = registered.filter((e) => keyValidAt(e, x.time19));
+  const valid = keysValidAt(registered, x.time19);
   if (valid.length === 0) return { verdict: { status: 'bad_signature', detail: `device "${x.device}" has no key valid at ${x.time19} (revoked or outside not_before/not_after)` } };
-  return { job: { signature: x.signature, messages, keys: valid, ...(moreMessages && { moreMessages }) }, candidate: x as Candidate & { device: string }, decimals };
+  return new PendingCheck(x as Candidate & { device: string }, x.signature, [message], valid, firstDecimals);
 }
 
 /** Applies a finished signature check and the device's memory, in input order. */
-export function conclude(p: Extract<Prepared, { job: SignatureJob }>, match: number, memory: DeviceMemory): Verdict {
-  const { candidate: c, job } = p;
+export function conclude(job: PendingCheck, match: number, memory: DeviceMemory): Verdict {
+  const c = job.candidate;
   if (match < 0) return { status: 'bad_signature', detail: `device "${c.device}": signature does not verify for ${c.time19}` };
   const m = Math.floor(match / job.keys.length);
   const message = m < job.messages.length ? job.messages[m]! : job.moreMessages!()[m - job.messages.length]!;
@@ -101,7 +119,7 @@ export function conclude(p: Extract<Prepared, { job: SignatureJob }>, match: num
   if (progress === 'replay') return { status: 'replay', detail: `device "${c.device}": signed Time ${c.time19} is not newer than the last accepted one` };
   if (progress === 'rollback') return { status: 'rollback', detail: `device "${c.device}": Total went down at ${c.time19}` };
   memory.accept(c.device, { time19: c.time19, totals: c.totals, keyHex });
-  const d = p.decimals[m];
+  const d = job.decimalsOf(m);
   if (d !== undefined) memory.rememberDecimals(c.device, d);
   return { status: 'ok', signedMessage: message };
 }

@@ -49,7 +49,8 @@ async function runAll(pool: VerifyPool, all: SignatureJob[], help: boolean): Pro
         const c = checks[matches.length]!;
         const m = typeof c === 'number' ? c : c.poll();
         if (m === undefined) return;
-        matches.push(m);
+        // The likeliest texts failed in the ring: the rarer ones are tried here, as the pipeline does.
+        matches.push(m >= 0 ? m : continueSignatureJob(all[matches.length]!, crypto));
       }
       if (checks.length < all.length) feed();
       else resolve();
@@ -58,7 +59,7 @@ async function runAll(pool: VerifyPool, all: SignatureJob[], help: boolean): Pro
       // At most 1,000 outstanding, as the processor bounds what it holds.
       for (const end = Math.min(all.length, matches.length + 1000); checks.length < end; ) {
         const job = all[checks.length]!;
-        checks.push(OffloadedCheck.start(job, pool, () => continueSignatureJob(job, crypto)) ?? inline(job));
+        checks.push(OffloadedCheck.start(job, pool) ?? inline(job));
       }
       pool.publish();
       if (help) pool.help(64);

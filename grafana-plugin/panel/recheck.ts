@@ -5,7 +5,7 @@
  */
 import { verifyAsync } from '@noble/ed25519';
 import { SIGNED_TIME_LENGTH, signedTime } from '../../core/firmware';
-import { keyValidAt, type KeyFile } from '../../core/keyfile';
+import { keysValidAt, type KeyFile } from '../../core/keyfile';
 import { hexToBytes } from '../../core/pubkey';
 
 export type RecheckOutcome =
@@ -50,7 +50,7 @@ export async function recheck(input: RecheckInput, keys: KeyFile): Promise<Reche
   if (!time19 || !totals) return { kind: 'malformed', detail: `signed_message "${message}" is not "<time>,<total>"` };
   if (!SIGNATURE_HEX.test(signature)) return { kind: 'malformed', detail: 'Signature is not 128 hex digits' };
 
-  const candidates = (keys.devices.get(input.device) ?? []).filter((e) => keyValidAt(e, time19));
+  const candidates = keysValidAt(keys.devices.get(input.device) ?? [], time19);
   if (candidates.length === 0) return { kind: 'no_key' };
   const bytes = new TextEncoder().encode(message);
   const sig = hexToBytes(signature);

@@ -48,13 +48,15 @@ export class VerifyPool {
   }
 
   /**
-   * Queues a check of each text against the keys in turn, answering their sequence numbers; or
-   * undefined, having queued none, when they do not all fit (then verify inline).
+   * Queues a check of each text against the keys in turn. Their sequence numbers run on from the one
+   * answered (wrapping as int32); undefined, having queued none, when they do not all fit (then verify inline).
    */
-  submitAll(signature: Uint8Array, messages: readonly string[], keys: readonly { readonly key: PublicKey }[]): number[] | undefined {
-    if (this.failed || signature.length !== 64 || !this.ring.accepts(messages, keys.length)) return undefined;
+  submitAll(signature: Uint8Array, messages: readonly string[], keys: readonly { readonly key: PublicKey }[]): number | undefined {
+    if (this.failed || signature.length !== 64 || messages.length === 0 || !this.ring.accepts(messages, keys.length)) return undefined;
     if (this.workers.length === 0) this.start();
-    return messages.map((m) => this.ring.submit(signature, m, keys));
+    const first = this.ring.submit(signature, messages[0]!, keys);
+    for (let m = 1; m < messages.length; m++) this.ring.submit(signature, messages[m]!, keys);
+    return first;
   }
 
   /** Wakes the workers for everything submitted so far. */

@@ -125,7 +125,7 @@ export class RingWriter extends RingVerifier {
       messages.every((m) => m.length <= MAX_MESSAGE);
   }
 
-  /** Writes a check the ring `accepts` (a 64-byte signature), and answers its sequence number. */
+  /** Writes a check the ring `accepts` (a 64-byte signature), and answers its sequence number: one more than the last one's. */
   submit(signature: Uint8Array, message: string, keys: readonly { readonly key: PublicKey }[]): number {
     const seq = Atomics.load(this.control, PUBLISHED);
     const at = (seq & (SLOTS - 1)) * SLOT_BYTES;
