@@ -65,6 +65,7 @@ function main(): void {
         resume();
       });
     }
+    return stdout.writableLength === 0; // written at once: the stream holds no reference to the chunk
   });
   const stats = new Stats();
   const memory = new DeviceMemory();

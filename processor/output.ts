@@ -1,6 +1,6 @@
 /**
- * Collects output bytes and hands them to stdout in large chunks. A chunk is never reused after it is
- * handed off, because the stream may still be writing it.
+ * Collects output bytes and hands them to stdout in large chunks. A chunk is reused only when the sink
+ * says it has taken every byte (written at once); one the stream still holds is left to it.
  */
 import { writeLatin1 } from './latin1';
 import { escapeStringField } from './lineprotocol/encode';
@@ -14,7 +14,8 @@ export class OutputBuffer {
   private buf: Buffer;
   private len = 0;
 
-  constructor(private readonly sink: (chunk: Buffer) => void, private readonly chunkSize = 64 * 1024) {
+  /** `sink` answers true when it is done with the chunk, so its memory may be written again. */
+  constructor(private readonly sink: (chunk: Buffer) => boolean, private readonly chunkSize = 64 * 1024) {
     this.buf = Buffer.allocUnsafe(chunkSize);
   }
 
@@ -66,16 +67,11 @@ export class OutputBuffer {
 
   flush(): void {
     if (this.len === 0) return;
-    let chunk: Buffer;
-    if (this.len <= SMALL_FLUSH) {
-      // A lone metric: copy it out (pooled allocation) and keep the big buffer for the next one.
-      chunk = Buffer.from(this.buf.subarray(0, this.len));
-    } else {
-      chunk = this.buf.subarray(0, this.len);
-      this.buf = Buffer.allocUnsafe(this.chunkSize);
-    }
+    // A lone metric is copied out (a pooled allocation), so the big buffer is kept whatever the sink does.
+    const small = this.len <= SMALL_FLUSH;
+    const chunk = small ? Buffer.from(this.buf.subarray(0, this.len)) : this.buf.subarray(0, this.len);
     this.len = 0;
-    this.sink(chunk);
+    if (!this.sink(chunk) && !small) this.buf = Buffer.allocUnsafe(this.chunkSize);
   }
 
   private reserve(n: number): void {

@@ -198,7 +198,7 @@ for (let c = 0; c < 6; c++) HEX_VALUE[0x41 + c] = HEX_VALUE[0x61 + c] = 10 + c;
 /** 64 signature bytes from exactly 128 hex digits (either case), or undefined. */
 export function hexSignature(buf: Uint8Array, s: number, e: number): Uint8Array | undefined {
   if (e - s !== 128) return undefined;
-  const out = new Uint8Array(64);
+  const out = signatureSlot();
   for (let i = 0; i < 64; i++) {
     const hi = HEX_VALUE[buf[s + 2 * i]!]!, lo = HEX_VALUE[buf[s + 2 * i + 1]!]!;
     if ((hi | lo) < 0) return undefined;
@@ -206,3 +206,20 @@ export function hexSignature(buf: Uint8Array, s: number, e: number): Uint8Array 
   }
   return out;
 }
+
+/**
+ * Room for one signature, cut from a slab shared by the next 255: a view costs a third of what a
+ * typed array of its own costs to allocate and collect, for every reading. A slot is never handed
+ * out twice, so a signature stays as decoded for as long as its reading holds it.
+ */
+function signatureSlot(): Uint8Array {
+  if (slabUsed === slab.length) {
+    slab = new Uint8Array(64 * SLAB_SIGNATURES);
+    slabUsed = 0;
+  }
+  slabUsed += 64;
+  return slab.subarray(slabUsed - 64, slabUsed);
+}
+const SLAB_SIGNATURES = 256;
+let slab = new Uint8Array(0);
+let slabUsed = 0;

@@ -22,7 +22,7 @@ export function inProcessPipeline(keys: Record<string, string>): InProcess {
     run(input, chunk = input.length || 1) {
       const log: string[] = [];
       const parts: Buffer[] = [];
-      const out = new OutputBuffer((c) => parts.push(Buffer.from(c)));
+      const out = new OutputBuffer((c) => (parts.push(Buffer.from(c)), true)); // copied: the buffer is reused
       const pipeline = new Pipeline({
         extractor: new ReadingExtractor(), keys: { keysFor: (d) => registry.devices.get(d) }, memory: new DeviceMemory(),
         crypto, log: createLogger((l) => log.push(l)), out, stats: new Stats(), expandPayload: true,
