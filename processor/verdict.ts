@@ -60,12 +60,15 @@ export class PendingCheck implements SignatureJob {
 
   constructor(
     readonly candidate: Candidate & { device: string },
-    readonly signature: Uint8Array,
     readonly messages: readonly string[],
     readonly keys: readonly KeyEntry[],
     /** Decimal count of the likeliest text; undefined in exact mode, where the one text is the plug's own. */
     private readonly firstDecimals: number | undefined,
   ) {}
+
+  get signature(): Uint8Array {
+    return this.candidate.signature;
+  }
 
   moreMessages(): readonly string[] {
     return this.rarerTotals().texts;
@@ -104,7 +107,7 @@ export function prepare(x: Extraction, keys: KeyLookup, memory: DeviceMemory): P
   if (!registered) return { verdict: { status: 'unknown_device', detail: `device "${x.device}" has no registered key` } };
   const valid = keysValidAt(registered, x.time19);
   if (valid.length === 0) return { verdict: { status: 'bad_signature', detail: `device "${x.device}" has no key valid at ${x.time19} (revoked or outside not_before/not_after)` } };
-  return new PendingCheck(x as Candidate & { device: string }, x.signature, [message], valid, firstDecimals);
+  return new PendingCheck(x as Candidate & { device: string }, [message], valid, firstDecimals);
 }
 
 /** Applies a finished signature check and the device's memory, in input order. */
