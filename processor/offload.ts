@@ -24,13 +24,16 @@ export class OffloadedCheck {
     return first === undefined ? undefined : new OffloadedCheck(job, pool, first);
   }
 
-  /** The match among the likeliest texts, -1 for none, or undefined while answers are pending (a wake-up is then armed). */
-  poll(): number | undefined {
+  /**
+   * The match among the likeliest texts, -1 for none, or undefined while answers are pending. With
+   * `wake`, a message is then asked for when the answer lands (see VerifyPool.waitFor).
+   */
+  poll(wake: boolean): number | undefined {
     while (this.taken < this.job.messages.length) {
       const seq = (this.first + this.taken) | 0;
       const answer = this.pool.take(seq);
       if (answer === undefined) {
-        if (!this.pool.waitFor(seq)) return undefined;
+        if (!wake || !this.pool.waitFor(seq)) return undefined;
         continue; // answered meanwhile
       }
       // Every answer is taken (a slot is freed only then), but the first text that verified wins.

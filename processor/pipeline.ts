@@ -147,19 +147,20 @@ export class Pipeline {
     }
     keep(entries);
     for (const e of entries) this.queue.push(e);
-    this.drainQueue();
+    // No wake-up asked for: the next chunk drains again, and when input rests the rest watch does.
+    this.drainQueue(false);
   }
 
   /** Resolves once every line taken so far has been written; the main thread verifies what is left meanwhile. */
   idle(): Promise<void> {
     this.d.pool?.help(0);
-    this.drainQueue();
+    this.drainQueue(true);
     return this.pending === 0 ? Promise.resolve() : new Promise((r) => this.idleWaiters.push(r));
   }
 
   /** Writes what is ready, outside the input loop. */
   private writeAsync(): void {
-    this.drainQueue();
+    this.drainQueue(true);
     this.d.out.flush();
     this.d.afterAsyncWrite?.();
   }
@@ -174,19 +175,24 @@ export class Pipeline {
     }
   }
 
-  private drainQueue(): void {
+  /**
+   * Writes the settled head of the queue. With `wake`, a worker's answer to the first unsettled line
+   * sends a message (`onAnswered` drains again). Under bulk input the next chunk drains instead, which
+   * spares a message, an event and a small write per chunk.
+   */
+  private drainQueue(wake: boolean): void {
     let n = 0;
-    while (n < this.queue.length && this.settle(this.queue[n]!)) n++;
+    while (n < this.queue.length && this.settle(this.queue[n]!, wake)) n++;
     // Written lines leave the queue at once: held there, they would survive into the old generation.
     this.write(this.queue.splice(0, n));
     if (this.pending === 0) this.idleWaiters.splice(0).forEach((r) => r());
   }
 
   /** True when the entry's check is done; takes the workers' answers if they have landed. */
-  private settle(e: Entry): boolean {
+  private settle(e: Entry, wake: boolean): boolean {
     if (!e.check) return true;
-    const match = e.check.poll();
-    if (match === undefined) return false; // onAnswered drains again
+    const match = e.check.poll(wake);
+    if (match === undefined) return false;
     e.match = match >= 0 ? match : this.inline(e, e.job!, continueSignatureJob);
     e.check = undefined;
     return true;

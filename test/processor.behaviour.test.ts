@@ -34,6 +34,21 @@ describe('processor behaviour inside Telegraf', () => {
     expect((await done).code).toBe(0);
   });
 
+  it('writes all of a burst once input rests, without waiting for more input or for EOF', async () => {
+    // 3,000 signed lines at once go to the worker threads; the last answers must still come out unprompted.
+    const child = startProcessor(['--keys', keys]);
+    const next = lineReader(child);
+    child.stdin.write(Array.from({ length: 3000 }, (_, i) => lineAt(20_000 + i)).join(''));
+    const sent = Date.now();
+    const statuses: string[] = [];
+    for (let i = 0; i < 3000; i++) statuses.push(tag(decode(Buffer.from(await next())), 'verify_status')!);
+    expect(Date.now() - sent).toBeLessThan(3000);
+    expect(statuses.every((s) => s === 'ok')).toBe(true);
+    const done = collect(child);
+    child.stdin.end();
+    expect((await done).code).toBe(0);
+  });
+
   it('on stdin EOF drains everything and exits 0 within 5 s', async () => {
     const input = Array.from({ length: 5000 }, (_, i) => lineAt(100 + i)).join('');
     const child = startProcessor(['--keys', keys]);

@@ -47,7 +47,7 @@ async function runAll(pool: VerifyPool, all: SignatureJob[], help: boolean): Pro
     const collect = (): void => {
       while (matches.length < checks.length) {
         const c = checks[matches.length]!;
-        const m = typeof c === 'number' ? c : c.poll();
+        const m = typeof c === 'number' ? c : c.poll(true);
         if (m === undefined) return;
         // The likeliest texts failed in the ring: the rarer ones are tried here, as the pipeline does.
         matches.push(m >= 0 ? m : continueSignatureJob(all[matches.length]!, crypto));
