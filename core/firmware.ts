@@ -62,7 +62,7 @@ export function exactTotalText(values: readonly number[], d: number, asArray: bo
 }
 
 /** Whether printing every value with `d` decimals reproduces it exactly. */
-export const isExactAt = (values: readonly number[], d: number): boolean => exactTotalText(values, d, false) !== undefined;
+const isExactAt = (values: readonly number[], d: number): boolean => exactTotalText(values, d, false) !== undefined;
 
 /**
  * The likeliest exact decimal count and its Total text: the preferred count if exact, else the

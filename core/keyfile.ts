@@ -5,7 +5,7 @@
  */
 import { signedTime } from './firmware';
 import { NameIndex } from './name-index';
-import { admitKeyBytes, admittedKey, KeyRejected, parsePublicKey, type PointCheck, type PublicKey } from './pubkey';
+import { admitKeyBytes, admittedKey, hexSpanInto, KeyRejected, parsePublicKey, type PointCheck, type PublicKey } from './pubkey';
 
 export interface KeyEntry {
   readonly key: PublicKey;
@@ -104,19 +104,7 @@ const OPEN_OBJECT = 0x7b, CLOSE_OBJECT = 0x7d, OPEN_ARRAY = 0x5b, CLOSE_ARRAY = 
 
 /** Whether src[start, end) is `"<64 hex digits>"`; if so its bytes are decoded into `out`. */
 function plainHexKey(src: Uint8Array, start: number, end: number, out: Uint8Array): boolean {
-  if (end - start !== 66 || src[start] !== QUOTE || src[end - 1] !== QUOTE) return false;
-  for (let i = 0; i < 32; i++) {
-    const hi = hexValue(src[start + 1 + 2 * i]!), lo = hexValue(src[start + 2 + 2 * i]!);
-    if (hi < 0 || lo < 0) return false;
-    out[i] = (hi << 4) | lo;
-  }
-  return true;
-}
-
-function hexValue(c: number): number {
-  if (c >= 0x30 && c <= 0x39) return c - 0x30;
-  const l = c | 0x20;
-  return l >= 0x61 && l <= 0x66 ? l - 0x57 : -1;
+  return end - start === 66 && src[start] === QUOTE && src[end - 1] === QUOTE && hexSpanInto(src, start + 1, out);
 }
 
 /** The whole file is read once more, only to report why it is unreadable (with line and column). */

@@ -45,6 +45,23 @@ export function bytesToHex(bytes: Uint8Array): string {
 
 const HEX_DIGITS = '0123456789abcdef';
 
+const HEX_VALUE = new Int8Array(256).fill(-1);
+for (let c = 0; c < 10; c++) HEX_VALUE[0x30 + c] = c;
+for (let c = 0; c < 6; c++) HEX_VALUE[0x41 + c] = HEX_VALUE[0x61 + c] = 10 + c;
+
+/**
+ * Decodes `out.length` bytes from the hex digits (either case) at src[at, at + 2 × out.length), a span
+ * the caller knows lies inside `src`. False at the first byte that is not a hex digit.
+ */
+export function hexSpanInto(src: Uint8Array, at: number, out: Uint8Array): boolean {
+  for (let i = 0; i < out.length; i++) {
+    const hi = HEX_VALUE[src[at + 2 * i]!]!, lo = HEX_VALUE[src[at + 2 * i + 1]!]!;
+    if ((hi | lo) < 0) return false;
+    out[i] = (hi << 4) | lo;
+  }
+  return true;
+}
+
 function nibble(c: number): number {
   return c <= 0x39 ? c - 0x30 : (c | 0x20) - 0x57;
 }

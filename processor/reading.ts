@@ -4,6 +4,7 @@
  * `unsigned` and `malformed`. Everything dubious is malformed, never guessed at.
  */
 import { signedTime } from '../core/firmware';
+import { hexSpanInto } from '../core/pubkey';
 import { FIELD_FLOAT, FIELD_INT, FIELD_STRING, spanEquals, type LineLayout } from './lineprotocol/parse';
 import { decodeKey, decodeStringField, parseFloatSpan } from './lineprotocol/decode';
 import { flattenJson, JsonError, MAX_PHASES, parseJson, readSignedPayload, type FlatField, type JsonValue } from './exact-payload';
@@ -191,20 +192,11 @@ function numberField(buf: Uint8Array, l: LineLayout, f: number): number {
   return NaN;
 }
 
-const HEX_VALUE = new Int8Array(256).fill(-1);
-for (let c = 0; c < 10; c++) HEX_VALUE[0x30 + c] = c;
-for (let c = 0; c < 6; c++) HEX_VALUE[0x41 + c] = HEX_VALUE[0x61 + c] = 10 + c;
-
 /** 64 signature bytes from exactly 128 hex digits (either case), or undefined. */
 export function hexSignature(buf: Uint8Array, s: number, e: number): Uint8Array | undefined {
   if (e - s !== 128) return undefined;
   const out = signatureSlot();
-  for (let i = 0; i < 64; i++) {
-    const hi = HEX_VALUE[buf[s + 2 * i]!]!, lo = HEX_VALUE[buf[s + 2 * i + 1]!]!;
-    if ((hi | lo) < 0) return undefined;
-    out[i] = (hi << 4) | lo;
-  }
-  return out;
+  return hexSpanInto(buf, s, out) ? out : undefined;
 }
 
 /**

@@ -11,7 +11,7 @@ import type { SignatureVerifier } from './verifier';
 import { writeLatin1 } from '../latin1';
 
 /** Slots in the ring: more than the processor ever has pending (MAX_PENDING), so it never fills in practice. */
-export const SLOTS = 4096;
+const SLOTS = 4096;
 const SLOT_BYTES = 256;
 /** A check with more keys valid at once, or a longer text, is verified by the caller instead. */
 const MAX_KEYS = 4;
