@@ -14,9 +14,11 @@ const enc = (s: string) => new TextEncoder().encode(s);
 const RESERVED_NAMES = [VERIFIED_TAG, STATUS_TAG, SIGNED_MESSAGE_FIELD];
 const RESERVED = RESERVED_NAMES.map(enc);
 export const isReservedName = (name: string): boolean => RESERVED_NAMES.includes(name);
-const RESERVED_FIRST = new Set(RESERVED.map((name) => name[0]!));
+/** RESERVED_FIRST[byte] is 1 when a reserved name starts with that byte. */
+const RESERVED_FIRST = new Uint8Array(256);
+for (const name of RESERVED) RESERVED_FIRST[name[0]!] = 1;
 // Checked for every tag and field of every metric: most names are out at the first byte.
-const reserved = (buf: Uint8Array, s: number, e: number) => RESERVED_FIRST.has(buf[s]!) && RESERVED.some((name) => spanEquals(buf, s, e, name));
+const reserved = (buf: Uint8Array, s: number, e: number) => RESERVED_FIRST[buf[s]!] === 1 && RESERVED.some((name) => spanEquals(buf, s, e, name));
 const TAG_TEXT = Object.fromEntries(
   VERIFY_STATUSES.map((s) => [s, `,${VERIFIED_TAG}=${s === 'ok'},${STATUS_TAG}=${s}`]),
 ) as Record<VerifyStatus, string>;

@@ -240,7 +240,7 @@ export class Pipeline {
 
   private trackKeyHealth(device: string, status: Verdict['status']): void {
     if (status !== 'bad_signature') {
-      if (status === 'ok') this.failing.delete(device);
+      if (status === 'ok' && this.failing.size !== 0) this.failing.delete(device); // no hash lookup per metric while no device is failing
       return;
     }
     if (this.hinted.has(device) || !this.d.keys.keysFor(device)) return;
