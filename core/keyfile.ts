@@ -5,7 +5,7 @@
  */
 import { signedTime } from './firmware';
 import { NameIndex } from './name-index';
-import { admitKeyBytes, admittedKey, hexSpanInto, KeyRejected, parsePublicKey, type PointCheck, type PublicKey } from './pubkey';
+import { admitKeyBytes, admittedKey, hexSpanInto, KeyRejected, parsePublicKey, sameKeyBytes, type PointCheck, type PublicKey } from './pubkey';
 
 export interface KeyEntry {
   readonly key: PublicKey;
@@ -260,7 +260,7 @@ class KeyMap implements ReadonlyMap<string, readonly KeyEntry[]> {
   private sameList(device: string, bytes: Uint8Array): readonly KeyEntry[] | null | undefined {
     const index = this.plain.get(device);
     if (index === undefined) return undefined;
-    for (let i = 0; i < 32; i++) if (this.keyBytes[32 * index + i] !== bytes[i]) return undefined;
+    if (!sameKeyBytes(this.keyBytes, 32 * index, bytes, 0)) return undefined;
     return this.made.get(device) ?? null;
   }
 

@@ -108,16 +108,20 @@ export class NameIndex {
     for (let e = 0; e < this.count; e++) this.place(e, this.hashOf(e));
   }
 
+  /** hash() of entry e's name, from the stored units (no string made per entry while rehashing). */
   private hashOf(e: number): number {
-    let h = 0x811c9dc5;
-    for (let i = this.starts[e]!; i < this.starts[e + 1]!; i++) h = Math.imul(h ^ this.chars[i]!, 16777619);
+    let h = FNV_OFFSET;
+    for (let i = this.starts[e]!; i < this.starts[e + 1]!; i++) h = fnv(h, this.chars[i]!);
     return h >>> 0;
   }
 }
 
+const FNV_OFFSET = 0x811c9dc5;
+const fnv = (h: number, unit: number): number => Math.imul(h ^ unit, 16777619);
+
 function hash(name: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 16777619);
+  let h = FNV_OFFSET;
+  for (let i = 0; i < name.length; i++) h = fnv(h, name.charCodeAt(i));
   return h >>> 0;
 }
 

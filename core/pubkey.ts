@@ -32,11 +32,6 @@ const HEX64 = /^[0-9a-fA-F]{64}$/;
 
 const scratch = new Uint8Array(32);
 
-export function hexToBytes(hex: string, out = new Uint8Array(hex.length >>> 1)): Uint8Array {
-  for (let i = 0; i < out.length; i++) out[i] = (nibble(hex.charCodeAt(2 * i)) << 4) | nibble(hex.charCodeAt(2 * i + 1));
-  return out;
-}
-
 export function bytesToHex(bytes: Uint8Array): string {
   let hex = '';
   for (let i = 0; i < bytes.length; i++) hex += HEX_DIGITS[bytes[i]! >> 4]! + HEX_DIGITS[bytes[i]! & 15]!;
@@ -48,6 +43,12 @@ const HEX_DIGITS = '0123456789abcdef';
 const HEX_VALUE = new Int8Array(256).fill(-1);
 for (let c = 0; c < 10; c++) HEX_VALUE[0x30 + c] = c;
 for (let c = 0; c < 6; c++) HEX_VALUE[0x41 + c] = HEX_VALUE[0x61 + c] = 10 + c;
+
+/** Bytes of hex digits (either case) the caller has already checked. */
+export function hexToBytes(hex: string, out = new Uint8Array(hex.length >>> 1)): Uint8Array {
+  for (let i = 0; i < out.length; i++) out[i] = (HEX_VALUE[hex.charCodeAt(2 * i)]! << 4) | HEX_VALUE[hex.charCodeAt(2 * i + 1)]!;
+  return out;
+}
 
 /**
  * Decodes `out.length` bytes from the hex digits (either case) at src[at, at + 2 × out.length), a span
@@ -62,8 +63,10 @@ export function hexSpanInto(src: Uint8Array, at: number, out: Uint8Array): boole
   return true;
 }
 
-function nibble(c: number): number {
-  return c <= 0x39 ? c - 0x30 : (c | 0x20) - 0x57;
+/** Whether the 32 key bytes at a[aAt] are those at b[bAt]. */
+export function sameKeyBytes(a: Uint8Array, aAt: number, b: Uint8Array, bAt: number): boolean {
+  for (let i = 0; i < 32; i++) if (a[aAt + i] !== b[bAt + i]) return false;
+  return true;
 }
 
 /**

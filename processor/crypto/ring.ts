@@ -6,7 +6,7 @@
  *
  * Sequence numbers are int32 and wrap; only differences between them are ever compared.
  */
-import { admittedKey, type PublicKey } from '../../core/pubkey';
+import { admittedKey, sameKeyBytes, type PublicKey } from '../../core/pubkey';
 import type { SignatureVerifier } from './verifier';
 import { writeLatin1 } from '../latin1';
 
@@ -99,14 +99,9 @@ export class RingVerifier {
     const s = this.scratch;
     const line = (s[at]! | (s[at + 1]! << 8)) & (KEY_CACHE_SIZE - 1);
     const cached = this.keys[line];
-    if (cached && sameBytes(cached.bytes, s, at)) return cached;
+    if (cached && sameKeyBytes(cached.bytes, 0, s, at)) return cached;
     return (this.keys[line] = admittedKey(Uint8Array.prototype.slice.call(s, at, at + 32)));
   }
-}
-
-function sameBytes(key: Uint8Array, s: Uint8Array, at: number): boolean {
-  for (let i = 0; i < 32; i++) if (key[i] !== s[at + i]) return false;
-  return true;
 }
 
 /** Key objects a thread keeps (a power of two): collisions only cost a new object. */
