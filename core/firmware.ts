@@ -1,5 +1,5 @@
 /**
- * What a BC4P Tasmota plug signs, and how to rebuild it from what Telegraf delivers (DESIGN §2–3).
+ * What a BC4P Tasmota plug signs, and how to rebuild it from what Telegraf delivers (docs/design.md §1–2).
  * Browser-safe: the Grafana panel re-checks with the same rules.
  */
 

@@ -1,5 +1,5 @@
 /**
- * InfluxQL literals (DESIGN §7). Every name and value that reaches a query is written by one of these
+ * InfluxQL literals (docs/design.md §6). Every name and value that reaches a query is written by one of these
  * functions, so that no device name, template variable or filter can change a query's structure.
  * Browser-safe: the Grafana data source and the audit tool share it.
  *

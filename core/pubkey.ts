@@ -1,6 +1,6 @@
 /**
  * Public-key admission. Keys are checked once, when loaded, so that no verifier ever sees a key under
- * which forgeries are possible (DESIGN §6: OpenSSL accepts the identity point, and then R=identity,
+ * which forgeries are possible (docs/design.md §5: OpenSSL accepts the identity point, and then R=identity,
  * S=0 verifies any message). Browser-safe.
  */
 import { Point } from '@noble/ed25519';

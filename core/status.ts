@@ -1,4 +1,4 @@
-/** The `verify_status` tag values (DESIGN §5). Order is precedence: when several apply, the first wins. */
+/** The `verify_status` tag values (docs/design.md §4). Order is precedence: when several apply, the first wins. */
 export const VERIFY_STATUSES = [
   'unsigned',
   'malformed',

@@ -1,4 +1,4 @@
-// Builds dist/meterproof-trust-datasource/ and dist/meterproof-trust-panel/ (DESIGN §7).
+// Builds dist/meterproof-trust-datasource/ and dist/meterproof-trust-panel/ (docs/design.md §6).
 // Grafana loads a plugin's module.js with SystemJS and its AMD extra, through a <script> tag, so the
 // output must be AMD: esbuild writes CommonJS, and the modules Grafana shares at run time stay
 // external and arrive as the arguments of define().

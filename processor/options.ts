@@ -1,4 +1,4 @@
-/** Command-line options of dist/processor.js (DESIGN §5 contract: `--keys FILE [--state FILE]`). */
+/** Command-line options of dist/processor.js (docs/design.md §4 contract: `--keys FILE [--state FILE]`). */
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import type { BackendChoice } from './crypto/verifier';

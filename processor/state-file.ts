@@ -3,7 +3,7 @@
  * Written atomically (temp file, fsync, rename), at most every `intervalMs` when it changed, and on
  * shutdown. Writes are synchronous and driven by the input loop as well as a timer: under a flood of
  * input, timers and async I/O can starve for seconds, which would widen what a kill -9 loses.
- * Telegraf may run two instances (DESIGN §4); a lock file makes the second one run without
+ * Telegraf may run two instances (docs/design.md §3); a lock file makes the second one run without
  * persistence instead of racing the first. A corrupt file means a fresh start, never a crash.
  */
 import { closeSync, fsyncSync, linkSync, openSync, readFileSync, renameSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';

@@ -1,5 +1,5 @@
 /**
- * A BC4P Tasmota plug, emulated the way the firmware behaves (DESIGN §2): it keeps an energy counter,
+ * A BC4P Tasmota plug, emulated the way the firmware behaves (docs/design.md §1): it keeps an energy counter,
  * prints Total with EnergyRes decimals (trailing zeros kept, `[a,b,c]` with SetOption129 on three
  * phases), signs the 19 characters of Time, a comma and that Total text with Ed25519, and builds the
  * `tele/<topic>/SENSOR` JSON. Deliberately shares no code with the verifier's message rebuilding.

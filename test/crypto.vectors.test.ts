@@ -1,6 +1,6 @@
 /**
  * Every verifier meterproof ships, behind key admission, against Wycheproof, RFC 8032, SUPERCOP,
- * ed25519-speccheck and ZIP215 (../shared/vectors). A "system" result is: the key is admitted by
+ * ed25519-speccheck and ZIP215 (test/vectors). A "system" result is: the key is admitted by
  * parsePublicKey AND the backend verifies, which is exactly what the processor does.
  */
 import { describe, expect, it } from 'vitest';
@@ -56,7 +56,7 @@ describe.each(backends)('%s', (_, v) => {
   });
 
   it('accepts all 1,024 SUPERCOP signatures and rejects each with its message altered', () => {
-    const lines = readVector('supercop/sign.input').trim().split('\n');
+    const lines = readVector('supercop/sign.input.gz').trim().split('\n');
     expect(lines.length).toBe(1024);
     let ok = 0, forged = 0;
     for (const line of lines) {
@@ -129,7 +129,7 @@ describe('key admission: native fast check and pure-JS check agree', () => {
       ...w.testGroups.map((g) => g.publicKey.pk),
       ...readVectorJson<{ pub_key: string }[]>('ed25519-speccheck/cases.json').map((c) => c.pub_key),
       ...readVectorJson<{ vk_bytes: string }[]>('zip215/zip215.json').map((c) => c.vk_bytes),
-      ...readVector('supercop/sign.input').trim().split('\n').slice(0, 64).map((l) => l.split(':')[1]!),
+      ...readVector('supercop/sign.input.gz').trim().split('\n').slice(0, 64).map((l) => l.split(':')[1]!),
       'ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f', // y = p - 1
       'edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f', // y = p (non-canonical 0)
       '0100000000000000000000000000000000000000000000000000000000000080', // x = 0 with the sign bit set

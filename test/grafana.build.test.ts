@@ -1,4 +1,4 @@
-// What `npm run build` writes for Grafana (DESIGN §7): two sibling plugin folders, each with a valid
+// What `npm run build` writes for Grafana (docs/design.md §6): two sibling plugin folders, each with a valid
 // plugin.json, an AMD module.js whose dependencies are only modules Grafana shares, a logo and a README.
 import { readFile, readdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';

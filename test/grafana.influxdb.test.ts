@@ -116,7 +116,7 @@ beforeAll(async () => {
     messages.push(...fleet.round(new Date(Date.UTC(2024, 4, 1, 10, r)), {}, forced));
   }
 
-  // Rounds a minute apart within the last hour; the processor tags every line (DESIGN §5).
+  // Rounds a minute apart within the last hour; the processor tags every line (docs/design.md §4).
   const lines: string[] = [];
   const processor = await startProcessor(['--keys', keysPath], (l) => lines.push(l));
   const base = BigInt(started - 40 * 60_000) * 1_000_000n;

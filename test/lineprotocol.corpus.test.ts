@@ -22,7 +22,7 @@ interface CorpusCase {
 }
 
 // 64-bit integers would lose precision as JSON numbers, so they are read as strings.
-const corpusJson = readVector('line-protocol-corpus/corpus.json').replace(/"(int|uint|time|defaultTime)": (-?\d+)/g, '"$1": "$2"');
+const corpusJson = readVector('line-protocol-corpus/corpus.json.gz').replace(/"(int|uint|time|defaultTime)": (-?\d+)/g, '"$1": "$2"');
 const cases = Object.values((JSON.parse(corpusJson) as { decode: Record<string, CorpusCase> }).decode).sort((a, b) =>
   a.input.key < b.input.key ? -1 : 1,
 );

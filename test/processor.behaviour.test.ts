@@ -1,5 +1,5 @@
 /**
- * The processor inside Telegraf (DESIGN §4): one metric out per metric in, at once, in order; never
+ * The processor inside Telegraf (docs/design.md §3): one metric out per metric in, at once, in order; never
  * a crash; clean shutdown; weak keys refused at load; invalid lines passed through untouched.
  */
 import { afterAll, describe, expect, it } from 'vitest';
@@ -81,7 +81,7 @@ describe('processor behaviour inside Telegraf', () => {
   it('refuses weak and malformed keys at load with one line naming the device, and keeps the rest', async () => {
     const identity = `01${'00'.repeat(31)}`;
     const file = writeKeys(dir, { evil: identity, typo: 'abc', offcurve: `02${'00'.repeat(31)}`, p1: plug.publicKeyHex }, 'weak.json');
-    // Under the identity "key", R = identity and S = 0 verifies any message with OpenSSL (DESIGN §6).
+    // Under the identity "key", R = identity and S = 0 verifies any message with OpenSSL (docs/design.md §5).
     const forged = `{"Time":"2025-06-01T00:00:00","Signature":"${identity}${'00'.repeat(32)}","ENERGY":{"Total":1.000}}`;
     const input = telegrafLine('tele/evil/SENSOR', forged, 1n, { mode: 'json', topicTags: '_/device/_' }) + lineAt(20_000);
     for (const crypto of ['node', 'auto']) {

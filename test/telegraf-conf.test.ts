@@ -1,4 +1,4 @@
-/** The sample telegraf.conf parses as TOML and wires meterproof the way DESIGN §3–5 require. */
+/** The sample telegraf.conf parses as TOML and wires meterproof the way docs/design.md §2–4 require. */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'smol-toml';

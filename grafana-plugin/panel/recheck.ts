@@ -66,7 +66,7 @@ export async function recheck(input: RecheckInput, keys: KeyFile): Promise<Reche
     return { kind: 'unavailable', detail: `this browser cannot verify here (${(e as Error).message}); open Grafana over HTTPS` };
   }
   if (!valid) return { kind: 'bad_signature' };
-  // Number(text) === stored float: the processor's own exactness rule (DESIGN §3), per phase.
+  // Number(text) === stored float: the processor's own exactness rule (docs/design.md §2), per phase.
   if (totals.length !== values.length || totals.some((t, i) => t !== values[i])) {
     return { kind: 'total_mismatch', detail: `signed ${message.slice(SIGNED_TIME_LENGTH + 1)}, stored ${values.length ? values.join(', ') : 'nothing'}` };
   }

@@ -1,7 +1,7 @@
 /**
  * Ed25519 verification backends. libsodium (`sodium-native`) is the fast path; `node:crypto`
  * (OpenSSL) is the fallback when the native module is not installed beside the processor. Both see
- * only keys admitted by `parsePublicKey`, which is what makes them agree (DESIGN §6).
+ * only keys admitted by `parsePublicKey`, which is what makes them agree (docs/design.md §5).
  */
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';

@@ -4,7 +4,7 @@
  *
  * The grammar, character classes, escapes and number syntax follow influxdata's reference decoder
  * (github.com/influxdata/line-protocol/v2, package lineprotocol), which produced the corpus in
- * ../shared/vectors/line-protocol-corpus. In short:
+ * test/vectors/line-protocol-corpus. In short:
  *   line        = ' '* measurement (',' tagKey '=' tagValue)* ' '+ field (',' field)* [' '+ [timestamp]] ' '* ['\r']
  *   measurement   stops at ',' ' ' and control bytes; `\,` `\ ` are escapes
  *   keys          stop at ',' '=' ' ' and control bytes; `\,` `\=` `\ ` are escapes

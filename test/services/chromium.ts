@@ -1,4 +1,4 @@
-/** Headless Debian Chromium driven by playwright-core (DESIGN §9): a fresh profile per test file. */
+/** Headless Debian Chromium driven by playwright-core (docs/design.md §8): a fresh profile per test file. */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

@@ -1,7 +1,7 @@
 /**
  * Stands in for Telegraf (v1.39), which cannot run here: `inputs.mqtt_consumer` with `topic_parsing`,
  * the json v1 parser (or the value parser, exact mode), and the influx serializer that feeds
- * `processors.execd`. It reproduces their byte-level output as read from their source (DESIGN §3–4):
+ * `processors.execd`. It reproduces their byte-level output as read from their source (docs/design.md §2–3):
  * - json v1 flattens nested keys with `_`, arrays to `_0.._n`, makes every number a float64 and drops
  *   strings unless `json_string_fields` names them;
  * - the serializer sorts tags, skips empty tag values, escapes names/keys with `\t \n \f \r , space (=)`,
