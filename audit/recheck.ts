@@ -8,10 +8,13 @@
 import { exactDecimalCounts, formatTotal, signedMessage, signedTime } from '../core/firmware';
 import { keysValidAt, type KeyFile } from '../core/keyfile';
 import { SIGNED_MESSAGE_FIELD, STATUS_TAG, VERIFIED_TAG } from '../core/status';
-import type { SignatureVerifier } from '../processor/crypto/verifier';
-import { flattenJson, JsonError, parseJson, readSignedPayload, type JsonValue } from '../processor/exact-payload';
-import { DEFAULT_FIELD_NAMES, hexSignature } from '../processor/reading';
-import { runSignatureJob } from '../processor/verdict';
+import type { SignatureVerifier } from '../core/node/verifier';
+import { flattenJson } from '../core/payload/json-v1';
+import { JsonError, parseJson, type JsonValue } from '../core/payload/json-spans';
+import { readSignedPayload } from '../core/payload/signed-payload';
+import { DEFAULT_FIELD_NAMES } from '../core/field-names';
+import { hexSignature } from '../core/signature';
+import { runSignatureJob } from '../core/node/signature-job';
 
 export type DisagreementKind =
   /** Stored `verified=true`, but the signature does not prove the row. */

@@ -1,4 +1,5 @@
 /** The audit's output: a table for people, or one JSON document for machines. */
+import { textTable, type Align } from '../core/text-table';
 import { DISAGREEMENT_KINDS, type DisagreementKind } from './recheck';
 import type { AuditResult } from './run';
 import type { DeviceTally } from './tally';
@@ -46,11 +47,9 @@ export function toTable(scope: AuditScope, r: AuditResult): string {
     device: 'all devices', rows: r.tally.rows, signed: sum(devices, (d) => d.signed), reverified: sum(devices, (d) => d.reverified),
     storedVerified: sum(devices, (d) => d.storedVerified), untagged: sum(devices, (d) => d.untagged), disagreements: r.tally.disagreements,
   };
-  const rows = [header, ...devices.map(line), line(total)];
-  const widths = header.map((_, c) => Math.max(...rows.map((row) => row[c]!.length)));
-  const format = (row: string[]) => row.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  ');
-  const out = [`Audit of "${scope.measurement}" in database "${scope.db}" at ${scope.url}`, '', format(header), ...rows.slice(1, -1).map(format)];
-  out.push(format(rows[rows.length - 1]!.map((_, c) => '-'.repeat(widths[c]!))), format(rows[rows.length - 1]!), '');
+  const align = header.map((_, c): Align => (c === 0 ? 'left' : 'right'));
+  const table = textTable(header, devices.map(line), { align, footer: line(total) });
+  const out = [`Audit of "${scope.measurement}" in database "${scope.db}" at ${scope.url}`, '', table];
 
   if (r.tally.disagreements > 0) {
     const kinds = DISAGREEMENT_KINDS.map((k) => [k, sum(devices, (d) => d.byKind[k])] as const).filter(([, n]) => n > 0);

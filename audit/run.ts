@@ -1,6 +1,6 @@
 /** The audit itself: every stored row of a measurement, re-checked page by page, tallied per device. */
 import type { KeyFile } from '../core/keyfile';
-import type { SignatureVerifier } from '../processor/crypto/verifier';
+import type { SignatureVerifier } from '../core/node/verifier';
 import { readMeasurement, type InfluxTarget } from './influx-pager';
 import { Rechecker, RowLayout } from './recheck';
 import { AuditTally } from './tally';

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { parsePublicKey } from '../core/pubkey';
-import { loadVerifier, opensslVerifier, type SignatureVerifier } from '../processor/crypto/verifier';
+import { loadVerifier, opensslVerifier, type SignatureVerifier } from '../core/node/verifier';
 import { cores, onCore, output } from './cores';
 
 export interface RawBaseline {

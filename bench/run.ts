@@ -17,7 +17,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadVerifier } from '../processor/crypto/verifier';
+import { loadVerifier } from '../core/node/verifier';
 import { deviceKey } from '../sim/plug';
 import { cores, hasTaskset } from './cores';
 import { NODE_FLAGS } from '../processor/launch-flags';

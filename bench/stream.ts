@@ -1,5 +1,5 @@
 /** The benchmark's input: 10 devices × 20,000 readings, EnergyRes 3, 2 % tampered (issue 6). */
-import { Fleet } from '../sim/fleet';
+import { SimulatedFleet } from '../sim/fleet';
 import { telegrafLine } from '../sim/telegraf-lines';
 
 export interface BenchStream {
@@ -11,7 +11,7 @@ export interface BenchStream {
 }
 
 export function benchStream(devices = 10, readingsPerDevice = 20_000, tampered = 0.02): BenchStream {
-  const fleet = new Fleet(Array.from({ length: devices }, (_, i) => ({ name: `plug-${i}`, energyRes: 3 })), 'bench');
+  const fleet = new SimulatedFleet(Array.from({ length: devices }, (_, i) => ({ name: `plug-${i}`, energyRes: 3 })), 'bench');
   const lines: string[] = [];
   const payloads: { device: string; payload: string }[] = [];
   const t0 = Date.UTC(2025, 0, 1);

@@ -2,7 +2,7 @@
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { KeyFileError, parseKeyFile, type KeyFile } from '../core/keyfile';
-import { loadVerifier } from '../processor/crypto/verifier';
+import { loadVerifier } from '../core/node/verifier';
 import { countRows, InfluxUnavailable, ping, type InfluxTarget } from '../audit/influx-pager';
 import { LIMITS, toJson, toTable } from '../audit/report';
 import { DEFAULT_PAGE_SIZE, runAudit } from '../audit/run';

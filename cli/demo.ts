@@ -9,11 +9,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { VERIFY_STATUSES, type VerifyStatus } from '../core/status';
-import { decodeLine } from '../processor/lineprotocol/decode';
-import { DEMO_FLEET, Fleet, type FleetMessage } from '../sim/fleet';
+import { decodeLine } from '../core/lineprotocol/decode';
+import { DEMO_FLEET, SimulatedFleet, type FleetMessage } from '../sim/fleet';
 import { telegrafLine, type InputMode } from '../sim/telegraf-lines';
 import type { Command } from './command';
-import { table } from './table';
+import { textTable } from '../core/text-table';
 
 const HELP = `Usage: meterproof demo [--rounds N] [--processor PATH]
 
@@ -33,7 +33,7 @@ export const demo: Command = {
       return 0;
     }
     const processor = v.processor ?? join(__dirname, 'processor.js');
-    const fleet = new Fleet(
+    const fleet = new SimulatedFleet(
       [...DEMO_FLEET, { name: 'hallway-meddled', energyRes: 3 }, { name: 'legacy-unsigned', energyRes: 3 }],
       'meterproof-demo',
       [{ name: 'guest-plug', energyRes: 3 }],
@@ -111,5 +111,5 @@ function summarize(output: string): { devices: Map<string, DeviceRow>; verdicts:
 function renderTable(devices: Map<string, DeviceRow>): string {
   const shown = VERIFY_STATUSES.filter((s) => [...devices.values()].some((r) => r.counts[s] > 0));
   const rows = [...devices].map(([device, r]) => [device, r.lastTotal, r.lastStatus === 'ok' ? 'verified' : `NOT verified (${r.lastStatus})`, ...shown.map((s) => String(r.counts[s]))]);
-  return table(['device', 'last signed total', 'verdict', ...shown], rows);
+  return textTable(['device', 'last signed total', 'verdict', ...shown], rows);
 }

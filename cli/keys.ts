@@ -5,7 +5,7 @@ import { parseArgs } from 'node:util';
 import { KeyFileError, parseKeyFile, type KeyEntry } from '../core/keyfile';
 import { KeyRejected, parsePublicKey } from '../core/pubkey';
 import { UsageError, type Command } from './command';
-import { table } from './table';
+import { textTable } from '../core/text-table';
 
 const HELP = `Usage: meterproof keys <list|check|add|revoke> --keys FILE [options]
 
@@ -63,7 +63,7 @@ export const keys: Command = {
       case 'list': {
         const k = load(read());
         const rows = [...k.devices].flatMap(([device, list]) => list.map((e) => describe(device, e)));
-        process.stdout.write(table(['device', 'fingerprint', 'key', 'valid', 'state'], rows));
+        process.stdout.write(textTable(['device', 'fingerprint', 'key', 'valid', 'state'], rows));
         for (const r of k.rejected) process.stdout.write(`refused: ${r.reason}\n`);
         return 0;
       }

@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 import { connectAsync, type MqttClient } from 'mqtt';
 import { deviceClock, parseStart, zonedNow } from '../sim/clock';
 import type { Fault } from '../sim/fleet';
-import { buildFleet, DEFAULT_SEED, fleetRounds, parseFleetOptions } from '../sim/options';
+import { buildSimulatedFleet, DEFAULT_SEED, fleetRounds, parseFleetOptions } from '../sim/options';
 import { EXIT_USAGE, UsageError, type Command } from './command';
 import { statusLine } from './status-line';
 
@@ -130,7 +130,7 @@ const FAULT_LABELS: Record<Fault, string> = {
 };
 
 async function publish(run: SimulateRun): Promise<number> {
-  const fleet = buildFleet(run.fleet);
+  const fleet = buildSimulatedFleet(run.fleet);
   const status = statusLine(process.stderr);
   if (run.keysOut) {
     await writeFile(run.keysOut, `${JSON.stringify(fleet.publicKeys(), null, 2)}\n`);

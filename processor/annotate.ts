@@ -4,8 +4,8 @@
  * dropped, since a verdict is only meterproof's to give.
  */
 import { SIGNED_MESSAGE_FIELD, STATUS_TAG, VERIFIED_TAG, VERIFY_STATUSES, type VerifyStatus } from '../core/status';
-import { escapeFieldKey, escapeStringField } from './lineprotocol/encode';
-import { spanEquals, type LineLayout } from './lineprotocol/parse';
+import { escapeFieldKey, escapeStringField, formatFieldValue } from '../core/lineprotocol/encode';
+import { spanEquals, type LineLayout } from '../core/lineprotocol/parse';
 import type { OutputBuffer } from './output';
 
 const enc = (s: string) => new TextEncoder().encode(s);
@@ -115,16 +115,4 @@ export function writeAnnotated(
 function hasField(l: LineLayout, test: (f: number) => boolean): boolean {
   for (let f = 0; f < l.fieldCount; f++) if (test(f)) return true;
   return false;
-}
-
-/** Floats the way Telegraf's serializer prints them (Go `FormatFloat(v, 'f', -1, 64)`); booleans as words. */
-export function formatFieldValue(v: number | boolean): string {
-  if (typeof v === 'boolean') return String(v);
-  const s = String(v);
-  if (!s.includes('e')) return Object.is(v, -0) ? '-0' : s;
-  const [mant = '', expText = '0'] = s.replace('-', '').split('e');
-  const digits = mant.replace('.', '');
-  const point = (mant.indexOf('.') < 0 ? mant.length : mant.indexOf('.')) + Number(expText);
-  const body = point <= 0 ? `0.${'0'.repeat(-point)}${digits}` : point >= digits.length ? digits.padEnd(point, '0') : `${digits.slice(0, point)}.${digits.slice(point)}`;
-  return (v < 0 ? '-' : '') + body;
 }

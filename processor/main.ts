@@ -5,11 +5,11 @@
  */
 import { KeyFileError } from '../core/keyfile';
 import { isVerifyWorker, runVerifyWorker, VerifyPool } from './crypto/pool';
-import { loadVerifier, nativePointCheck } from './crypto/verifier';
+import { loadVerifier, nativePointCheck } from '../core/node/verifier';
 import { KeyRegistry } from './key-registry';
-import { MetricSplitter } from './lineprotocol/split';
+import { MetricSplitter } from '../core/lineprotocol/split';
 import { createLogger } from './log';
-import { DeviceMemory } from './memory';
+import { LastAccepted } from './last-accepted';
 import { OptionsError, parseOptions, USAGE } from './options';
 import { OutputBuffer } from './output';
 import { Pipeline } from './pipeline';
@@ -48,8 +48,13 @@ function main(): void {
   const crypto = loadVerifier(opts.crypto);
   const pool =
     opts.workers > 0
-      ? new VerifyPool(opts.workers, opts.crypto, __filename, crypto, (e) =>
-          log.log('E', `verification worker failed (${e.message}); verifying on the main thread from now on`))
+      ? new VerifyPool({
+          workers: opts.workers,
+          backend: opts.crypto,
+          script: __filename,
+          crypto,
+          onFailure: (e) => log.log('E', `verification worker failed (${e.message}); verifying on the main thread from now on`),
+        })
       : undefined;
   log.log('I', `Ed25519 verification by ${crypto.name}${pool ? `, ${pool.threads} worker threads for bulk input` : ''}` +
     `${crypto.name === 'node:crypto' ? ' (install sodium-native beside the processor for about twice the speed)' : ''}`);
@@ -68,7 +73,7 @@ function main(): void {
     return stdout.writableLength === 0; // written at once: the stream holds no reference to the chunk
   });
   const stats = new Stats();
-  const memory = new DeviceMemory();
+  const memory = new LastAccepted();
   const state = opts.state === undefined ? undefined : new StateFile(opts.state, memory, log);
   state?.open(opts.stateIntervalMs);
   const pipeline = new Pipeline({

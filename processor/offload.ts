@@ -5,7 +5,7 @@
  * Matches are numbered as runSignatureJob numbers them, so inline and offloaded checks conclude alike.
  */
 import type { VerifyPool } from './crypto/pool';
-import type { SignatureJob } from './verdict';
+import type { SignatureJob } from '../core/node/signature-job';
 
 export class OffloadedCheck {
   private taken = 0;

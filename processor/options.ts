@@ -1,8 +1,8 @@
 /** Command-line options of dist/processor.js (docs/design.md §4 contract: `--keys FILE [--state FILE]`). */
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
-import type { BackendChoice } from './crypto/verifier';
-import { DEFAULT_FIELD_NAMES, type FieldNames } from './reading';
+import type { BackendChoice } from '../core/node/verifier';
+import { DEFAULT_FIELD_NAMES, type FieldNames } from '../core/field-names';
 
 export interface ProcessorOptions {
   readonly keys: string;

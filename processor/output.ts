@@ -2,8 +2,8 @@
  * Collects output bytes and hands them to stdout in large chunks. A chunk is reused only when the sink
  * says it has taken every byte (written at once); one the stream still holds is left to it.
  */
-import { writeLatin1 } from './latin1';
-import { escapeStringField } from './lineprotocol/encode';
+import { writeLatin1 } from '../core/node/latin1';
+import { escapeStringField } from '../core/lineprotocol/encode';
 
 /** Up to this size a flush copies out instead of handing off (and re-allocating) the whole buffer. */
 const SMALL_FLUSH = 8 * 1024;

@@ -8,19 +8,20 @@
  * order the device sent them.
  */
 import { hasReservedNames, isReservedName, writeAnnotated, writeInserted, type ExtraField } from './annotate';
-import { escapeFieldKey } from './lineprotocol/encode';
-import { isCommentOrBlank, LineLayout, parseLine } from './lineprotocol/parse';
-import { decodeKey } from './lineprotocol/decode';
-import { conclude, continueSignatureJob, PendingCheck, prepare, runSignatureJob, type KeyLookup, type Prepared, type SignatureJob, type Verdict } from './verdict';
-import type { SignatureVerifier } from './crypto/verifier';
+import { escapeFieldKey } from '../core/lineprotocol/encode';
+import { isCommentOrBlank, LineLayout, parseLine } from '../core/lineprotocol/parse';
+import { decodeKeyOrTagValue } from '../core/lineprotocol/decode';
+import { conclude, PendingCheck, prepare, type KeyLookup, type Prepared, type Verdict } from './verdict';
+import { continueSignatureJob, runSignatureJob, type SignatureJob } from '../core/node/signature-job';
+import type { SignatureVerifier } from '../core/node/verifier';
 import type { VerifyPool } from './crypto/pool';
-import type { DeviceMemory } from './memory';
+import type { LastAccepted } from './last-accepted';
 import type { Logger } from './log';
 import type { OutputBuffer } from './output';
 import type { ReadingExtractor } from './reading';
 import type { Stats } from './stats';
 import { OffloadedCheck } from './offload';
-import { RestWatch } from './rest-watch';
+import { QuietInput } from './quiet-input';
 
 const HINT_AFTER = 3;
 /** Signature checks in one chunk that make the trip to worker threads worth it. */
@@ -34,7 +35,7 @@ const LEAVE_PER_WORKER = 256;
 export interface PipelineDeps {
   readonly extractor: ReadingExtractor;
   readonly keys: KeyLookup;
-  readonly memory: DeviceMemory;
+  readonly memory: LastAccepted;
   readonly crypto: SignatureVerifier;
   readonly pool?: VerifyPool;
   readonly log: Logger;
@@ -48,27 +49,32 @@ export interface PipelineDeps {
 
 const NO_EXTRA: readonly ExtraField[] = [];
 
-/** A line on its way through: one object per line. */
-class Entry {
+/**
+ * A line on its way through: one object per line. Fields are set by name after construction, all
+ * present from the start, so every line has the same shape and nothing else is allocated for it.
+ */
+class LineInFlight {
+  /** Undefined when the line is passed through untouched. */
+  prepared: Prepared | undefined = undefined;
+  /** Exact mode: the payload's fields to add. */
+  extra = NO_EXTRA;
+  device: string | undefined = undefined;
+  /** Insertion points relative to `start`, or -1 when the line must be re-parsed to drop reserved names. */
+  tagsAt = -1;
+  fieldsAt = -1;
   /** The match of its signature check, once that has run (-1: nothing verified). */
   match = -1;
-  /** Its check while it is in the worker ring. */
-  check: OffloadedCheck | undefined = undefined;
+  /** Its check while it waits in the worker ring. */
+  offloaded: OffloadedCheck | undefined = undefined;
 
   constructor(
     public buf: Uint8Array,
     public start: number,
     public end: number,
-    /** Undefined when the line is passed through untouched. */
-    readonly prepared?: Prepared,
-    readonly extra = NO_EXTRA,
-    readonly device?: string,
-    /** Insertion points relative to `start`, or -1 when the line must be re-parsed to drop reserved names. */
-    readonly tagsAt = -1,
-    readonly fieldsAt = -1,
   ) {}
 
-  get job(): PendingCheck | undefined {
+  /** The signature check this line needs, if any. */
+  get pendingCheck(): PendingCheck | undefined {
     return this.prepared instanceof PendingCheck ? this.prepared : undefined;
   }
 }
@@ -78,12 +84,12 @@ export class Pipeline {
   private readonly hinted = new Set<string>();
   /** Consecutive bad signatures per registered device: a run of them, not one tampered reading, suggests a new key. */
   private readonly failing = new Map<string, number>();
-  private readonly chunk: Entry[] = [];
-  private readonly queue: Entry[] = [];
+  private readonly chunk: LineInFlight[] = [];
+  private readonly queue: LineInFlight[] = [];
   private idleWaiters: (() => void)[] = [];
   /** Once input rests, the main thread verifies what the workers have not claimed: a burst's last lines do not wait for one worker. */
-  private readonly rest = new RestWatch(() => {
-    this.d.pool?.help(0);
+  private readonly rest = new QuietInput(() => {
+    this.d.pool?.verifyHere(0);
     this.writeAsync();
   });
 
@@ -98,12 +104,12 @@ export class Pipeline {
 
   /** Takes buf[start, end), the bytes of one metric without its newline. Never throws on input. */
   line(buf: Uint8Array, start: number, end: number): void {
-    if (isCommentOrBlank(buf, start, end)) return void this.chunk.push(new Entry(buf, start, end));
+    if (isCommentOrBlank(buf, start, end)) return void this.chunk.push(new LineInFlight(buf, start, end));
     const error = parseLine(buf, start, end, this.layout);
     if (error !== null) {
       this.d.stats.invalidLines++;
       this.d.log.limited('W', 'invalid-line', `passing through a line that is not valid line protocol (${error}): ${preview(buf, start, end)}`);
-      return void this.chunk.push(new Entry(buf, start, end));
+      return void this.chunk.push(new LineInFlight(buf, start, end));
     }
     let prepared: Prepared;
     let extra = NO_EXTRA;
@@ -116,8 +122,13 @@ export class Pipeline {
     } catch (e) {
       prepared = this.internalError(e, buf, start, end);
     }
-    const simple = !hasReservedNames(buf, this.layout);
-    this.chunk.push(new Entry(buf, start, end, prepared, extra, device, simple ? this.layout.tagSetEnd - start : -1, this.layout.fieldSetEnd - start));
+    const e = new LineInFlight(buf, start, end);
+    e.prepared = prepared;
+    e.extra = extra;
+    e.device = device;
+    e.tagsAt = hasReservedNames(buf, this.layout) ? -1 : this.layout.tagSetEnd - start;
+    e.fieldsAt = this.layout.fieldSetEnd - start;
+    this.chunk.push(e);
   }
 
   /**
@@ -127,22 +138,22 @@ export class Pipeline {
   endChunk(): void {
     const entries = this.chunk.splice(0);
     let jobs = 0;
-    for (const e of entries) if (e.job) jobs++;
+    for (const e of entries) if (e.pendingCheck) jobs++;
     const pool = this.d.pool;
     const idle = this.queue.length === 0;
     if (!pool?.usable || (idle && jobs < POOL_THRESHOLD)) {
-      for (const e of entries) if (e.job) e.match = this.inline(e, e.job, runSignatureJob);
+      for (const e of entries) if (e.pendingCheck) e.match = this.inline(e, e.pendingCheck, runSignatureJob);
       if (idle) return this.write(entries); // nothing earlier is waiting: no copy
     } else {
       for (const e of entries) {
-        const job = e.job;
+        const job = e.pendingCheck;
         if (!job) continue;
-        e.check = OffloadedCheck.start(job, pool);
-        if (!e.check) e.match = this.inline(e, job, runSignatureJob);
+        e.offloaded = OffloadedCheck.start(job, pool);
+        if (!e.offloaded) e.match = this.inline(e, job, runSignatureJob);
       }
       pool.publish();
       // The main thread verifies too, leaving the workers enough to go on with while it reads on.
-      pool.help(LEAVE_PER_WORKER * pool.threads);
+      pool.verifyHere(LEAVE_PER_WORKER * pool.threads);
       this.rest.chunk();
     }
     keep(entries);
@@ -153,7 +164,7 @@ export class Pipeline {
 
   /** Resolves once every line taken so far has been written; the main thread verifies what is left meanwhile. */
   idle(): Promise<void> {
-    this.d.pool?.help(0);
+    this.d.pool?.verifyHere(0);
     this.drainQueue(true);
     return this.pending === 0 ? Promise.resolve() : new Promise((r) => this.idleWaiters.push(r));
   }
@@ -166,7 +177,7 @@ export class Pipeline {
   }
 
   /** Runs (part of) an entry's check on this thread; a bug fails closed instead of costing the metric. */
-  private inline(e: Entry, job: SignatureJob, run: (job: SignatureJob, crypto: SignatureVerifier) => number): number {
+  private inline(e: LineInFlight, job: SignatureJob, run: (job: SignatureJob, crypto: SignatureVerifier) => number): number {
     try {
       return run(job, this.d.crypto);
     } catch (err) {
@@ -189,17 +200,17 @@ export class Pipeline {
   }
 
   /** True when the entry's check is done; takes the workers' answers if they have landed. */
-  private settle(e: Entry, wake: boolean): boolean {
-    if (!e.check) return true;
-    const match = e.check.poll(wake);
+  private settle(e: LineInFlight, wake: boolean): boolean {
+    if (!e.offloaded) return true;
+    const match = e.offloaded.poll(wake);
     if (match === undefined) return false;
-    e.match = match >= 0 ? match : this.inline(e, e.job!, continueSignatureJob);
-    e.check = undefined;
+    e.match = match >= 0 ? match : this.inline(e, e.pendingCheck!, continueSignatureJob);
+    e.offloaded = undefined;
     return true;
   }
 
   /** Concludes and writes entries whose checks are done, in order. */
-  private write(entries: readonly Entry[]): void {
+  private write(entries: readonly LineInFlight[]): void {
     const { out, log, stats, memory } = this.d;
     for (const e of entries) {
       const { prepared, extra, device, tagsAt, fieldsAt } = e;
@@ -227,7 +238,7 @@ export class Pipeline {
   private expansion(buf: Uint8Array, fields: readonly ExtraField[]): ExtraField[] {
     const l = this.layout;
     const present = new Set<string>();
-    for (let f = 0; f < l.fieldCount; f++) present.add(decodeKey(buf, l.fieldKeyStart[f]!, l.fieldKeyEnd[f]!));
+    for (let f = 0; f < l.fieldCount; f++) present.add(decodeKeyOrTagValue(buf, l.fieldKeyStart[f]!, l.fieldKeyEnd[f]!));
     return fields.filter(([k]) => !present.has(k) && !isReservedName(k) && escapeFieldKey(k) !== '');
   }
 
@@ -259,7 +270,7 @@ export class Pipeline {
 }
 
 /** Gives waiting lines their own copy of their bytes: one copy per underlying buffer, not per line. */
-function keep(entries: readonly Entry[]): void {
+function keep(entries: readonly LineInFlight[]): void {
   let i = 0;
   while (i < entries.length) {
     const buf = entries[i]!.buf;

@@ -4,30 +4,13 @@
  * `unsigned` and `malformed`. Everything dubious is malformed, never guessed at.
  */
 import { signedTime } from '../core/firmware';
-import { hexSpanInto } from '../core/pubkey';
-import { FIELD_FLOAT, FIELD_INT, FIELD_STRING, spanEquals, type LineLayout } from './lineprotocol/parse';
-import { decodeKey, decodeStringField, parseFloatSpan } from './lineprotocol/decode';
-import { flattenJson, JsonError, MAX_PHASES, parseJson, readSignedPayload, type FlatField, type JsonValue } from './exact-payload';
-
-export interface FieldNames {
-  readonly deviceTag: string;
-  readonly topicTag: string;
-  readonly signature: string;
-  readonly time: string;
-  /** json v1's flattened name of Total (`ENERGY_Total`; phases are `ENERGY_Total_0..n`). */
-  readonly total: string;
-  /** The string field holding the raw payload in exact mode (`data_format = "value"`). */
-  readonly payload: string;
-}
-
-export const DEFAULT_FIELD_NAMES: FieldNames = {
-  deviceTag: 'device',
-  topicTag: 'topic',
-  signature: 'Signature',
-  time: 'Time',
-  total: 'ENERGY_Total',
-  payload: 'value',
-};
+import { DEFAULT_FIELD_NAMES, type FieldNames } from '../core/field-names';
+import { hexSignature } from '../core/signature';
+import { FIELD_FLOAT, FIELD_INT, FIELD_STRING, spanEquals, type LineLayout } from '../core/lineprotocol/parse';
+import { decodeKeyOrTagValue, decodeStringField, parseFloatSpan, parseIntSpan } from '../core/lineprotocol/decode';
+import { flattenJson, type FlatField } from '../core/payload/json-v1';
+import { JsonError, parseJson, type JsonValue } from '../core/payload/json-spans';
+import { MAX_PHASES, readSignedPayload } from '../core/payload/signed-payload';
 
 export interface Candidate {
   readonly status: 'candidate';
@@ -84,7 +67,7 @@ export class ReadingExtractor {
         phaseCount++;
       } else if (slot !== undefined) {
         const prev = slot === 'sig' ? sig : slot === 'time' ? time : slot === 'total' ? total : payload;
-        if (prev >= 0) return malformed(`duplicate field ${decodeKey(buf, ks, ke)}`);
+        if (prev >= 0) return malformed(`duplicate field ${decodeKeyOrTagValue(buf, ks, ke)}`);
         if (slot === 'sig') sig = f;
         else if (slot === 'time') time = f;
         else if (slot === 'total') total = f;
@@ -153,12 +136,12 @@ export class ReadingExtractor {
     let topic = -1;
     for (let t = 0; t < l.tagCount; t++) {
       const ks = l.tagKeyStart[t]!, ke = l.tagKeyEnd[t]!;
-      if (spanEquals(buf, ks, ke, this.n.deviceTag)) return decodeKey(buf, l.tagValueStart[t]!, l.tagValueEnd[t]!);
+      if (spanEquals(buf, ks, ke, this.n.deviceTag)) return decodeKeyOrTagValue(buf, l.tagValueStart[t]!, l.tagValueEnd[t]!);
       if (spanEquals(buf, ks, ke, this.n.topicTag)) topic = t;
     }
     if (topic < 0) return undefined;
     // As the reference validator does: tele/<device>/SENSOR.
-    const seg = decodeKey(buf, l.tagValueStart[topic]!, l.tagValueEnd[topic]!).split('/')[1];
+    const seg = decodeKeyOrTagValue(buf, l.tagValueStart[topic]!, l.tagValueEnd[topic]!).split('/')[1];
     return seg ? seg : undefined;
   }
 }
@@ -186,32 +169,8 @@ function numberField(buf: Uint8Array, l: LineLayout, f: number): number {
   const t = l.fieldType[f];
   if (t === FIELD_FLOAT) return parseFloatSpan(buf, l.fieldValueStart[f]!, l.fieldValueEnd[f]!);
   if (t === FIELD_INT) {
-    const v = Number(decodeKey(buf, l.fieldValueStart[f]!, l.fieldValueEnd[f]!));
+    const v = Number(parseIntSpan(buf, l.fieldValueStart[f]!, l.fieldValueEnd[f]!));
     return Number.isSafeInteger(v) ? v : NaN;
   }
   return NaN;
 }
-
-/** 64 signature bytes from exactly 128 hex digits (either case), or undefined. */
-export function hexSignature(buf: Uint8Array, s: number, e: number): Uint8Array | undefined {
-  if (e - s !== 128) return undefined;
-  const out = signatureSlot();
-  return hexSpanInto(buf, s, out) ? out : undefined;
-}
-
-/**
- * Room for one signature, cut from a slab shared by the next 255: a view costs a third of what a
- * typed array of its own costs to allocate and collect, for every reading. A slot is never handed
- * out twice, so a signature stays as decoded for as long as its reading holds it.
- */
-function signatureSlot(): Uint8Array {
-  if (slabUsed === slab.length) {
-    slab = new Uint8Array(64 * SLAB_SIGNATURES);
-    slabUsed = 0;
-  }
-  slabUsed += 64;
-  return slab.subarray(slabUsed - 64, slabUsed);
-}
-const SLAB_SIGNATURES = 256;
-let slab = new Uint8Array(0);
-let slabUsed = 0;

@@ -7,7 +7,7 @@
  * persistence instead of racing the first. A corrupt file means a fresh start, never a crash.
  */
 import { closeSync, fsyncSync, linkSync, openSync, readFileSync, renameSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
-import type { Accepted, DeviceMemory } from './memory';
+import type { Accepted, LastAccepted } from './last-accepted';
 import type { Logger } from './log';
 
 interface StateDoc {
@@ -23,7 +23,7 @@ export class StateFile {
   private readonly lockPath: string;
   private locked = false;
 
-  constructor(private readonly path: string, private readonly memory: DeviceMemory, private readonly log: Logger) {
+  constructor(private readonly path: string, private readonly memory: LastAccepted, private readonly log: Logger) {
     this.lockPath = `${path}.lock`;
   }
 

@@ -5,9 +5,8 @@
 import { exactDecimalCounts, formatTotal, likeliestTotal, signedMessage } from '../core/firmware';
 import { keysValidAt, type KeyEntry } from '../core/keyfile';
 import type { VerifyStatus } from '../core/status';
-import { latin1Scratch } from './latin1';
-import type { SignatureVerifier } from './crypto/verifier';
-import type { DeviceMemory } from './memory';
+import type { SignatureJob } from '../core/node/signature-job';
+import type { LastAccepted } from './last-accepted';
 import type { Candidate, Extraction } from './reading';
 
 export interface Verdict {
@@ -20,35 +19,6 @@ export interface Verdict {
 
 export interface KeyLookup {
   keysFor(device: string): readonly KeyEntry[] | undefined;
-}
-
-/** A signature check to run: the first (key, message) pair that verifies wins. */
-export interface SignatureJob {
-  readonly signature: Uint8Array;
-  /** The likeliest signed text(s). */
-  readonly messages: readonly string[];
-  /** Less likely texts, made and tried only when none of `messages` verifies (a rare, failing path). */
-  moreMessages?(): readonly string[];
-  readonly keys: readonly KeyEntry[];
-}
-
-/** Index into messages × keys (`m * keys.length + k`) of the pair that verified, or -1. */
-export function runSignatureJob(job: SignatureJob, crypto: SignatureVerifier): number {
-  const found = tryMessages(job, job.messages, 0, crypto);
-  return found >= 0 ? found : continueSignatureJob(job, crypto);
-}
-
-/** The rest of a job whose likeliest messages did not verify (e.g. on a worker thread). */
-export function continueSignatureJob(job: SignatureJob, crypto: SignatureVerifier): number {
-  return job.moreMessages ? tryMessages(job, job.moreMessages(), job.messages.length, crypto) : -1;
-}
-
-function tryMessages(job: SignatureJob, messages: readonly string[], offset: number, crypto: SignatureVerifier): number {
-  for (let m = 0; m < messages.length; m++) {
-    const bytes = latin1Scratch(messages[m]!);
-    for (let k = 0; k < job.keys.length; k++) if (crypto.verify(job.signature, bytes, job.keys[k]!.key)) return (offset + m) * job.keys.length + k;
-  }
-  return -1;
 }
 
 /**
@@ -90,7 +60,7 @@ export class PendingCheck implements SignatureJob {
 /** Statuses that need no signature check, or the check to run. */
 export type Prepared = { readonly verdict: Verdict } | PendingCheck;
 
-export function prepare(x: Extraction, keys: KeyLookup, memory: DeviceMemory): Prepared {
+export function prepare(x: Extraction, keys: KeyLookup, memory: LastAccepted): Prepared {
   if (x.status === 'unsigned') return { verdict: { status: 'unsigned' } };
   if (x.status === 'malformed') return { verdict: { status: 'malformed', detail: x.reason } };
   let message: string;
@@ -111,7 +81,7 @@ export function prepare(x: Extraction, keys: KeyLookup, memory: DeviceMemory): P
 }
 
 /** Applies a finished signature check and the device's memory, in input order. */
-export function conclude(job: PendingCheck, match: number, memory: DeviceMemory): Verdict {
+export function conclude(job: PendingCheck, match: number, memory: LastAccepted): Verdict {
   const c = job.candidate;
   if (match < 0) return { status: 'bad_signature', detail: `device "${c.device}": signature does not verify for ${c.time19}` };
   const m = Math.floor(match / job.keys.length);

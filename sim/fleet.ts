@@ -3,7 +3,7 @@
  * carries the verdict the processor must reach, decided here from how the message was made.
  */
 import type { VerifyStatus } from '../core/status';
-import { Plug, type PlugSpec, type SignedReading } from './plug';
+import { Plug, type PlugSpec, type PlugReading } from './plug';
 
 export type Fault = 'none' | 'tampered' | 'foreign_signature' | 'unsigned' | 'unknown_key' | 'replayed' | 'rolled_back';
 
@@ -34,11 +34,11 @@ export const DEMO_FLEET: readonly PlugSpec[] = [
   { name: 'attic-heater', energyRes: 1, zone: '+01:00' },
 ];
 
-export class Fleet {
+export class SimulatedFleet {
   readonly plugs: readonly Plug[];
   /** Plugs whose key is not in the registry (a new device nobody registered). */
   readonly unregistered: readonly Plug[];
-  private readonly history = new Map<string, SignedReading[]>();
+  private readonly history = new Map<string, PlugReading[]>();
   /** First-phase counter of each plug's last honest (so accepted) reading. */
   private readonly lastHonest = new Map<string, number>();
   private rng: () => number;
@@ -73,7 +73,7 @@ export class Fleet {
     return out;
   }
 
-  private faulty(plug: Plug, r: SignedReading, shares: FaultShares): FleetMessage {
+  private faulty(plug: Plug, r: PlugReading, shares: FaultShares): FleetMessage {
     const msg = (payload: string, fault: Fault, expected: VerifyStatus): FleetMessage => ({
       device: plug.name, topic: r.topic, payload, fault, expected,
     });
@@ -105,7 +105,7 @@ export class Fleet {
 }
 
 /** Changes the last digit of the first Total value, keeping the signature: what a meddler would do. */
-export function tamper(r: SignedReading): string {
+export function tamper(r: PlugReading): string {
   const last = r.totalText.search(/\d(?=\D*(?:,|]|$))/);
   const bumped = r.totalText.slice(0, last) + String((Number(r.totalText[last]) + 1) % 10) + r.totalText.slice(last + 1);
   return r.payload.replace(`"Total":${r.totalText}`, `"Total":${bumped}`);

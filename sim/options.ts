@@ -4,7 +4,7 @@
  * of plugs is missing from the key registry. MQTT-free, so tests rebuild the exact same fleet.
  */
 import type { DeviceClock } from './clock';
-import { Fleet, type FaultShares, type FleetMessage } from './fleet';
+import { SimulatedFleet, type FaultShares, type FleetMessage } from './fleet';
 import type { PlugSpec } from './plug';
 
 export interface FleetOptions {
@@ -79,13 +79,13 @@ export function fleetSpecs(o: FleetOptions): { registered: PlugSpec[]; unregiste
   return { registered: specs.slice(0, o.devices - unknown), unregistered: specs.slice(o.devices - unknown) };
 }
 
-export function buildFleet(o: FleetOptions): Fleet {
+export function buildSimulatedFleet(o: FleetOptions): SimulatedFleet {
   const { registered, unregistered } = fleetSpecs(o);
-  return new Fleet(registered, o.seed, unregistered);
+  return new SimulatedFleet(registered, o.seed, unregistered);
 }
 
 /** Every plug's message, round after round on the plugs' clock: what `meterproof simulate` publishes. */
-export function* fleetRounds(fleet: Fleet, faults: FaultShares, clock: DeviceClock): Generator<FleetMessage[], never> {
+export function* fleetRounds(fleet: SimulatedFleet, faults: FaultShares, clock: DeviceClock): Generator<FleetMessage[], never> {
   for (let round = 0; ; round++) yield fleet.round(clock.at(round), faults);
 }
 

@@ -19,7 +19,7 @@ export interface PlugSpec {
   readonly startMicroKwh?: number;
 }
 
-export interface SignedReading {
+export interface PlugReading {
   readonly topic: string;
   /** The MQTT payload exactly as the plug publishes it. */
   readonly payload: string;
@@ -100,7 +100,7 @@ export class Plug {
    * Publishes one reading at `at`, signed like the firmware. A negative `offset` makes the plug
    * report less than its counter: a genuinely signed rollback (a restored backup, a cloned plug).
    */
-  read(at: Date, offset = 0): SignedReading {
+  read(at: Date, offset = 0): PlugReading {
     const time = tasmotaTime(at) + this.zone;
     const totalText = this.totalText(offset);
     const message = `${time.slice(0, 19)},${totalText}`;

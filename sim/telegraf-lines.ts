@@ -3,9 +3,10 @@
  * telegraf.conf (mqtt_consumer + topic_parsing + json v1, or the value parser in exact mode).
  * Used by the demo and the benchmark; the tests use their own independent stand-in.
  */
-import { formatFieldValue } from '../processor/annotate';
-import { flattenJson, parseJson } from '../processor/exact-payload';
-import { escapeFieldKey, escapeStringField, escapeTagValue } from '../processor/lineprotocol/encode';
+import { formatFieldValue } from '../core/lineprotocol/encode';
+import { flattenJson } from '../core/payload/json-v1';
+import { parseJson } from '../core/payload/json-spans';
+import { escapeFieldKey, escapeStringField, escapeTagValue } from '../core/lineprotocol/encode';
 
 export type InputMode = 'json' | 'exact';
 

@@ -1,9 +1,9 @@
 /** The audit's row re-check on its own: rows as InfluxDB's /query returns them, judged against keys. */
 import { describe, expect, it } from 'vitest';
 import { parseKeyFile } from '../core/keyfile';
-import { loadVerifier } from '../processor/crypto/verifier';
+import { loadVerifier } from '../core/node/verifier';
 import { Rechecker, RowLayout, type RowCheck } from '../audit/recheck';
-import { Plug, type SignedReading } from '../sim/plug';
+import { Plug, type PlugReading } from '../sim/plug';
 
 const single = new Plug({ name: 'meter-a', energyRes: 2 }, 'recheck');
 const triple = new Plug({ name: 'meter-b', energyRes: 3, phases: 3, zone: '+01:00' }, 'recheck');
@@ -17,7 +17,7 @@ const readingB = triple.read(at);
 type Row = Record<string, unknown>;
 
 /** A json v1 row the way the processor stores it: Total as float(s), Time and Signature as strings. */
-function jsonRow(r: SignedReading, device: string, extra: Row = {}): Row {
+function jsonRow(r: PlugReading, device: string, extra: Row = {}): Row {
   const totals = JSON.parse(`[${r.totalText.replace(/^\[|\]$/g, '')}]`) as number[];
   const fields: Row = r.totalText.startsWith('[')
     ? Object.fromEntries(totals.map((v, i) => [`ENERGY_Total_${i}`, v]))
@@ -25,7 +25,7 @@ function jsonRow(r: SignedReading, device: string, extra: Row = {}): Row {
   return { time: '2024-03-01T11:00:00Z', device, topic: r.topic, Time: r.time, Signature: r.signature, ...fields, ...extra };
 }
 
-const trusted = (r: SignedReading) => ({ verified: 'true', verify_status: 'ok', signed_message: r.message });
+const trusted = (r: PlugReading) => ({ verified: 'true', verify_status: 'ok', signed_message: r.message });
 
 function check(row: Row, keys = keysText): RowCheck {
   const columns = [...new Set(['time', ...Object.keys(row), 'ENERGY_Total', 'ENERGY_Total_0', 'ENERGY_Total_1', 'ENERGY_Total_2', 'value'])];

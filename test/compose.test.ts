@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { parse as parseToml } from 'smol-toml';
 import { describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
-import { buildFleet, parseFleetOptions } from '../sim/options';
+import { buildSimulatedFleet, parseFleetOptions } from '../sim/options';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const read = (path: string) => readFileSync(resolve(ROOT, path), 'utf8');
@@ -104,7 +104,7 @@ describe('docker-compose.yml', () => {
     const options = '--seed demo --devices 6 --unknown 0.2';
     expect(tryIt).toContain(options);
     expect(composeText).toContain(options);
-    const fleet = buildFleet(parseFleetOptions({ seed: 'demo', devices: '6', unknown: '0.2' }));
+    const fleet = buildSimulatedFleet(parseFleetOptions({ seed: 'demo', devices: '6', unknown: '0.2' }));
     expect(read('docker/demo-pub_keys.json')).toBe(`${JSON.stringify(fleet.publicKeys(), null, 2)}\n`);
   });
 });

@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { parsePublicKey, hexToBytes, KeyRejected } from '../core/pubkey';
 import { randomBytes } from 'node:crypto';
-import { nativePointCheck, opensslVerifier, sodiumRoutes, sodiumVerifier, type SignatureVerifier } from '../processor/crypto/verifier';
+import { nativePointCheck, opensslVerifier, sodiumRoutes, sodiumVerifier, type SignatureVerifier } from '../core/node/verifier';
 import { readVector, readVectorJson } from './support/vectors';
 
 const routes = sodiumRoutes();

@@ -15,7 +15,7 @@ import type { VerifyStatus } from '../core/status';
 import { trustStatements } from '../grafana-plugin/datasource/statements';
 import { deviceClock, parseStart } from '../sim/clock';
 import type { FleetMessage } from '../sim/fleet';
-import { buildFleet, fleetRounds, parseFleetOptions, type FleetOptionText } from '../sim/options';
+import { buildSimulatedFleet, fleetRounds, parseFleetOptions, type FleetOptionText } from '../sim/options';
 import { startInfluxDB, type InfluxServer, type InfluxSeries } from './services/influxdb';
 import { startMosquitto, type MosquittoServer } from './services/mosquitto';
 import { waitFor } from './services/ports';
@@ -37,7 +37,7 @@ type Mode = (typeof MODES)[number];
 /** The fleet `simulate` builds from the same options: what it must send, and each message's verdict. */
 function expectedMessages(): FleetMessage[] {
   const options = parseFleetOptions(FLEET);
-  const rounds = fleetRounds(buildFleet(options), options.faults, deviceClock(parseStart(START), INTERVAL_MS));
+  const rounds = fleetRounds(buildSimulatedFleet(options), options.faults, deviceClock(parseStart(START), INTERVAL_MS));
   return Array.from({ length: ROUNDS }, () => rounds.next().value).flat();
 }
 

@@ -10,7 +10,7 @@ import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { VERIFY_STATUSES } from '../core/status';
 import { buildGrafanaPlugins } from '../grafana-plugin/build.mjs';
-import { Fleet, type Fault, type FleetMessage } from '../sim/fleet';
+import { SimulatedFleet, type Fault, type FleetMessage } from '../sim/fleet';
 import type { PlugSpec } from '../sim/plug';
 import { startChromium, type ChromiumSession } from './services/chromium';
 import { startInfluxDB, type InfluxServer } from './services/influxdb';
@@ -106,7 +106,7 @@ async function inPage<T>(fn: string, arg?: unknown, jsonData: object = {}): Prom
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'meterproof-grafana-influx-'));
-  const fleet = new Fleet(SPECS, 'grafana-e2e', [{ name: 'stranger', energyRes: 3 }]);
+  const fleet = new SimulatedFleet(SPECS, 'grafana-e2e', [{ name: 'stranger', energyRes: 3 }]);
   publicKeys = JSON.stringify(fleet.publicKeys());
   const keysPath = join(dir, 'pub_keys.json');
   await writeFile(keysPath, publicKeys);

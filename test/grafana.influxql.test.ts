@@ -2,23 +2,8 @@
 // or ad-hoc filter may change a query's structure.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import {
-  InfluxQLError,
-  anchoredRegexLiteral,
-  formatRegexVariable,
-  integerLiteral,
-  quoteIdent,
-  quoteString,
-  regexLiteral,
-} from '../core/influxql';
-import {
-  adHocCondition,
-  eventsStatement,
-  signedTotalsStatement,
-  tagValuesStatement,
-  trustStatements,
-  type Scope,
-} from '../grafana-plugin/datasource/statements';
+import { InfluxQLError, anchoredRegexLiteral, formatRegexVariable, integerLiteral, quoteIdent, quoteString, regexLiteral } from '../core/influxql';
+import { adHocCondition, eventsStatement, signedTotalsStatement, tagValuesStatement, trustStatements, type Scope } from '../grafana-plugin/datasource/statements';
 import { re2ToJs, scan, structure } from './fixtures/grafana/influxqlScanner';
 
 const NASTY = [

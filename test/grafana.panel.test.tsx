@@ -9,7 +9,7 @@ import { FieldType, LoadingState, type DataFrame, type PanelData, type PanelProp
 import { setDataSourceSrv, type DataSourceSrv } from '@grafana/runtime';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parseKeyFile } from '../core/keyfile';
-import { buildFleet } from '../grafana-plugin/panel/fleet';
+import { buildTrustOverview } from '../grafana-plugin/panel/deviceTrust';
 import { DEFAULT_OPTIONS, type TrustPanelOptions } from '../grafana-plugin/panel/options';
 import { recheck } from '../grafana-plugin/panel/recheck';
 import { TrustPanel } from '../grafana-plugin/panel/TrustPanel';
@@ -25,15 +25,15 @@ setDataSourceSrv({
   getList: () => [],
 } as unknown as DataSourceSrv);
 
-/** A small fleet: genuine, three-phase, tampered after verification, failing, never verified. */
-let fleet: FakeDevice[];
+/** A small set of plugs: genuine, three-phase, tampered after verification, failing, never verified. */
+let plugs: FakeDevice[];
 beforeAll(async () => {
   const [k1, k2, k3] = await Promise.all([deviceKey(1), deviceKey(2), deviceKey(3)]);
   keyListJson = JSON.stringify({ 'plug-1': k1.publicHex, 'plug-3ph': k2.publicHex, 'plug-edited': k3.publicHex });
   const m1 = '2024-05-01T10:00:00,1.500';
   const m3 = '2024-05-01T10:00:00,[1201.500,980.250,1110.000]';
   const me = '2024-05-01T10:00:00,7.250';
-  fleet = [
+  plugs = [
     { device: 'plug-1', status: 'ok', lastSeen: NOW - 60_000, signedAt: NOW - 60_000, values: [1.5], message: m1, signature: await sign(m1, k1.secret), counts: { ok: 10 } },
     { device: 'plug-3ph', status: 'ok', lastSeen: NOW - 30_000, signedAt: NOW - 30_000, values: [1201.5, 980.25, 1110], message: m3, signature: await sign(m3, k2.secret), counts: { ok: 4 } },
     // Stored as verified, but its Total was edited in the database afterwards.
@@ -43,9 +43,9 @@ beforeAll(async () => {
   ];
 });
 
-describe('buildFleet', () => {
+describe('buildTrustOverview', () => {
   it('reads the data source trust frame', () => {
-    const { devices, ignoredFrames } = buildFleet([trustFrameOf(fleet)]);
+    const { devices, ignoredFrames } = buildTrustOverview([trustFrameOf(plugs)]);
     expect(ignoredFrames).toBe(0);
     const byName = Object.fromEntries(devices.map((d) => [d.device, d]));
     expect(byName['plug-3ph']!.signed!.values).toEqual([1201.5, 980.25, 1110]);
@@ -62,7 +62,7 @@ describe('buildFleet', () => {
         { name, type: FieldType.number, values: points.map((p) => p[1]), config: {}, labels: { device, verified } },
       ],
     });
-    const { devices } = buildFleet([
+    const { devices } = buildTrustOverview([
       series('a', 'true', [[1000, 1.5], [2000, 1.6]]),
       series('a', 'false', [[3000, 1.9]]),
       series('b', 'true', [[1000, 10]], 'last_ENERGY_Total_0'),
@@ -89,7 +89,7 @@ describe('buildFleet', () => {
       ],
     };
     const noTags: DataFrame = { length: 1, fields: [{ name: 'Value', type: FieldType.number, values: [1], config: {} }] };
-    const { devices, ignoredFrames } = buildFleet([table, noTags]);
+    const { devices, ignoredFrames } = buildTrustOverview([table, noTags]);
     expect(ignoredFrames).toBe(1);
     expect(devices[0]).toMatchObject({ device: 'a', status: 'replay', counts: { ok: 1, replay: 1 }, signed: { values: [1.5], message: '2024-05-01T10:00:00,1.500', signature: 'ab' } });
     expect(devices[1]).toMatchObject({ device: 'c', status: 'unsigned' });
@@ -101,7 +101,7 @@ describe('recheck', () => {
   it('agrees with genuine rows and shows where it differs', async () => {
     const keys = parseKeyFile(keyListJson);
     const check = (d: FakeDevice, values = d.values!) => recheck({ device: d.device, message: d.message!, signature: d.signature!, values }, keys);
-    const [one, three, edited, forged] = fleet;
+    const [one, three, edited, forged] = plugs;
     expect(await check(one!)).toEqual({ kind: 'verified' });
     expect(await check(three!)).toEqual({ kind: 'verified' });
     expect(await check(edited!)).toEqual({ kind: 'total_mismatch', detail: 'signed 7.250, stored 9.25' });
@@ -116,7 +116,7 @@ describe('recheck', () => {
   it('uses only keys valid at the signed time', async () => {
     const { publicHex } = await deviceKey(1);
     const expired = parseKeyFile(JSON.stringify({ 'plug-1': [{ key: publicHex, not_after: '2024-04-30' }] }));
-    const [one] = fleet;
+    const [one] = plugs;
     expect(await recheck({ device: 'plug-1', message: one!.message!, signature: one!.signature!, values: [1.5] }, expired)).toEqual({ kind: 'no_key' });
   });
 });
@@ -167,7 +167,7 @@ describe('TrustPanel', () => {
   });
 
   it('renders badges with words, totals as signed, freshness, share and the browser re-check', async () => {
-    const el = await render({ series: [trustFrameOf(fleet)], request: { targets: [{ refId: 'A', datasource: { uid: 'mp' } }] } as PanelData['request'] });
+    const el = await render({ series: [trustFrameOf(plugs)], request: { targets: [{ refId: 'A', datasource: { uid: 'mp' } }] } as PanelData['request'] });
     await settle(() => !el.textContent!.includes('checking…'));
     expect(rowText(el, 'plug-1')).toMatch(/✓verified1\.500 kWh\d+ s ago.*100 %.*none✓re-checked in your browser/);
     expect(rowText(el, 'plug-3ph')).toContain('1201.500 / 980.250 / 1110.000 kWh');
@@ -178,7 +178,7 @@ describe('TrustPanel', () => {
   });
 
   it('sorts by column and filters by name and group', async () => {
-    const el = await render({ series: [trustFrameOf(fleet)] }, { recheck: false });
+    const el = await render({ series: [trustFrameOf(plugs)] }, { recheck: false });
     const order = () => rowsOf(el).map((r) => r.dataset.device);
     expect(order().slice(0, 2)).toEqual(['plug-forged', 'plug-unknown']); // worst verdict first
     const header = (label: string) => [...el.querySelectorAll<HTMLElement>('[role=columnheader]')].find((h) => h.textContent?.startsWith(label))!;

@@ -3,9 +3,9 @@
  * decoder), run through MetricSplitter in several chunkings and then the parser.
  */
 import { describe, expect, it } from 'vitest';
-import { decodeLine, type DecodedMetric } from '../processor/lineprotocol/decode';
-import { isCommentOrBlank } from '../processor/lineprotocol/parse';
-import { MetricSplitter } from '../processor/lineprotocol/split';
+import { decodeLine, type DecodedMetric } from '../core/lineprotocol/decode';
+import { isCommentOrBlank } from '../core/lineprotocol/parse';
+import { MetricSplitter } from '../core/lineprotocol/split';
 import { readVector } from './support/vectors';
 
 type Text = string | { binary: string };

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { decodeLine } from '../processor/lineprotocol/decode';
-import { escapeFieldKey, escapeStringField, escapeTagKey, escapeTagValue } from '../processor/lineprotocol/encode';
+import { decodeLine } from '../core/lineprotocol/decode';
+import { escapeFieldKey, escapeStringField, escapeTagKey, escapeTagValue } from '../core/lineprotocol/encode';
 
 /** A line carrying one added tag and one added string field, as the processor writes them. */
 function roundTrip(tagKey: string, tagValue: string, fieldKey: string, text: string) {

@@ -1,27 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import {
-  decodeKey,
-  decodeLine,
-  decodeMeasurement,
-  decodeStringField,
-  parseBoolSpan,
-  parseFloatSpan,
-  parseIntSpan,
-  type DecodedMetric,
-} from '../processor/lineprotocol/decode';
-import {
-  BLANK_OR_COMMENT,
-  FIELD_BOOL,
-  FIELD_FLOAT,
-  FIELD_INT,
-  FIELD_STRING,
-  FIELD_UINT,
-  isCommentOrBlank,
-  LineLayout,
-  parseLine,
-  spanEquals,
-} from '../processor/lineprotocol/parse';
+import { decodeKeyOrTagValue, decodeLine, decodeMeasurement, decodeStringField, parseBoolSpan, parseFloatSpan, parseIntSpan, type DecodedMetric } from '../core/lineprotocol/decode';
+import { BLANK_OR_COMMENT, FIELD_BOOL, FIELD_FLOAT, FIELD_INT, FIELD_STRING, FIELD_UINT, isCommentOrBlank, LineLayout, parseLine, spanEquals } from '../core/lineprotocol/parse';
 
 /** Lines are given as latin1 text so that tests can hold arbitrary bytes ('\xff'). */
 const bytes = (line: string) => Buffer.from(line, 'latin1');
@@ -141,7 +121,7 @@ describe('escaping', () => {
     expect(d.name).toBe('m e,a\\=s');
     const { l, b } = parse('m\\ e\\,a\\=s f=1');
     expect(decodeMeasurement(b, l.measurementStart, l.measurementEnd)).toBe('m e,a\\=s');
-    expect(decodeKey(b, l.measurementStart, l.measurementEnd)).toBe('m e,a=s'); // why decodeMeasurement exists
+    expect(decodeKeyOrTagValue(b, l.measurementStart, l.measurementEnd)).toBe('m e,a=s'); // why decodeMeasurement exists
   });
 
   it('treats other backslashes as literal, and checks each backslash for an escape (`\\\\ ` is `\\` + escaped space)', () => {

@@ -1,8 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { decodeLine } from '../processor/lineprotocol/decode';
-import { LineLayout, parseLine } from '../processor/lineprotocol/parse';
-import { MetricSplitter } from '../processor/lineprotocol/split';
+import { decodeLine } from '../core/lineprotocol/decode';
+import { LineLayout, parseLine } from '../core/lineprotocol/parse';
+import { MetricSplitter } from '../core/lineprotocol/split';
 
 /** Splits `input` pushed in the given chunk sizes (cycled); returns the lines as text (latin1 keeps bytes). */
 function split(input: Buffer | string, sizes: number[] = [Infinity]): string[] {

@@ -10,9 +10,9 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parsePublicKey } from '../core/pubkey';
 import { VerifyPool } from '../processor/crypto/pool';
-import { loadVerifier } from '../processor/crypto/verifier';
+import { loadVerifier } from '../core/node/verifier';
 import { OffloadedCheck } from '../processor/offload';
-import { continueSignatureJob, runSignatureJob, type SignatureJob } from '../processor/verdict';
+import { continueSignatureJob, runSignatureJob, type SignatureJob } from '../core/node/signature-job';
 import { deviceKey } from '../sim/plug';
 
 const PROCESSOR = join(__dirname, '..', 'dist', 'processor.js');
@@ -62,7 +62,7 @@ async function runAll(pool: VerifyPool, all: SignatureJob[], help: boolean): Pro
         checks.push(OffloadedCheck.start(job, pool) ?? inline(job));
       }
       pool.publish();
-      if (help) pool.help(64);
+      if (help) pool.verifyHere(64);
       collect();
     };
     pool.onAnswered(collect);
@@ -80,7 +80,7 @@ describe('VerifyPool', () => {
     expect(expected.filter((m) => m >= 2).length).toBeGreaterThan(500); // found by the continuation
     for (const help of [false, true]) {
       const failures: Error[] = [];
-      const pool = new VerifyPool(2, 'auto', PROCESSOR, crypto, (e) => failures.push(e));
+      const pool = new VerifyPool({ workers: 2, backend: 'auto', script: PROCESSOR, crypto, onFailure: (e) => failures.push(e) });
       expect(await runAll(pool, all, help)).toEqual(expected);
       await pool.close();
       expect(failures).toEqual([]);
@@ -93,7 +93,7 @@ describe('VerifyPool', () => {
     writeFileSync(broken, 'throw new Error("worker exploded");\n');
     const all = jobs(600);
     const failures: string[] = [];
-    const pool = new VerifyPool(1, 'auto', broken, crypto, (e) => failures.push(e.message));
+    const pool = new VerifyPool({ workers: 1, backend: 'auto', script: broken, crypto, onFailure: (e) => failures.push(e.message) });
     const answers = await runAll(pool, all, false);
     expect(answers).toEqual(all.map(inline));
     expect(failures).toEqual(['worker exploded']);

@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { Plug } from '../sim/plug';
 import { telegrafLine } from './support/telegraf-mqtt-consumer';
 import { inProcessPipeline } from './support/pipeline';
-import { decodeLine } from '../processor/lineprotocol/decode';
+import { decodeLine } from '../core/lineprotocol/decode';
 
 const plugs = [new Plug({ name: 'p0', energyRes: 3 }, 'prop'), new Plug({ name: 'p1', energyRes: 1, phases: 3 }, 'prop'), new Plug({ name: 'p2', energyRes: 0 }, 'prop')];
 const signed = new Map<string, Set<string>>(plugs.map((p) => [p.name, new Set()]));

@@ -5,7 +5,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Fleet, type FleetMessage } from '../sim/fleet';
+import { SimulatedFleet, type FleetMessage } from '../sim/fleet';
 import { Plug, deviceKey } from '../sim/plug';
 import { parseState } from '../processor/state-file';
 import { telegrafLine } from './support/telegraf-mqtt-consumer';
@@ -21,7 +21,7 @@ const statuses = (out: Buffer) => splitLines(out).map((l) => tag(decode(l), 'ver
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function fleetStream(seed: string, rounds: number, start = 0) {
-  const fleet = new Fleet([{ name: 'a', energyRes: 3 }, { name: 'b', energyRes: 2, phases: 3 }, { name: 'c', energyRes: 1 }], seed);
+  const fleet = new SimulatedFleet([{ name: 'a', energyRes: 3 }, { name: 'b', energyRes: 2, phases: 3 }, { name: 'c', energyRes: 1 }], seed);
   const msgs: FleetMessage[] = [];
   for (let r = 0; r < rounds; r++) msgs.push(...fleet.round(new Date(T0 + (start + r) * 60_000), { replayed: 0.1, rolled_back: 0.05, tampered: 0.03 }));
   return { fleet, msgs };

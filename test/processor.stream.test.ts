@@ -7,7 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rmSync } from 'node:fs';
-import { Fleet, type FleetMessage } from '../sim/fleet';
+import { SimulatedFleet, type FleetMessage } from '../sim/fleet';
 import { Plug } from '../sim/plug';
 import type { VerifyStatus } from '../core/status';
 import { serialize, telegrafLine } from './support/telegraf-mqtt-consumer';
@@ -22,7 +22,7 @@ const rng = mulberry32(7);
 const shuffle = <T>(xs: T[]): T[] => xs.map((x) => [rng(), x] as const).sort((a, b) => a[0] - b[0]).map(([, x]) => x);
 
 function buildStream(): { cases: Case[]; keys: Record<string, string> } {
-  const fleet = new Fleet(
+  const fleet = new SimulatedFleet(
     [
       ...[0, 1, 2, 3, 4, 5].map((res) => ({ name: `res${res}-plug`, energyRes: res })),
       { name: 'three-phase', energyRes: 3, phases: 3 as const },

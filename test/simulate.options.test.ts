@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { statusLine } from '../cli/status-line';
 import { deviceClock, parseStart, zonedNow } from '../sim/clock';
-import { buildFleet, fleetSpecs, parseFleetOptions } from '../sim/options';
+import { buildSimulatedFleet, fleetSpecs, parseFleetOptions } from '../sim/options';
 
 describe('simulate fleet options', () => {
   it('has usable defaults: six registered single-phase plugs at EnergyRes 3, no faults', () => {
@@ -30,7 +30,7 @@ describe('simulate fleet options', () => {
   });
 
   it('derives keys from the seed: same seed, same registry; another seed, other keys', () => {
-    const keys = (seed: string) => buildFleet(parseFleetOptions({ devices: '4', seed })).publicKeys();
+    const keys = (seed: string) => buildSimulatedFleet(parseFleetOptions({ devices: '4', seed })).publicKeys();
     expect(keys('a')).toEqual(keys('a'));
     const [a, b] = [keys('a'), keys('b')];
     expect(Object.keys(a)).toEqual(Object.keys(b));
@@ -38,7 +38,7 @@ describe('simulate fleet options', () => {
   });
 
   it('publishes only registered plugs in the registry', () => {
-    const fleet = buildFleet(parseFleetOptions({ devices: '5', unknown: '0.4' }));
+    const fleet = buildSimulatedFleet(parseFleetOptions({ devices: '5', unknown: '0.4' }));
     expect(Object.keys(fleet.publicKeys())).toEqual(['plug-01', 'plug-02', 'plug-03']);
     expect(fleet.unregistered.map((p) => p.name)).toEqual(['plug-04', 'plug-05']);
   });

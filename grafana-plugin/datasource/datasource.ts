@@ -10,8 +10,8 @@ import {
   type TestDataSourceResponse,
 } from '@grafana/data';
 import { getTemplateSrv } from '@grafana/runtime';
+import { DEFAULT_FIELD_NAMES } from '../../core/field-names';
 import { formatRegexVariable } from '../../core/influxql';
-import { DEVICE_TAG } from '../shared/influxSchema';
 import { eventsFrame, showValues, signedTotalsFrames, trustFrame } from './frames';
 import { checkHealth } from './health';
 import { InfluxClient } from './influxClient';
@@ -86,7 +86,7 @@ export class TrustDataSource extends DataSourceApi<TrustQuery, TrustOptions> {
   override async metricFindQuery(query: unknown, options?: { scopedVars?: ScopedVars }): Promise<MetricFindValue[]> {
     const text = typeof query === 'string' ? query : ((query as { query?: string } | undefined)?.query ?? '');
     const device = this.interpolateDevice(text, options?.scopedVars);
-    const [result] = await this.client.run([tagValuesStatement(this.measurement, DEVICE_TAG, device)]);
+    const [result] = await this.client.run([tagValuesStatement(this.measurement, DEFAULT_FIELD_NAMES.deviceTag, device)]);
     return showValues(result);
   }
 

@@ -1,12 +1,13 @@
 /** InfluxDB `/query` results to Grafana data frames, one function per query type. Pure. */
 import { FieldType, type DataFrame, type Field, type MetricFindValue } from '@grafana/data';
+import { DEFAULT_FIELD_NAMES } from '../../core/field-names';
 import { STATUS_TAG, VERIFIED_TAG, VERIFY_STATUSES, isVerifyStatus, type VerifyStatus } from '../../core/status';
-import { DEVICE_TAG } from '../shared/influxSchema';
 import { STATUS_REASON } from '../shared/statusText';
 import { TRUST_FIELDS, TRUST_FRAME_KIND, countField } from '../shared/trustFrame';
 import type { InfluxResult, InfluxSeries } from './influxClient';
 
 const KWH = 'kwatth';
+const { deviceTag: DEVICE_TAG, topicTag: TOPIC_TAG, time: TIME_FIELD } = DEFAULT_FIELD_NAMES;
 
 type Row = Record<string, unknown>;
 
@@ -154,9 +155,9 @@ export function eventsFrame(result: InfluxResult | undefined, totalField: string
       field(DEVICE_TAG, FieldType.string, rows.map((r) => str(r[DEVICE_TAG])), { displayName: 'Device' }),
       field(STATUS_TAG, FieldType.string, status, { displayName: 'Status' }),
       field('reason', FieldType.string, status.map((s) => (s && isVerifyStatus(s) ? STATUS_REASON[s] : null)), { displayName: 'Reason' }),
-      field('Time', FieldType.string, rows.map((r) => str(r.Time)), { displayName: 'Device time' }),
+      field(TIME_FIELD, FieldType.string, rows.map((r) => str(r[TIME_FIELD])), { displayName: 'Device time' }),
       ...totals.map((c) => field(c, FieldType.number, rows.map((r) => num(r[c])), { unit: KWH })),
-      field('topic', FieldType.string, rows.map((r) => str(r.topic)), { displayName: 'Topic' }),
+      field(TOPIC_TAG, FieldType.string, rows.map((r) => str(r[TOPIC_TAG])), { displayName: 'Topic' }),
     ],
     { name: 'Verification events', meta: { executedQueryString: executed } },
   );

@@ -1,8 +1,8 @@
 /** "Save & test": names exactly what is wrong, in the order an admin fixes it. */
 import type { TestDataSourceResponse } from '@grafana/data';
+import { DEFAULT_FIELD_NAMES, DEFAULT_MEASUREMENT } from '../../core/field-names';
 import { KeyFileError, parseKeyFile } from '../../core/keyfile';
 import { VERIFIED_TAG } from '../../core/status';
-import { DEVICE_TAG } from '../shared/influxSchema';
 import { showValues } from './frames';
 import { InfluxRequestError, type InfluxClient } from './influxClient';
 import { tagKeysStatement, tagValuesStatement } from './statements';
@@ -22,7 +22,7 @@ export async function checkHealth(client: InfluxClient, s: HealthSettings): Prom
     results = await client.run([
       tagKeysStatement(s.measurement),
       tagValuesStatement(s.measurement, VERIFIED_TAG),
-      tagValuesStatement(s.measurement, DEVICE_TAG),
+      tagValuesStatement(s.measurement, DEFAULT_FIELD_NAMES.deviceTag),
     ]);
   } catch (e) {
     if (e instanceof InfluxRequestError) return fail(e.message);
@@ -32,13 +32,13 @@ export async function checkHealth(client: InfluxClient, s: HealthSettings): Prom
   const [tagKeys, verified, devices] = [values(0), values(1), values(2)];
   const where = `database "${s.database}", measurement "${s.measurement}"`;
   if (tagKeys.length === 0) {
-    return fail(`Connected, but ${where} has no rows: check the measurement name (Telegraf's default is mqtt_consumer, or its name_override).`);
+    return fail(`Connected, but ${where} has no rows: check the measurement name (Telegraf's default is ${DEFAULT_MEASUREMENT}, or its name_override).`);
   }
   if (verified.length === 0) {
     return fail(`Connected, but no row in ${where} has a "verified" tag yet: add the meterproof processor (processors.execd) to Telegraf.`);
   }
   if (devices.length === 0) {
-    return fail(`Connected, but rows in ${where} have no "device" tag: set topic_parsing in Telegraf's mqtt_consumer (see telegraf.conf).`);
+    return fail(`Connected, but rows in ${where} have no "${DEFAULT_FIELD_NAMES.deviceTag}" tag: set topic_parsing in Telegraf's mqtt_consumer (see telegraf.conf).`);
   }
 
   let keys = 'no public keys configured, so the panel cannot re-check signatures in the browser';

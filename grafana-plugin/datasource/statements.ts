@@ -2,20 +2,11 @@
  * InfluxQL for each query type. Pure: every identifier and literal is written by core/influxql, and the
  * statements run unchanged on InfluxDB 1.6+ and on the v1 `/query` API of InfluxDB 2.x and 3.x.
  */
-import {
-  InfluxQLError,
-  anchoredRegexLiteral,
-  durationLiteral,
-  escapeRegexValue,
-  formatRegexVariable,
-  integerLiteral,
-  quoteIdent,
-  quoteString,
-  regexLiteral,
-  timeRangeCondition,
-} from '../../core/influxql';
+import { DEFAULT_FIELD_NAMES } from '../../core/field-names';
+import { InfluxQLError, anchoredRegexLiteral, durationLiteral, escapeRegexValue, formatRegexVariable, integerLiteral, quoteIdent, quoteString, regexLiteral, timeRangeCondition } from '../../core/influxql';
 import { SIGNED_MESSAGE_FIELD, STATUS_TAG, VERIFIED_TAG } from '../../core/status';
-import { DEVICE_TAG, SIGNATURE_FIELD, TIME_FIELD, TOPIC_TAG } from '../shared/influxSchema';
+
+const { deviceTag: DEVICE_TAG, topicTag: TOPIC_TAG, time: TIME_FIELD, signature: SIGNATURE_FIELD } = DEFAULT_FIELD_NAMES;
 
 /** What one query reads: already interpolated, not yet quoted. */
 export interface Scope {

@@ -1,4 +1,5 @@
 import type { DataQuery, DataSourceJsonData } from '@grafana/data';
+import { DEFAULT_FIELD_NAMES, DEFAULT_MEASUREMENT } from '../../core/field-names';
 
 export const QUERY_TYPES = ['trust', 'totals', 'events'] as const;
 export type QueryType = (typeof QUERY_TYPES)[number];
@@ -39,4 +40,5 @@ export interface TrustSecureOptions {
   token?: string;
 }
 
-export const DEFAULTS = { measurement: 'mqtt_consumer', totalField: 'ENERGY_Total' } as const;
+/** What an empty `jsonData.measurement` / `jsonData.totalField` means: the project-wide defaults. */
+export const DEFAULTS = { measurement: DEFAULT_MEASUREMENT, totalField: DEFAULT_FIELD_NAMES.total } as const;

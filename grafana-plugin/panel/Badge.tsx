@@ -2,7 +2,7 @@ import * as React from 'react';
 import type { GrafanaTheme2 } from '@grafana/data';
 import type { VerifyStatus } from '../../core/status';
 import { STATUS_LABEL, STATUS_REASON } from '../shared/statusText';
-import type { TrustStatus } from './fleet';
+import type { TrustStatus } from './deviceTrust';
 import type { RecheckOutcome } from './recheck';
 
 type Tone = 'good' | 'bad' | 'warn' | 'neutral';

@@ -3,25 +3,12 @@ import { LoadingState, type GrafanaTheme2, type PanelProps } from '@grafana/data
 import { useTheme2 } from '@grafana/ui';
 import { STATUS_LABEL } from '../shared/statusText';
 import { Badge, RecheckBadge, StatusBadge } from './Badge';
-import { buildFleet, type DeviceTrust } from './fleet';
+import { buildTrustOverview, type DeviceTrust } from './deviceTrust';
 import type { TrustPanelOptions } from './options';
 import { findKeyListText, parseKeyList } from './publicKeys';
 import type { RecheckOutcome } from './recheck';
 import { useRechecks } from './useRechecks';
-import {
-  GROUPS,
-  GROUP_LABELS,
-  failureCounts,
-  formatAge,
-  groupCounts,
-  isStale,
-  signedTotalText,
-  verifiedShare,
-  visibleDevices,
-  type Group,
-  type Sort,
-  type SortKey,
-} from './view';
+import { GROUPS, GROUP_LABELS, failureCounts, formatAge, groupCounts, isStale, signedTotalText, verifiedShare, visibleDevices, type Group, type Sort, type SortKey } from './view';
 import { VirtualRows } from './VirtualRows';
 
 const ROW_HEIGHT = 34;
@@ -65,20 +52,20 @@ export function TrustPanel({ data, options, width, height }: PanelProps<TrustPan
   const [group, setGroup] = React.useState<Group>('all');
   const [sort, setSort] = React.useState<Sort>({ key: 'status', descending: true });
 
-  const fleet = React.useMemo(() => buildFleet(data.series), [data.series]);
+  const overview = React.useMemo(() => buildTrustOverview(data.series), [data.series]);
   // Parsed once per key text, so that refreshes keep the re-check cache (it is keyed by the KeyFile).
   const keyText = React.useMemo(() => (options.recheck ? findKeyListText(data.request) : undefined), [options.recheck, data.request]);
   const keyList = React.useMemo(() => parseKeyList(keyText), [keyText]);
-  const rechecks = useRechecks(fleet.devices, 'keys' in keyList ? keyList.keys : undefined);
+  const rechecks = useRechecks(overview.devices, 'keys' in keyList ? keyList.keys : undefined);
   const staleMs = Math.max(1, options.staleMinutes) * 60_000;
   const rows = React.useMemo(
-    () => visibleDevices({ devices: fleet.devices, rechecks, now, staleMs, search, group, sort }),
-    [fleet.devices, rechecks, now, staleMs, search, group, sort],
+    () => visibleDevices({ devices: overview.devices, rechecks, now, staleMs, search, group, sort }),
+    [overview.devices, rechecks, now, staleMs, search, group, sort],
   );
-  const counts = React.useMemo(() => groupCounts({ devices: fleet.devices, rechecks, now, staleMs }), [fleet.devices, rechecks, now, staleMs]);
+  const counts = React.useMemo(() => groupCounts({ devices: overview.devices, rechecks, now, staleMs }), [overview.devices, rechecks, now, staleMs]);
 
   const errorText = data.errors?.map((e) => e.message).filter(Boolean).join('; ') || data.error?.message;
-  if (fleet.devices.length === 0) {
+  if (overview.devices.length === 0) {
     if (data.state === LoadingState.Loading) return <Message theme={theme} role="status" title="Loading trust data…" />;
     if (errorText || data.state === LoadingState.Error) {
       return (
@@ -89,8 +76,8 @@ export function TrustPanel({ data, options, width, height }: PanelProps<TrustPan
     }
     return (
       <Message theme={theme} role="status" title="No readings in this time range">
-        {fleet.ignoredFrames > 0
-          ? `${fleet.ignoredFrames} frame(s) carry no device and verified information: use the meterproof "Trust status" query, or group an InfluxDB query by "device" and "verified".`
+        {overview.ignoredFrames > 0
+          ? `${overview.ignoredFrames} frame(s) carry no device and verified information: use the meterproof "Trust status" query, or group an InfluxDB query by "device" and "verified".`
           : 'Widen the time range, or check the data source with "Save & test".'}
       </Message>
     );

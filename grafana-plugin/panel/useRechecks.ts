@@ -5,7 +5,7 @@
  */
 import { useEffect, useRef, useState } from 'react';
 import type { KeyFile } from '../../core/keyfile';
-import type { DeviceTrust } from './fleet';
+import type { DeviceTrust } from './deviceTrust';
 import { recheck, type RecheckInput, type RecheckOutcome } from './recheck';
 
 const SLICE = 25;

@@ -1,7 +1,7 @@
-/** What the panel shows of a fleet: freshness, ordering, filtering and the summary line. Pure. */
+/** What the panel shows of the devices' trust: freshness, ordering, filtering and the summary line. Pure. */
 import { SIGNED_TIME_LENGTH } from '../../core/firmware';
 import type { VerifyStatus } from '../../core/status';
-import type { DeviceTrust, TrustStatus } from './fleet';
+import type { DeviceTrust, TrustStatus } from './deviceTrust';
 import { disagrees, type RecheckOutcome } from './recheck';
 
 export type SortKey = 'device' | 'status' | 'total' | 'freshness' | 'share';

@@ -3,8 +3,8 @@
  * and the panel, which reads it. Everything else the panel reads (frames of the stock InfluxDB data
  * source) it recognises by the `device` and `verified` tags instead.
  */
+import { DEFAULT_FIELD_NAMES } from '../../core/field-names';
 import type { VerifyStatus } from '../../core/status';
-import { SIGNATURE_FIELD } from './influxSchema';
 
 /** `frame.meta.custom.meterproof` on frames this data source writes. */
 export const TRUST_FRAME_KIND = 'trust-status';
@@ -23,7 +23,7 @@ export const TRUST_FIELDS = {
   /** Stored Total fields of the last verified reading, one per phase (number[]). */
   signedValues: 'signed_values',
   signedMessage: 'signed_message',
-  signature: SIGNATURE_FIELD,
+  signature: DEFAULT_FIELD_NAMES.signature,
   readings: 'readings',
   /** Share of tagged readings in the range that verified, 0–1. */
   verifiedShare: 'verified_share',

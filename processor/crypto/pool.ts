@@ -6,7 +6,7 @@ import type { Worker } from 'node:worker_threads';
 import { createRequire } from 'node:module';
 import type { PublicKey } from '../../core/pubkey';
 import { allocateRing, RingVerifier, RingWriter, serveRing, type RingMemory } from './ring';
-import { loadVerifier, type BackendChoice, type SignatureVerifier } from './verifier';
+import { loadVerifier, type BackendChoice, type SignatureVerifier } from '../../core/node/verifier';
 
 const WORKER_ROLE = 'meterproof-verifier';
 /** In a worker's argv, so the main thread can tell it is not one without loading worker_threads. */
@@ -23,14 +23,28 @@ export class VerifyPool {
   private closing = false;
   private onAnswer: () => void = () => {};
 
-  constructor(
-    private readonly size: number,
-    private readonly backend: BackendChoice,
-    private readonly script: string,
-    crypto: SignatureVerifier,
-    private readonly onFailure: (e: Error) => void,
-  ) {
-    this.ring = new RingWriter(allocateRing(), crypto);
+  private readonly size: number;
+  private readonly backend: BackendChoice;
+  private readonly script: string;
+  private readonly onFailure: (e: Error) => void;
+
+  constructor(o: {
+    /** Worker threads to start (on first use). */
+    readonly workers: number;
+    /** The backend each worker loads for itself. */
+    readonly backend: BackendChoice;
+    /** The file the workers run: dist/processor.js itself. */
+    readonly script: string;
+    /** This thread's verifier, for the checks it takes itself. */
+    readonly crypto: SignatureVerifier;
+    /** Called once when a worker fails; checks then run inline. */
+    readonly onFailure: (e: Error) => void;
+  }) {
+    this.size = o.workers;
+    this.backend = o.backend;
+    this.script = o.script;
+    this.onFailure = o.onFailure;
+    this.ring = new RingWriter(allocateRing(), o.crypto);
   }
 
   get threads(): number {
@@ -65,7 +79,7 @@ export class VerifyPool {
   }
 
   /** Verifies on the calling thread while more than `leave` checks wait unclaimed. */
-  help(leave: number): void {
+  verifyHere(leave: number): void {
     while (this.ring.unclaimed() > leave) {
       const seq = this.ring.claim();
       if (seq === undefined) return;

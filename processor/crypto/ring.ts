@@ -7,8 +7,8 @@
  * Sequence numbers are int32 and wrap; only differences between them are ever compared.
  */
 import { admittedKey, sameKeyBytes, type PublicKey } from '../../core/pubkey';
-import type { SignatureVerifier } from './verifier';
-import { writeLatin1 } from '../latin1';
+import type { SignatureVerifier } from '../../core/node/verifier';
+import { writeLatin1 } from '../../core/node/latin1';
 
 /** Slots in the ring: more than the processor ever has pending (MAX_PENDING), so it never fills in practice. */
 const SLOTS = 4096;

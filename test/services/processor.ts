@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { access } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { MetricSplitter } from '../../processor/lineprotocol/split';
+import { MetricSplitter } from '../../core/lineprotocol/split';
 import { NODE_FLAGS } from '../../processor/launch-flags';
 
 export const DIST = fileURLToPath(new URL('../../dist', import.meta.url));

@@ -1,6 +1,6 @@
 /** Splits and decodes processor output; string fields may hold raw newlines, so never split on '\n'. */
-import { decodeLine, type DecodedMetric } from '../../processor/lineprotocol/decode';
-import { MetricSplitter } from '../../processor/lineprotocol/split';
+import { decodeLine, type DecodedMetric } from '../../core/lineprotocol/decode';
+import { MetricSplitter } from '../../core/lineprotocol/split';
 
 export function splitLines(data: Buffer): Buffer[] {
   const s = new MetricSplitter();

@@ -1,9 +1,9 @@
 /** The processor's pipeline in-process, for property tests that need thousands of runs. */
 import { parseKeyFile } from '../../core/keyfile';
-import { loadVerifier } from '../../processor/crypto/verifier';
-import { MetricSplitter } from '../../processor/lineprotocol/split';
+import { loadVerifier } from '../../core/node/verifier';
+import { MetricSplitter } from '../../core/lineprotocol/split';
 import { createLogger } from '../../processor/log';
-import { DeviceMemory } from '../../processor/memory';
+import { LastAccepted } from '../../processor/last-accepted';
 import { OutputBuffer } from '../../processor/output';
 import { Pipeline } from '../../processor/pipeline';
 import { ReadingExtractor } from '../../processor/reading';
@@ -24,7 +24,7 @@ export function inProcessPipeline(keys: Record<string, string>): InProcess {
       const parts: Buffer[] = [];
       const out = new OutputBuffer((c) => (parts.push(Buffer.from(c)), true)); // copied: the buffer is reused
       const pipeline = new Pipeline({
-        extractor: new ReadingExtractor(), keys: { keysFor: (d) => registry.devices.get(d) }, memory: new DeviceMemory(),
+        extractor: new ReadingExtractor(), keys: { keysFor: (d) => registry.devices.get(d) }, memory: new LastAccepted(),
         crypto, log: createLogger((l) => log.push(l)), out, stats: new Stats(), expandPayload: true,
       });
       const splitter = new MetricSplitter();

@@ -7,7 +7,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { deviceClock, parseStart } from '../../sim/clock';
 import type { FleetMessage } from '../../sim/fleet';
-import { buildFleet, fleetRounds, parseFleetOptions, type FleetOptionText } from '../../sim/options';
+import { buildSimulatedFleet, fleetRounds, parseFleetOptions, type FleetOptionText } from '../../sim/options';
 import { startProcessor } from '../services/processor';
 import { telegrafLine } from './telegraf-mqtt-consumer';
 
@@ -26,7 +26,7 @@ export async function processedFleet(
   opts: { mode?: 'json' | 'value'; firstNs?: bigint; stepNs?: bigint } = {},
 ): Promise<ProcessedFleet> {
   const options = parseFleetOptions(fleetText);
-  const fleet = buildFleet(options);
+  const fleet = buildSimulatedFleet(options);
   const keysPath = join(dir, `keys-${options.seed}.json`);
   await writeFile(keysPath, JSON.stringify(fleet.publicKeys()));
   const schedule = fleetRounds(fleet, options.faults, deviceClock(parseStart('2024-03-01T00:00:00'), 1000));

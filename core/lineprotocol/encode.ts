@@ -27,3 +27,15 @@ export const escapeFieldKey = escapeName;
 export function escapeStringField(s: string): string {
   return s.replace(STRING_SPECIAL, (c) => `\\${c}`);
 }
+
+/** Floats the way Telegraf's serializer prints them (Go `FormatFloat(v, 'f', -1, 64)`); booleans as words. */
+export function formatFieldValue(v: number | boolean): string {
+  if (typeof v === 'boolean') return String(v);
+  const s = String(v);
+  if (!s.includes('e')) return Object.is(v, -0) ? '-0' : s;
+  const [mant = '', expText = '0'] = s.replace('-', '').split('e');
+  const digits = mant.replace('.', '');
+  const point = (mant.indexOf('.') < 0 ? mant.length : mant.indexOf('.')) + Number(expText);
+  const body = point <= 0 ? `0.${'0'.repeat(-point)}${digits}` : point >= digits.length ? digits.padEnd(point, '0') : `${digits.slice(0, point)}.${digits.slice(point)}`;
+  return (v < 0 ? '-' : '') + body;
+}

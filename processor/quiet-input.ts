@@ -6,7 +6,7 @@
  */
 const QUIET_MS = 1;
 
-export class RestWatch {
+export class QuietInput {
   private lastChunk = 0;
   private watching = false;
 

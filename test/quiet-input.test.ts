@@ -1,19 +1,19 @@
 /**
- * RestWatch: it tells of rest only after a millisecond with no chunk, once per rest, and watches again
+ * QuietInput: it tells of rest only after a millisecond with no chunk, once per rest, and watches again
  * when input comes back. Timing-safe: under load an event-loop turn may itself take a millisecond, so
  * the test checks each rest against the chunks actually seen, not against a schedule.
  */
 import { describe, expect, it } from 'vitest';
-import { RestWatch } from '../processor/rest-watch';
+import { QuietInput } from '../processor/quiet-input';
 
 const tick = () => new Promise((r) => setImmediate(r));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-describe('RestWatch', () => {
+describe('QuietInput', () => {
   it('tells of rest only after a quiet millisecond, once when input stops, and again after new input', async () => {
     const chunks: number[] = [];
     const rests: number[] = [];
-    const watch = new RestWatch(() => rests.push(performance.now()));
+    const watch = new QuietInput(() => rests.push(performance.now()));
     const chunk = () => (chunks.push(performance.now()), watch.chunk());
     const t0 = performance.now();
     while (performance.now() - t0 < 30) {

@@ -7,14 +7,17 @@
  *   are used when present.
  */
 import { FieldType, type DataFrame, type Field } from '@grafana/data';
+import { DEFAULT_FIELD_NAMES } from '../../core/field-names';
 import { SIGNED_MESSAGE_FIELD, STATUS_TAG, VERIFIED_TAG, VERIFY_STATUSES, isVerifyStatus, type VerifyStatus } from '../../core/status';
-import { DEVICE_TAG, SIGNATURE_FIELD } from '../shared/influxSchema';
 import { TRUST_FIELDS, TRUST_FRAME_KIND, countField } from '../shared/trustFrame';
+
+const { deviceTag: DEVICE_TAG, signature: SIGNATURE_FIELD } = DEFAULT_FIELD_NAMES;
 
 /** `not_verified`: the source says verified=false without a reason (no verify_status). */
 export type TrustStatus = VerifyStatus | 'not_verified';
 
-interface SignedReading {
+/** What the panel shows as a device's signed total: the last verified reading as stored, with what was signed. */
+interface SignedTotal {
   /** Stored totals, one per phase. */
   values: number[];
   message?: string;
@@ -27,14 +30,15 @@ export interface DeviceTrust {
   lastSeen?: number;
   /** Time of the last verified reading. */
   signedAt?: number;
-  signed?: SignedReading;
+  signed?: SignedTotal;
   readings: number;
   verifiedReadings: number;
   /** Readings per reason, where the source says. */
   counts: Partial<Record<VerifyStatus, number>>;
 }
 
-export interface Fleet {
+/** Every device the panel's frames mention, one trust record each. */
+export interface TrustOverview {
   devices: DeviceTrust[];
   /** Frames that carried neither a trust table nor device/verified tags. */
   ignoredFrames: number;
@@ -160,7 +164,7 @@ function fromObservations(obs: readonly Observation[]): DeviceTrust[] {
   return [...devices.values()];
 }
 
-export function buildFleet(frames: readonly DataFrame[]): Fleet {
+export function buildTrustOverview(frames: readonly DataFrame[]): TrustOverview {
   const trust = frames.filter(isTrustFrame);
   const observations: Observation[] = [];
   let ignoredFrames = 0;

@@ -7,8 +7,8 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { existsSync } from 'node:fs';
 import type { KeyObject } from 'node:crypto';
-import type { PointCheck, PublicKey } from '../../core/pubkey';
-import { hexToBytes } from '../../core/pubkey';
+import type { PointCheck, PublicKey } from '../pubkey';
+import { hexToBytes } from '../pubkey';
 
 export type BackendName = 'libsodium' | 'node:crypto';
 export type BackendChoice = 'auto' | 'sodium' | 'node';

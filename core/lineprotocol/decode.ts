@@ -2,7 +2,8 @@
  * Turning parsed spans into JavaScript values: unescaping names and strings, numbers, timestamps, and a
  * whole-line decodeLine for tests and tools. The hot path uses only the span helpers it needs.
  */
-import { FIELD_BOOL, FIELD_FLOAT, FIELD_INT, FIELD_UINT, LineLayout, parseLine, parseFloatSpan } from './parse';
+import { FIELD_BOOL, FIELD_FLOAT, FIELD_INT, FIELD_UINT, LineLayout, parseLine } from './parse';
+import { parseFloatSpan } from './go-number';
 
 export { parseFloatSpan };
 
@@ -42,7 +43,7 @@ const stringEscape = (c: number) => c === QUOTE || c === BSL;
  * Unescapes a tag key, tag value or field key (`\,` `\=` `\ `). Also right for a measurement unless it
  * contains `\=`, which a measurement keeps verbatim: use decodeMeasurement there.
  */
-export function decodeKey(buf: Uint8Array, start: number, end: number): string {
+export function decodeKeyOrTagValue(buf: Uint8Array, start: number, end: number): string {
   return plainAscii(buf, start, end) ? latin1Slice.call(buf, start, end) : utf8.decode(unescape(buf, start, end, keyEscape));
 }
 
@@ -85,7 +86,7 @@ export function decodeLine(buf: Uint8Array, start: number, end: number): Decoded
 
   const tags: { key: Uint8Array; value: string }[] = [];
   for (let t = 0; t < l.tagCount; t++) {
-    tags.push({ key: unescape(buf, l.tagKeyStart[t]!, l.tagKeyEnd[t]!, keyEscape), value: decodeKey(buf, l.tagValueStart[t]!, l.tagValueEnd[t]!) });
+    tags.push({ key: unescape(buf, l.tagKeyStart[t]!, l.tagKeyEnd[t]!, keyEscape), value: decodeKeyOrTagValue(buf, l.tagValueStart[t]!, l.tagValueEnd[t]!) });
   }
   tags.sort((a, b) => compareBytes(a.key, b.key));
 
@@ -100,7 +101,7 @@ export function decodeLine(buf: Uint8Array, start: number, end: number): Decoded
       case FIELD_BOOL: value = { bool: parseBoolSpan(buf, vs, ve) }; break;
       default: value = { string: decodeStringField(buf, vs, ve) }; // FIELD_STRING
     }
-    fields.push([decodeKey(buf, l.fieldKeyStart[f]!, l.fieldKeyEnd[f]!), value]);
+    fields.push([decodeKeyOrTagValue(buf, l.fieldKeyStart[f]!, l.fieldKeyEnd[f]!), value]);
   }
 
   return {

@@ -12,7 +12,7 @@ export interface Accepted {
 
 export type Progress = 'ok' | 'replay' | 'rollback';
 
-export class DeviceMemory {
+export class LastAccepted {
   private readonly accepted = new Map<string, Accepted>();
   /** Decimal count that last verified per device, tried first next time (not persisted: only a speed hint). */
   private readonly decimals = new Map<string, number>();
