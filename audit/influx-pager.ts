@@ -34,7 +34,8 @@ export function endpoint(target: InfluxTarget, path: string): string {
   } catch {
     throw new InfluxUnavailable(`--url "${target.url}" is not a URL`);
   }
-  if (base.protocol !== 'http:' && base.protocol !== 'https:') throw new InfluxUnavailable(`--url must be http:// or https://, got "${target.url}"`);
+  if (base.protocol !== 'http:' && base.protocol !== 'https:')
+    throw new InfluxUnavailable(`--url must be http:// or https://, got "${target.url}"`);
   return new URL(path, base.href.endsWith('/') ? base.href : `${base.href}/`).href;
 }
 
@@ -68,7 +69,8 @@ function send(target: InfluxTarget, path: string, body: URLSearchParams | undefi
     });
     req.once('response', (res) => resolve({ status: res.statusCode ?? 0, body: res }));
     req.once('error', (e: NodeJS.ErrnoException) => {
-      const why = e.name === 'TimeoutError' || e.name === 'AbortError' ? `no answer within ${(timeoutMs ?? 0) / 1000} s` : (e.code ?? e.message);
+      const why =
+        e.name === 'TimeoutError' || e.name === 'AbortError' ? `no answer within ${(timeoutMs ?? 0) / 1000} s` : (e.code ?? e.message);
       reject(new InfluxUnavailable(`cannot reach InfluxDB at ${target.url}: ${why}`));
     });
     req.end(payload);
@@ -126,7 +128,11 @@ export async function countRows(target: InfluxTarget, measurement: string): Prom
 
 /** Every row of the measurement in time order, one page at a time. Times are RFC 3339 strings. */
 export async function* readMeasurement(target: InfluxTarget, measurement: string, pageSize: number): AsyncGenerator<Page> {
-  const res = await request(target, 'query', form(target, `SELECT * FROM ${quoteIdent(measurement)}`, { chunked: 'true', chunk_size: String(pageSize) }));
+  const res = await request(
+    target,
+    'query',
+    form(target, `SELECT * FROM ${quoteIdent(measurement)}`, { chunked: 'true', chunk_size: String(pageSize) }),
+  );
   for await (const line of documents(res.body)) yield* pagesOf(JSON.parse(line) as QueryDocument);
 }
 

@@ -86,7 +86,10 @@ export class Rechecker {
   /** Decimal count that last proved a row per device, tried first (a speed hint only). */
   private readonly decimals = new Map<string, number>();
 
-  constructor(private readonly keys: KeyFile, private readonly crypto: SignatureVerifier) {}
+  constructor(
+    private readonly keys: KeyFile,
+    private readonly crypto: SignatureVerifier,
+  ) {}
 
   check(row: readonly unknown[], l: RowLayout): RowCheck {
     const device = str(row, l.device) ?? str(row, l.topic)?.split('/')[1] ?? NO_DEVICE;
@@ -99,9 +102,17 @@ export class Rechecker {
     const base = { device, storedVerified, signed: signatureHex !== undefined };
     const judged = (why: string | undefined): RowCheck => {
       const proven = why === undefined;
-      if (storedVerified === true && !proven) return { ...base, proven, disagreement: { kind: 'forged_verified', detail: `verified=true, but ${why}` } };
+      if (storedVerified === true && !proven)
+        return { ...base, proven, disagreement: { kind: 'forged_verified', detail: `verified=true, but ${why}` } };
       if (storedVerified === false && proven && !ORDER_STATUSES.has(status ?? '')) {
-        return { ...base, proven, disagreement: { kind: 'rejected_but_valid', detail: `stored verify_status=${status ?? '(none)'}, but the signature verifies now` } };
+        return {
+          ...base,
+          proven,
+          disagreement: {
+            kind: 'rejected_but_valid',
+            detail: `stored verify_status=${status ?? '(none)'}, but the signature verifies now`,
+          },
+        };
       }
       return { ...base, proven };
     };
@@ -113,8 +124,13 @@ export class Rechecker {
     const shown = this.shown(row, l, device, payload);
     const stored = str(row, l.signedMessage);
     if (stored !== undefined && !('messages' in shown && shown.messages.includes(stored))) {
-      const what = 'messages' in shown ? `the row's Time and Total give ${shown.messages.map((m) => `"${m}"`).join(' or ')}` : shown.problem;
-      return { ...base, proven: false, disagreement: { kind: 'message_mismatch', detail: `signed_message "${stored}" does not match the row: ${what}` } };
+      const what =
+        'messages' in shown ? `the row's Time and Total give ${shown.messages.map((m) => `"${m}"`).join(' or ')}` : shown.problem;
+      return {
+        ...base,
+        proven: false,
+        disagreement: { kind: 'message_mismatch', detail: `signed_message "${stored}" does not match the row: ${what}` },
+      };
     }
     if ('problem' in shown) return judged(shown.problem);
     if (fieldSignature !== undefined && payload?.signature !== undefined && fieldSignature !== payload.signature) {
@@ -179,7 +195,9 @@ function totalsOf(row: readonly unknown[], l: RowLayout): { values: number[]; as
   return { values, asArray: true };
 }
 
-type ExactPayload = { readonly signature: string | undefined; readonly message: string } | { readonly problem: string; readonly signature: string | undefined };
+type ExactPayload =
+  | { readonly signature: string | undefined; readonly message: string }
+  | { readonly problem: string; readonly signature: string | undefined };
 
 /** The raw payload of exact mode, read exactly as the processor reads it: its Signature and its one message. */
 function exactPayload(text: string | undefined): ExactPayload | undefined {

@@ -41,11 +41,18 @@ export function toJson(scope: AuditScope, r: AuditResult): string {
 export function toTable(scope: AuditScope, r: AuditResult): string {
   const devices = r.tally.devices();
   const header = ['DEVICE', 'ROWS', 'SIGNED', 'RE-VERIFIED', 'STORED VERIFIED', 'UNTAGGED', 'DISAGREEMENTS'];
-  const line = (d: Pick<DeviceTally, 'device' | 'rows' | 'signed' | 'reverified' | 'storedVerified' | 'untagged' | 'disagreements'>) =>
-    [d.device, ...[d.rows, d.signed, d.reverified, d.storedVerified, d.untagged, d.disagreements].map(n => n.toLocaleString('en-US'))];
+  const line = (d: Pick<DeviceTally, 'device' | 'rows' | 'signed' | 'reverified' | 'storedVerified' | 'untagged' | 'disagreements'>) => [
+    d.device,
+    ...[d.rows, d.signed, d.reverified, d.storedVerified, d.untagged, d.disagreements].map((n) => n.toLocaleString('en-US')),
+  ];
   const total = {
-    device: 'all devices', rows: r.tally.rows, signed: sum(devices, (d) => d.signed), reverified: sum(devices, (d) => d.reverified),
-    storedVerified: sum(devices, (d) => d.storedVerified), untagged: sum(devices, (d) => d.untagged), disagreements: r.tally.disagreements,
+    device: 'all devices',
+    rows: r.tally.rows,
+    signed: sum(devices, (d) => d.signed),
+    reverified: sum(devices, (d) => d.reverified),
+    storedVerified: sum(devices, (d) => d.storedVerified),
+    untagged: sum(devices, (d) => d.untagged),
+    disagreements: r.tally.disagreements,
   };
   const align = header.map((_, c): Align => (c === 0 ? 'left' : 'right'));
   const table = textTable(header, devices.map(line), { align, footer: line(total) });
@@ -53,14 +60,18 @@ export function toTable(scope: AuditScope, r: AuditResult): string {
 
   if (r.tally.disagreements > 0) {
     const kinds = DISAGREEMENT_KINDS.map((k) => [k, sum(devices, (d) => d.byKind[k])] as const).filter(([, n]) => n > 0);
-    out.push(`Disagreements with the stored verified tag: ${kinds.map(([k, n]) => `${n.toLocaleString('en-US')} ${KIND_LABEL[k]}`).join(', ')}`);
+    out.push(
+      `Disagreements with the stored verified tag: ${kinds.map(([k, n]) => `${n.toLocaleString('en-US')} ${KIND_LABEL[k]}`).join(', ')}`,
+    );
     const shown = r.tally.examples.length < r.tally.disagreements ? ` (first ${r.tally.examples.length})` : '';
     out.push(`Examples${shown}:`, ...r.tally.examples.map((e) => `  ${e.time}  ${e.device}  ${e.kind}: ${e.detail}`), '');
   } else {
     out.push('Every row agrees with its stored verified tag.', '');
   }
   const s = r.stats;
-  out.push(`${r.tally.rows.toLocaleString('en-US')} rows in ${s.seconds} s (${s.rowsPerSecond.toLocaleString('en-US')} rows/s, ${s.verifier}, peak memory ${Math.round(s.peakRssBytes / 2 ** 20)} MiB).`);
+  out.push(
+    `${r.tally.rows.toLocaleString('en-US')} rows in ${s.seconds} s (${s.rowsPerSecond.toLocaleString('en-US')} rows/s, ${s.verifier}, peak memory ${Math.round(s.peakRssBytes / 2 ** 20)} MiB).`,
+  );
   out.push(LIMITS);
   return `${out.join('\n')}\n`;
 }

@@ -26,7 +26,13 @@ export interface AuditOptions {
 
 export const DEFAULT_PAGE_SIZE = 5_000;
 
-export async function runAudit(target: InfluxTarget, measurement: string, keys: KeyFile, crypto: SignatureVerifier, opts: AuditOptions = {}): Promise<AuditResult> {
+export async function runAudit(
+  target: InfluxTarget,
+  measurement: string,
+  keys: KeyFile,
+  crypto: SignatureVerifier,
+  opts: AuditOptions = {},
+): Promise<AuditResult> {
   const pageSize = opts.pageSize ?? DEFAULT_PAGE_SIZE;
   const started = performance.now();
   const tally = new AuditTally();

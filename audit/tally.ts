@@ -34,7 +34,16 @@ export class AuditTally {
   add(check: RowCheck, time: string): void {
     let d = this.byDevice.get(check.device);
     if (!d) {
-      d = { device: check.device, rows: 0, signed: 0, reverified: 0, storedVerified: 0, untagged: 0, disagreements: 0, byKind: zeroKinds() };
+      d = {
+        device: check.device,
+        rows: 0,
+        signed: 0,
+        reverified: 0,
+        storedVerified: 0,
+        untagged: 0,
+        disagreements: 0,
+        byKind: zeroKinds(),
+      };
       this.byDevice.set(check.device, d);
     }
     this.rows++;
@@ -48,7 +57,8 @@ export class AuditTally {
       this.disagreements++;
       d.disagreements++;
       d.byKind[problem.kind]++;
-      if (this.examples.length < MAX_EXAMPLES) this.examples.push({ time, device: check.device, kind: problem.kind, detail: problem.detail });
+      if (this.examples.length < MAX_EXAMPLES)
+        this.examples.push({ time, device: check.device, kind: problem.kind, detail: problem.detail });
     }
   }
 

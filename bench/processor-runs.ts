@@ -46,7 +46,8 @@ export function runProcessor(processor: string, args: string[], inputFile: strin
     const [cmd, argv] = onCore(core, process.execPath, [...NODE_FLAGS, processor, '--summary-interval', '0', ...args]);
     const child = spawn(cmd, argv, { stdio: [feed.stdout, 'pipe', 'ignore'], env: cleanEnv() });
     const count = spawn('wc', ['-lc'], { stdio: [child.stdout, 'pipe', 'inherit'] });
-    let peak = 0, counted = '';
+    let peak = 0,
+      counted = '';
     const read: [ms: number, bytes: number][] = [];
     const sample = setInterval(() => {
       peak = Math.max(peak, rssOf(child.pid!));
@@ -69,7 +70,12 @@ export function runProcessor(processor: string, args: string[], inputFile: strin
  * counting lines in proportion to bytes. rchar also counts wc's own start-up reads (about 7 KB),
  * which against ~100 MB of output are noise.
  */
-export function steadyRate(read: readonly (readonly [ms: number, bytes: number])[], lines: number, bytes: number, endMs: number): number | undefined {
+export function steadyRate(
+  read: readonly (readonly [ms: number, bytes: number])[],
+  lines: number,
+  bytes: number,
+  endMs: number,
+): number | undefined {
   const from = read.find(([, b]) => b >= bytes * STEADY_AFTER && b < bytes);
   return from && (lines * (1 - from[1] / bytes)) / ((endMs - from[0]) / 1000);
 }
@@ -122,7 +128,10 @@ export const LATENCY_WARMUP = 300; // the first 0.3 s: the JIT compiles the hot 
  */
 export async function latencyProbe(processor: string, file: string, keys: string): Promise<void> {
   const lines = readFileSync(file, 'utf8').split(/(?<=\n)/);
-  const child = spawn(process.execPath, [...NODE_FLAGS, processor, '--keys', keys, '--summary-interval', '0'], { stdio: ['pipe', 'pipe', 'ignore'], env: cleanEnv() });
+  const child = spawn(process.execPath, [...NODE_FLAGS, processor, '--keys', keys, '--summary-interval', '0'], {
+    stdio: ['pipe', 'pipe', 'ignore'],
+    env: cleanEnv(),
+  });
   const sent: number[] = [];
   const lat: number[] = [];
   let firstOut!: () => void;

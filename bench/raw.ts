@@ -30,13 +30,18 @@ export async function rawAllCores(b: RawBaseline, seconds: number): Promise<{ to
 /** The child's side: verify the stream's first 20,000 readings in a loop and print the rate. */
 export function rawRateChild(backend: 'sodium' | 'node', payloadFile: string, keysFile: string, seconds: number): void {
   const v: SignatureVerifier = backend === 'node' ? opensslVerifier() : loadVerifier('sodium');
-  const keys = new Map(Object.entries(JSON.parse(readFileSync(keysFile, 'utf8')) as Record<string, string>).map(([d, k]) => [d, parsePublicKey(k)]));
-  const jobs = readFileSync(payloadFile, 'utf8').split('\n').slice(0, 20_000).map((line) => {
-    const { device, payload } = JSON.parse(line) as { device: string; payload: string };
-    const p = JSON.parse(payload) as { Time: string; Signature: string };
-    const total = /"Total":([^,]+),/.exec(payload)![1]!;
-    return { msg: Buffer.from(`${p.Time.slice(0, 19)},${total}`), sig: Buffer.from(p.Signature, 'hex'), key: keys.get(device)! };
-  });
+  const keys = new Map(
+    Object.entries(JSON.parse(readFileSync(keysFile, 'utf8')) as Record<string, string>).map(([d, k]) => [d, parsePublicKey(k)]),
+  );
+  const jobs = readFileSync(payloadFile, 'utf8')
+    .split('\n')
+    .slice(0, 20_000)
+    .map((line) => {
+      const { device, payload } = JSON.parse(line) as { device: string; payload: string };
+      const p = JSON.parse(payload) as { Time: string; Signature: string };
+      const total = /"Total":([^,]+),/.exec(payload)![1]!;
+      return { msg: Buffer.from(`${p.Time.slice(0, 19)},${total}`), sig: Buffer.from(p.Signature, 'hex'), key: keys.get(device)! };
+    });
   let n = 0;
   const start = performance.now();
   while (performance.now() - start < seconds * 1000) for (const j of jobs) (v.verify(j.sig, j.msg, j.key), n++);

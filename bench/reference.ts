@@ -30,7 +30,12 @@ print(json.dumps({"seconds": time.perf_counter() - t, "n": len(rows), "ok": ok})
 export const referenceAvailable = (): boolean => existsSync(PYTHON) && spawnSync(PYTHON, ['-c', 'import nacl']).status === 0;
 
 /** Readings per second, and the share of genuine readings it rejects. */
-export async function referenceLoop(core: number, keysFile: string, payloadFile: string, genuine: number): Promise<{ rate: number; rejectedGenuine: number }> {
+export async function referenceLoop(
+  core: number,
+  keysFile: string,
+  payloadFile: string,
+  genuine: number,
+): Promise<{ rate: number; rejectedGenuine: number }> {
   const [cmd, args] = onCore(core, PYTHON, ['-c', SCRIPT, keysFile, payloadFile]);
   const r = JSON.parse(await output(cmd, args)) as { seconds: number; n: number; ok: number };
   return { rate: r.n / r.seconds, rejectedGenuine: 1 - r.ok / genuine };

@@ -51,9 +51,20 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 
 /** b1 and b2 are steady rates (see `Run`); the *Whole figures count from spawn to exit. */
 interface Round {
-  perCore: number[]; b1: number; b1OverA: number; b1WholeOverA: number; b2: number; b2OverA: number; b2WholeOverA: number;
-  rss1: number; rss2: number;
-  c?: number; b2OverC?: number; b1OverC?: number; b2OverCDirect?: number; genuineRejected?: number;
+  perCore: number[];
+  b1: number;
+  b1OverA: number;
+  b1WholeOverA: number;
+  b2: number;
+  b2OverA: number;
+  b2WholeOverA: number;
+  rss1: number;
+  rss2: number;
+  c?: number;
+  b2OverC?: number;
+  b1OverC?: number;
+  b2OverCDirect?: number;
+  genuineRejected?: number;
 }
 
 /**
@@ -68,7 +79,8 @@ async function round(input: ReturnType<typeof writeInputs>, base: RawBaseline, w
   const throughput = async (args: string[], core?: number) => {
     const r = await runProcessor(PROCESSOR, ['--keys', input.keys, ...args], input.input, core);
     if (r.lines !== input.metrics) throw new Error(`processor emitted ${r.lines} of ${input.metrics} metrics`);
-    if (r.steadyRate === undefined) throw new Error(`no sample of the output past its first ${STEADY_AFTER * 100} %: cannot measure the steady rate`);
+    if (r.steadyRate === undefined)
+      throw new Error(`no sample of the output past its first ${STEADY_AFTER * 100} %: cannot measure the steady rate`);
     return { ...r, steadyRate: r.steadyRate };
   };
   const allBefore = await rawAllCores(base, BASELINE_SECONDS);
@@ -78,18 +90,33 @@ async function round(input: ReturnType<typeof writeInputs>, base: RawBaseline, w
   const oneBefore = await rawOnCore(base, fastest, BASELINE_SECONDS);
   const b1 = await throughput(['--workers', '0'], fastest);
   const oneAfter = await rawOnCore(base, fastest, BASELINE_SECONDS);
-  const allCores = (allBefore.total + allAfter.total) / 2, oneCore = (oneBefore + oneAfter) / 2;
-  const b2OverA = b2.steadyRate / allCores, b1OverA = b1.steadyRate / oneCore;
-  const reference = ref && (() => {
-    const cOverA = ref.rate / ((allAfter.perCore[fastest]! + oneBefore) / 2);
-    return {
-      c: ref.rate, genuineRejected: ref.rejectedGenuine, b2OverCDirect: b2.steadyRate / ref.rate,
-      b2OverC: (b2OverA * allAfter.total) / (cOverA * allAfter.perCore[fastest]!), b1OverC: b1OverA / cOverA,
-    };
-  })();
+  const allCores = (allBefore.total + allAfter.total) / 2,
+    oneCore = (oneBefore + oneAfter) / 2;
+  const b2OverA = b2.steadyRate / allCores,
+    b1OverA = b1.steadyRate / oneCore;
+  const reference =
+    ref &&
+    (() => {
+      const cOverA = ref.rate / ((allAfter.perCore[fastest]! + oneBefore) / 2);
+      return {
+        c: ref.rate,
+        genuineRejected: ref.rejectedGenuine,
+        b2OverCDirect: b2.steadyRate / ref.rate,
+        b2OverC: (b2OverA * allAfter.total) / (cOverA * allAfter.perCore[fastest]!),
+        b1OverC: b1OverA / cOverA,
+      };
+    })();
   return {
-    perCore, b1: b1.steadyRate, b1OverA, b1WholeOverA: b1.wholeRate / oneCore, b2: b2.steadyRate, b2OverA, b2WholeOverA: b2.wholeRate / allCores,
-    rss1: b1.peakRssMb, rss2: b2.peakRssMb, ...reference,
+    perCore,
+    b1: b1.steadyRate,
+    b1OverA,
+    b1WholeOverA: b1.wholeRate / oneCore,
+    b2: b2.steadyRate,
+    b2OverA,
+    b2WholeOverA: b2.wholeRate / allCores,
+    rss1: b1.peakRssMb,
+    rss2: b2.peakRssMb,
+    ...reference,
   };
 }
 
@@ -98,9 +125,16 @@ async function main(): Promise<void> {
   const f = (n: number, d = 0) => n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
   const crypto = loadVerifier();
   const input = writeInputs(dir);
-  console.log(`meterproof bench: ${f(input.metrics)} metrics (10 devices × 20,000, EnergyRes 3, 2 % tampered), crypto ${crypto.name}, ${cores} cores` +
-    `${hasTaskset ? '' : ' (taskset missing: single-core runs are unpinned)'}, ${ROUNDS} rounds\n`);
-  const base: RawBaseline = { script: __filename, backend: crypto.name === 'libsodium' ? 'sodium' : 'node', payloads: input.payloads, keys: input.keys };
+  console.log(
+    `meterproof bench: ${f(input.metrics)} metrics (10 devices × 20,000, EnergyRes 3, 2 % tampered), crypto ${crypto.name}, ${cores} cores` +
+      `${hasTaskset ? '' : ' (taskset missing: single-core runs are unpinned)'}, ${ROUNDS} rounds\n`,
+  );
+  const base: RawBaseline = {
+    script: __filename,
+    backend: crypto.name === 'libsodium' ? 'sodium' : 'node',
+    payloads: input.payloads,
+    keys: input.keys,
+  };
   const withReference = referenceAvailable();
   const rounds: Round[] = [];
   for (let r = 0; r < ROUNDS; r++) rounds.push(await round(input, base, withReference));
@@ -112,7 +146,9 @@ async function main(): Promise<void> {
   const oneMetric = readFileSync(input.latency, 'utf8').split(/(?<=\n)/)[0]!;
   const start = await timeToFirstOutput([...NODE_FLAGS, PROCESSOR, '--keys', input.keys, '--summary-interval', '0'], cleanEnv(), oneMetric);
   const bare = await timeToFirstOutput(['-e', 'process.stdout.write("x\\n")'], cleanEnv());
-  const bareHere = process.env.NODE_EXTRA_CA_CERTS ? await timeToFirstOutput(['-e', 'process.stdout.write("x\\n")'], process.env) : undefined;
+  const bareHere = process.env.NODE_EXTRA_CA_CERTS
+    ? await timeToFirstOutput(['-e', 'process.stdout.write("x\\n")'], process.env)
+    : undefined;
   const many1 = (await runProcessor(PROCESSOR, ['--keys', input.manyKeys, '--workers', '0'], input.head)).peakRssMb;
   const many2 = (await runProcessor(PROCESSOR, ['--keys', input.manyKeys], input.head)).peakRssMb;
 
@@ -121,14 +157,35 @@ async function main(): Promise<void> {
   const rows: [string, string][] = [
     [`(a) raw verify, ${crypto.name}, each core alone`, rounds.map((r) => r.perCore.map((x) => f(x)).join(' / ')).join(';  ') + ' /s'],
     [`    node:crypto / ${crypto.name} on core 0, back to back`, `${f(nodeRaw)} / ${f(sodiumRaw)} /s`],
-    ['(b1) processor on one core (--workers 0, pinned)', `${f(m('b1'))} metrics/s steady   b1/a = ${f(m('b1OverA'), 2)}  (rounds: ${each('b1OverA')})`],
+    [
+      '(b1) processor on one core (--workers 0, pinned)',
+      `${f(m('b1'))} metrics/s steady   b1/a = ${f(m('b1OverA'), 2)}  (rounds: ${each('b1OverA')})`,
+    ],
     ['     the same, whole run incl. start-up and warm-up', `b1/a = ${f(m('b1WholeOverA'), 2)}  (rounds: ${each('b1WholeOverA')})`],
-    [`(b2) processor, default (main + ${cores - 1} worker)`, `${f(m('b2'))} metrics/s steady   b2/a = ${f(m('b2OverA'), 2)} of all ${cores} cores at once  (rounds: ${each('b2OverA')})`],
+    [
+      `(b2) processor, default (main + ${cores - 1} worker)`,
+      `${f(m('b2'))} metrics/s steady   b2/a = ${f(m('b2OverA'), 2)} of all ${cores} cores at once  (rounds: ${each('b2OverA')})`,
+    ],
     ['     the same, whole run incl. start-up and warm-up', `b2/a = ${f(m('b2WholeOverA'), 2)}  (rounds: ${each('b2WholeOverA')})`],
-    ['(c) reference validator loop (PyNaCl), fastest core', withReference ? `${f(m('c'))} /s   b1/c = ${f(m('b1OverC'), 2)}, b2/c = ${f(m('b2OverC'), 2)} at one machine state  (rounds: ${each('b2OverC')}; plain quotients of the two rates: ${each('b2OverCDirect')})` : 'python3-nacl not installed (apt-get install python3-nacl)'],
-    ['    reference validator: genuine readings rejected', withReference ? `${f(m('genuineRejected') * 100, 2)} % (meterproof: 0 %)` : 'n/a'],
+    [
+      '(c) reference validator loop (PyNaCl), fastest core',
+      withReference
+        ? `${f(m('c'))} /s   b1/c = ${f(m('b1OverC'), 2)}, b2/c = ${f(m('b2OverC'), 2)} at one machine state  (rounds: ${each('b2OverC')}; plain quotients of the two rates: ${each('b2OverCDirect')})`
+        : 'python3-nacl not installed (apt-get install python3-nacl)',
+    ],
+    [
+      '    reference validator: genuine readings rejected',
+      withReference ? `${f(m('genuineRejected') * 100, 2)} % (meterproof: 0 %)` : 'n/a',
+    ],
     ['start-up to first output (median of 5)', `${f(start, 1)} ms (bare node: ${f(bare, 1)} ms, ratio ${f(start / bare, 2)})`],
-    ...(bareHere === undefined ? [] : [['    bare node with this shell\'s NODE_EXTRA_CA_CERTS', `${f(bareHere, 1)} ms (not passed to the processor: Telegraf's environment has no reason to set it)`] as [string, string]]),
+    ...(bareHere === undefined
+      ? []
+      : [
+          [
+            "    bare node with this shell's NODE_EXTRA_CA_CERTS",
+            `${f(bareHere, 1)} ms (not passed to the processor: Telegraf's environment has no reason to set it)`,
+          ] as [string, string],
+        ]),
     [`lone-metric latency at 1,000/s, p50 / p99 (after ${LATENCY_WARMUP} warm-up)`, `${f(lat.p50, 2)} / ${f(lat.p99, 2)} ms`],
     ['peak RSS, 200,000-metric run (1 thread / default)', `${f(m('rss1'), 1)} / ${f(m('rss2'), 1)} MB`],
     ['peak RSS, 100,000 registered devices (1 thread / default)', `${f(many1, 1)} / ${f(many2, 1)} MB`],

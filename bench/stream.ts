@@ -11,7 +11,10 @@ export interface BenchStream {
 }
 
 export function benchStream(devices = 10, readingsPerDevice = 20_000, tampered = 0.02): BenchStream {
-  const fleet = new SimulatedFleet(Array.from({ length: devices }, (_, i) => ({ name: `plug-${i}`, energyRes: 3 })), 'bench');
+  const fleet = new SimulatedFleet(
+    Array.from({ length: devices }, (_, i) => ({ name: `plug-${i}`, energyRes: 3 })),
+    'bench',
+  );
   const lines: string[] = [];
   const payloads: { device: string; payload: string }[] = [];
   const t0 = Date.UTC(2025, 0, 1);

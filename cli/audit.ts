@@ -68,7 +68,8 @@ export const audit: Command = {
         onPage: (rows) => progress.update(bar(rows, total, (Date.now() - started) / 1000)),
       });
       progress.done();
-      if (result.tally.rows === 0) return fail(`no rows in measurement "${a.measurement}" of database "${a.target.db}" (check --db and --measurement)`);
+      if (result.tally.rows === 0)
+        return fail(`no rows in measurement "${a.measurement}" of database "${a.target.db}" (check --db and --measurement)`);
       const scope = { url: a.target.url, db: a.target.db, measurement: a.measurement };
       process.stdout.write(a.json ? toJson(scope, result) : toTable(scope, result));
       return result.tally.disagreements > 0 ? 1 : 0;
@@ -89,8 +90,15 @@ function parseOptions(args: string[]): AuditArgs | 'help' {
       strict: true,
       allowPositionals: false,
       options: {
-        help: { type: 'boolean', short: 'h' }, json: { type: 'boolean' },
-        url: text, db: text, keys: text, measurement: text, 'page-size': text, username: text, password: text,
+        help: { type: 'boolean', short: 'h' },
+        json: { type: 'boolean' },
+        url: text,
+        db: text,
+        keys: text,
+        measurement: text,
+        'page-size': text,
+        username: text,
+        password: text,
       },
     }).values;
   } catch (e) {
@@ -99,7 +107,8 @@ function parseOptions(args: string[]): AuditArgs | 'help' {
   if (v.help) return 'help';
   for (const name of ['url', 'db', 'keys'] as const) if (!v[name]) throw new UsageError(`--${name} is required (try --help)`);
   const pageSize = Number(v['page-size'] ?? DEFAULT_PAGE_SIZE);
-  if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > 1_000_000) throw new UsageError(`--page-size must be a whole number from 1 to 1000000, got "${v['page-size']}"`);
+  if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > 1_000_000)
+    throw new UsageError(`--page-size must be a whole number from 1 to 1000000, got "${v['page-size']}"`);
   const username = v.username ?? process.env.INFLUX_USERNAME;
   const password = v.password ?? process.env.INFLUX_PASSWORD ?? '';
   const token = process.env.INFLUX_TOKEN;

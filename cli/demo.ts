@@ -27,7 +27,11 @@ const START = Date.UTC(2026, 10, 26, 8, 0, 0);
 export const demo: Command = {
   summary: 'run a built-in fleet through the processor and print per-device trust',
   async run(args) {
-    const { values: v } = parseArgs({ args, strict: true, options: { rounds: { type: 'string', default: '5' }, processor: { type: 'string' }, help: { type: 'boolean', short: 'h' } } });
+    const { values: v } = parseArgs({
+      args,
+      strict: true,
+      options: { rounds: { type: 'string', default: '5' }, processor: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    });
     if (v.help) {
       process.stdout.write(HELP);
       return 0;
@@ -52,7 +56,9 @@ export const demo: Command = {
       writeFileSync(keysFile, JSON.stringify(fleet.publicKeys(), null, 2));
       // lab-bench goes through exact mode (data_format = "value"); the rest through json v1.
       const input = messages
-        .map((m, i) => telegrafLine(m.topic, m.payload, BigInt(START + i) * 1_000_000n, (m.device === 'lab-bench' ? 'exact' : 'json') as InputMode))
+        .map((m, i) =>
+          telegrafLine(m.topic, m.payload, BigInt(START + i) * 1_000_000n, (m.device === 'lab-bench' ? 'exact' : 'json') as InputMode),
+        )
         .join('');
       const { stdout, stderr, code } = await runProcessor(processor, keysFile, input);
       if (code !== 0) {
@@ -61,10 +67,20 @@ export const demo: Command = {
       }
       const rows = summarize(stdout);
       const wrong = messages.filter((m, i) => rows.verdicts[i] !== m.expected).length;
-      process.stdout.write(`meterproof demo: ${messages.length} readings from ${fleet.plugs.length + fleet.unregistered.length} plugs through ${processor}\n\n`);
+      process.stdout.write(
+        `meterproof demo: ${messages.length} readings from ${fleet.plugs.length + fleet.unregistered.length} plugs through ${processor}\n\n`,
+      );
       process.stdout.write(renderTable(rows.devices));
-      process.stdout.write(`\nprocessor log (stderr, as Telegraf would log it):\n${stderr.split('\n').filter(Boolean).map((l) => `  ${l}`).join('\n')}\n`);
-      process.stdout.write(`\n${messages.length - wrong} of ${messages.length} verdicts as expected${wrong ? ` — ${wrong} UNEXPECTED` : ''}\n`);
+      process.stdout.write(
+        `\nprocessor log (stderr, as Telegraf would log it):\n${stderr
+          .split('\n')
+          .filter(Boolean)
+          .map((l) => `  ${l}`)
+          .join('\n')}\n`,
+      );
+      process.stdout.write(
+        `\n${messages.length - wrong} of ${messages.length} verdicts as expected${wrong ? ` — ${wrong} UNEXPECTED` : ''}\n`,
+      );
       return wrong ? 1 : 0;
     } finally {
       rmSync(dir, { recursive: true, force: true });
@@ -75,7 +91,8 @@ export const demo: Command = {
 function runProcessor(path: string, keysFile: string, input: string): Promise<{ stdout: string; stderr: string; code: number | null }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [path, '--keys', keysFile, '--summary-interval', '0'], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '', stderr = '';
+    let stdout = '',
+      stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     child.on('error', reject);
@@ -84,7 +101,11 @@ function runProcessor(path: string, keysFile: string, input: string): Promise<{ 
   });
 }
 
-interface DeviceRow { lastTotal: string; lastStatus: VerifyStatus; counts: Record<VerifyStatus, number> }
+interface DeviceRow {
+  lastTotal: string;
+  lastStatus: VerifyStatus;
+  counts: Record<VerifyStatus, number>;
+}
 
 function summarize(output: string): { devices: Map<string, DeviceRow>; verdicts: VerifyStatus[] } {
   const devices = new Map<string, DeviceRow>();
@@ -98,7 +119,11 @@ function summarize(output: string): { devices: Map<string, DeviceRow>; verdicts:
     const status = tag('verify_status') as VerifyStatus;
     verdicts.push(status);
     const device = tag('device') ?? '?';
-    const row = devices.get(device) ?? { lastTotal: '–', lastStatus: status, counts: Object.fromEntries(VERIFY_STATUSES.map((s) => [s, 0])) as Record<VerifyStatus, number> };
+    const row = devices.get(device) ?? {
+      lastTotal: '–',
+      lastStatus: status,
+      counts: Object.fromEntries(VERIFY_STATUSES.map((s) => [s, 0])) as Record<VerifyStatus, number>,
+    };
     row.lastStatus = status;
     row.counts[status]++;
     const signed = m.fields.find(([k]) => k === 'signed_message')?.[1];
@@ -110,6 +135,11 @@ function summarize(output: string): { devices: Map<string, DeviceRow>; verdicts:
 
 function renderTable(devices: Map<string, DeviceRow>): string {
   const shown = VERIFY_STATUSES.filter((s) => [...devices.values()].some((r) => r.counts[s] > 0));
-  const rows = [...devices].map(([device, r]) => [device, r.lastTotal, r.lastStatus === 'ok' ? 'verified' : `NOT verified (${r.lastStatus})`, ...shown.map((s) => String(r.counts[s]))]);
+  const rows = [...devices].map(([device, r]) => [
+    device,
+    r.lastTotal,
+    r.lastStatus === 'ok' ? 'verified' : `NOT verified (${r.lastStatus})`,
+    ...shown.map((s) => String(r.counts[s])),
+  ]);
   return textTable(['device', 'last signed total', 'verdict', ...shown], rows);
 }

@@ -29,10 +29,17 @@ export const keys: Command = {
   summary: 'list, check, add or revoke device public keys in a key file',
   async run(args) {
     const { values: v, positionals } = parseArgs({
-      args, allowPositionals: true, strict: true,
+      args,
+      allowPositionals: true,
+      strict: true,
       options: {
-        keys: { type: 'string' }, device: { type: 'string' }, key: { type: 'string' }, fingerprint: { type: 'string' },
-        'not-before': { type: 'string' }, 'not-after': { type: 'string' }, label: { type: 'string' },
+        keys: { type: 'string' },
+        device: { type: 'string' },
+        key: { type: 'string' },
+        fingerprint: { type: 'string' },
+        'not-before': { type: 'string' },
+        'not-after': { type: 'string' },
+        label: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -86,10 +93,22 @@ export const keys: Command = {
             if (e instanceof KeyRejected) throw new UsageError(`key ${e.message}`);
             throw e;
           }
-          if (list.some((e) => String(e.key).toLowerCase() === v.key!.toLowerCase())) throw new UsageError(`device "${v.device}" already has this key`);
-          list.push({ key: v.key.toLowerCase(), ...(v['not-before'] && { not_before: v['not-before'] }), ...(v['not-after'] && { not_after: v['not-after'] }), ...(v.label && { label: v.label }) });
+          if (list.some((e) => String(e.key).toLowerCase() === v.key!.toLowerCase()))
+            throw new UsageError(`device "${v.device}" already has this key`);
+          list.push({
+            key: v.key.toLowerCase(),
+            ...(v['not-before'] && { not_before: v['not-before'] }),
+            ...(v['not-after'] && { not_after: v['not-after'] }),
+            ...(v.label && { label: v.label }),
+          });
         } else {
-          const target = list.find((e) => (v.key ? String(e.key).toLowerCase() === v.key.toLowerCase() : v.fingerprint ? fingerprint(String(e.key)) === v.fingerprint : false));
+          const target = list.find((e) =>
+            v.key
+              ? String(e.key).toLowerCase() === v.key.toLowerCase()
+              : v.fingerprint
+                ? fingerprint(String(e.key)) === v.fingerprint
+                : false,
+          );
           if (!target) throw new UsageError(`device "${v.device}" has no such key (give --key HEX or --fingerprint FP)`);
           if (v['not-after']) target.not_after = v['not-after'];
           else target.revoked = true;

@@ -13,7 +13,9 @@ async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     const lines = await Promise.all(Object.entries(commands).map(async ([n, load]) => `  ${n.padEnd(10)} ${(await load()).summary}`));
-    process.stdout.write(`Usage: meterproof <command> [options]\n\nCommands:\n${lines.join('\n')}\n\nRun \`meterproof <command> --help\` for a command's options.\n`);
+    process.stdout.write(
+      `Usage: meterproof <command> [options]\n\nCommands:\n${lines.join('\n')}\n\nRun \`meterproof <command> --help\` for a command's options.\n`,
+    );
     return name ? 0 : EXIT_USAGE;
   }
   const load = commands[name];

@@ -80,10 +80,25 @@ function parseOptions(args: string[]): SimulateRun | 'help' {
       allowPositionals: false,
       options: {
         help: { type: 'boolean', short: 'h' },
-        broker: text, username: text, password: text, qos: text,
-        devices: text, 'energy-res': text, phases: text, zone: text, seed: text, 'keys-out': text,
-        tampered: text, foreign: text, unsigned: text, replayed: text, rollback: text, unknown: text,
-        interval: text, count: text, start: text,
+        broker: text,
+        username: text,
+        password: text,
+        qos: text,
+        devices: text,
+        'energy-res': text,
+        phases: text,
+        zone: text,
+        seed: text,
+        'keys-out': text,
+        tampered: text,
+        foreign: text,
+        unsigned: text,
+        replayed: text,
+        rollback: text,
+        unknown: text,
+        interval: text,
+        count: text,
+        start: text,
       },
     }));
   } catch (e) {
@@ -92,7 +107,8 @@ function parseOptions(args: string[]): SimulateRun | 'help' {
   if (values.help) return 'help';
   try {
     const broker = values.broker ?? 'mqtt://127.0.0.1:1883';
-    if (!/^(mqtts?|wss?):\/\/[^/]/.test(broker)) throw new RangeError(`--broker must be an mqtt://, mqtts://, ws:// or wss:// URL, got "${broker}"`);
+    if (!/^(mqtts?|wss?):\/\/[^/]/.test(broker))
+      throw new RangeError(`--broker must be an mqtt://, mqtts://, ws:// or wss:// URL, got "${broker}"`);
     const qos = Number(values.qos ?? '1');
     if (qos !== 0 && qos !== 1 && qos !== 2) throw new RangeError(`--qos must be 0, 1 or 2, got "${values.qos}"`);
     const username = values.username ?? process.env.MQTT_USERNAME;

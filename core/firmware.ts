@@ -20,7 +20,12 @@ const DAYS_IN_MONTH = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 export function signedTime(time: string): string | undefined {
   if (time.length < SIGNED_TIME_LENGTH) return undefined;
   if (time[4] !== '-' || time[7] !== '-' || time[10] !== 'T' || time[13] !== ':' || time[16] !== ':') return undefined;
-  const y = digits(time, 0, 4), mo = digits(time, 5, 2), d = digits(time, 8, 2), h = digits(time, 11, 2), mi = digits(time, 14, 2), s = digits(time, 17, 2);
+  const y = digits(time, 0, 4),
+    mo = digits(time, 5, 2),
+    d = digits(time, 8, 2),
+    h = digits(time, 11, 2),
+    mi = digits(time, 14, 2),
+    s = digits(time, 17, 2);
   if (y < 0 || mo < 1 || mo > 12 || d < 1 || h < 0 || h > 23 || mi < 0 || mi > 59 || s < 0 || s > 59) return undefined;
   const leap = y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0);
   if (d > DAYS_IN_MONTH[mo - 1]! || (mo === 2 && d === 29 && !leap)) return undefined;
@@ -68,7 +73,11 @@ const isExactAt = (values: readonly number[], d: number): boolean => exactTotalT
  * The likeliest exact decimal count and its Total text: the preferred count if exact, else the
  * smallest; undefined if none.
  */
-export function likeliestTotal(values: readonly number[], preferred = DEFAULT_DECIMALS, asArray = false): { decimals: number; text: string } | undefined {
+export function likeliestTotal(
+  values: readonly number[],
+  preferred = DEFAULT_DECIMALS,
+  asArray = false,
+): { decimals: number; text: string } | undefined {
   if (preferred >= 0 && preferred <= MAX_DECIMALS) {
     const text = exactTotalText(values, preferred, asArray);
     if (text !== undefined) return { decimals: preferred, text };
@@ -81,7 +90,8 @@ export function likeliestTotal(values: readonly number[], preferred = DEFAULT_DE
 }
 
 /** The likeliest exact decimal count: the preferred one if exact, else the smallest; -1 if none. */
-export const likeliestDecimals = (values: readonly number[], preferred?: number): number => likeliestTotal(values, preferred)?.decimals ?? -1;
+export const likeliestDecimals = (values: readonly number[], preferred?: number): number =>
+  likeliestTotal(values, preferred)?.decimals ?? -1;
 
 /**
  * Decimal counts that reproduce every value exactly (phases share one count).

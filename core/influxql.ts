@@ -16,7 +16,10 @@ export class InfluxQLError extends Error {}
 
 const escapeQuoted = (text: string, quote: '"' | "'"): string =>
   // The backslash goes first, or the escapes added after it would be doubled.
-  text.replace(/\\/g, '\\\\').replace(quote === '"' ? /"/g : /'/g, `\\${quote}`).replace(/\n/g, '\\n');
+  text
+    .replace(/\\/g, '\\\\')
+    .replace(quote === '"' ? /"/g : /'/g, `\\${quote}`)
+    .replace(/\n/g, '\\n');
 
 /** An identifier (measurement, tag key, field key): `"name"`. */
 export const quoteIdent = (name: string): string => `"${escapeQuoted(name, '"')}"`;

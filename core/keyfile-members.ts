@@ -9,8 +9,18 @@ import { hexSpanInto } from './pubkey';
 export class KeyFileError extends Error {}
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
-const SP = 0x20, TAB = 0x09, LF = 0x0a, CR = 0x0d, QUOTE = 0x22, BSL = 0x5c, COMMA = 0x2c, COLON = 0x3a;
-const OPEN_OBJECT = 0x7b, CLOSE_OBJECT = 0x7d, OPEN_ARRAY = 0x5b, CLOSE_ARRAY = 0x5d;
+const SP = 0x20,
+  TAB = 0x09,
+  LF = 0x0a,
+  CR = 0x0d,
+  QUOTE = 0x22,
+  BSL = 0x5c,
+  COMMA = 0x2c,
+  COLON = 0x3a;
+const OPEN_OBJECT = 0x7b,
+  CLOSE_OBJECT = 0x7d,
+  OPEN_ARRAY = 0x5b,
+  CLOSE_ARRAY = 0x5d;
 
 /** Whether src[start, end) is `"<64 hex digits>"`; if so its bytes are decoded into `out`. */
 export function plainHexKey(src: Uint8Array, start: number, end: number, out: Uint8Array): boolean {
@@ -31,7 +41,11 @@ function unreadable(src: Uint8Array): never {
   } catch (e) {
     throw new KeyFileError(`not valid JSON${jsonErrorLocation(text, e)}: ${(e as Error).message}`);
   }
-  throw new KeyFileError(typeof doc === 'object' && doc !== null && !Array.isArray(doc) ? 'unreadable JSON object' : 'must be a JSON object mapping device names to keys');
+  throw new KeyFileError(
+    typeof doc === 'object' && doc !== null && !Array.isArray(doc)
+      ? 'unreadable JSON object'
+      : 'must be a JSON object mapping device names to keys',
+  );
 }
 
 /**

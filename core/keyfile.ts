@@ -13,7 +13,10 @@ import { KeyRejected, parsePublicKey, type PointCheck, type PublicKey } from './
 export { keyValidAt, keysValidAt, type KeyEntry } from './key-entry';
 export { KeyFileError } from './keyfile-members';
 
-export interface KeyProblem { readonly device: string; readonly reason: string }
+export interface KeyProblem {
+  readonly device: string;
+  readonly reason: string;
+}
 
 export interface KeyFile {
   readonly devices: ReadonlyMap<string, readonly KeyEntry[]>;

@@ -14,7 +14,10 @@ export interface PublicKey {
 
 /** An admitted key, from either form; the other is made on first use (most of a large fleet is idle at any moment). */
 class AdmittedKey implements PublicKey {
-  constructor(private hexForm?: string, private bytesForm?: Uint8Array) {}
+  constructor(
+    private hexForm?: string,
+    private bytesForm?: Uint8Array,
+  ) {}
   get bytes(): Uint8Array {
     return (this.bytesForm ??= hexToBytes(this.hexForm!));
   }
@@ -56,7 +59,8 @@ export function hexToBytes(hex: string, out = new Uint8Array(hex.length >>> 1)):
  */
 export function hexSpanInto(src: Uint8Array, at: number, out: Uint8Array): boolean {
   for (let i = 0; i < out.length; i++) {
-    const hi = HEX_VALUE[src[at + 2 * i]!]!, lo = HEX_VALUE[src[at + 2 * i + 1]!]!;
+    const hi = HEX_VALUE[src[at + 2 * i]!]!,
+      lo = HEX_VALUE[src[at + 2 * i + 1]!]!;
     if ((hi | lo) < 0) return false;
     out[i] = (hi << 4) | lo;
   }

@@ -18,10 +18,12 @@ export const isReservedName = (name: string): boolean => RESERVED_NAMES.includes
 const RESERVED_FIRST = new Uint8Array(256);
 for (const name of RESERVED) RESERVED_FIRST[name[0]!] = 1;
 // Checked for every tag and field of every metric: most names are out at the first byte.
-const reserved = (buf: Uint8Array, s: number, e: number) => RESERVED_FIRST[buf[s]!] === 1 && RESERVED.some((name) => spanEquals(buf, s, e, name));
-const TAG_TEXT = Object.fromEntries(
-  VERIFY_STATUSES.map((s) => [s, `,${VERIFIED_TAG}=${s === 'ok'},${STATUS_TAG}=${s}`]),
-) as Record<VerifyStatus, string>;
+const reserved = (buf: Uint8Array, s: number, e: number) =>
+  RESERVED_FIRST[buf[s]!] === 1 && RESERVED.some((name) => spanEquals(buf, s, e, name));
+const TAG_TEXT = Object.fromEntries(VERIFY_STATUSES.map((s) => [s, `,${VERIFIED_TAG}=${s === 'ok'},${STATUS_TAG}=${s}`])) as Record<
+  VerifyStatus,
+  string
+>;
 const SIGNED_MESSAGE_PREFIX = `,${SIGNED_MESSAGE_FIELD}="`;
 
 export type ExtraField = readonly [key: string, value: number | string | boolean];
@@ -58,7 +60,9 @@ export function writeInserted(
 
 function writeFields(out: OutputBuffer, extraFields: readonly ExtraField[], signedMessage: string | undefined, first: boolean): void {
   for (const [key, value] of extraFields) {
-    out.utf8(`${first ? '' : ','}${escapeFieldKey(key)}=${typeof value === 'string' ? `"${escapeStringField(value)}"` : formatFieldValue(value)}`);
+    out.utf8(
+      `${first ? '' : ','}${escapeFieldKey(key)}=${typeof value === 'string' ? `"${escapeStringField(value)}"` : formatFieldValue(value)}`,
+    );
     first = false;
   }
   if (signedMessage !== undefined) {

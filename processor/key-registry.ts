@@ -17,7 +17,11 @@ export class KeyRegistry implements KeyLookup {
   reloads = 0;
 
   /** Throws when the file cannot be read or parsed: there are no last good keys to fall back on. */
-  constructor(private readonly path: string, private readonly log: Logger, private readonly fastCheck?: PointCheck) {
+  constructor(
+    private readonly path: string,
+    private readonly log: Logger,
+    private readonly fastCheck?: PointCheck,
+  ) {
     this.lastStamp = this.stamp();
     this.current = this.read();
     this.report(this.current, 'loaded');

@@ -56,8 +56,11 @@ function main(): void {
           onFailure: (e) => log.log('E', `verification worker failed (${e.message}); verifying on the main thread from now on`),
         })
       : undefined;
-  log.log('I', `Ed25519 verification by ${crypto.name}${pool ? `, ${pool.threads} worker threads for bulk input` : ''}` +
-    `${crypto.name === 'node:crypto' ? ' (install sodium-native beside the processor for about twice the speed)' : ''}`);
+  log.log(
+    'I',
+    `Ed25519 verification by ${crypto.name}${pool ? `, ${pool.threads} worker threads for bulk input` : ''}` +
+      `${crypto.name === 'node:crypto' ? ' (install sodium-native beside the processor for about twice the speed)' : ''}`,
+  );
 
   const { stdin, stdout } = process;
   let outputBlocked = false;
@@ -77,7 +80,14 @@ function main(): void {
   const state = opts.state === undefined ? undefined : new StateFile(opts.state, memory, log);
   state?.open(opts.stateIntervalMs);
   const pipeline = new Pipeline({
-    extractor: new ReadingExtractor(opts.fields), keys, memory, crypto, pool, log, out, stats,
+    extractor: new ReadingExtractor(opts.fields),
+    keys,
+    memory,
+    crypto,
+    pool,
+    log,
+    out,
+    stats,
     expandPayload: opts.expandPayload,
     afterAsyncWrite: () => state?.maybeSave(),
   });

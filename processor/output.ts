@@ -15,7 +15,10 @@ export class OutputBuffer {
   private len = 0;
 
   /** `sink` answers true when it is done with the chunk, so its memory may be written again. */
-  constructor(private readonly sink: (chunk: Buffer) => boolean, private readonly chunkSize = 64 * 1024) {
+  constructor(
+    private readonly sink: (chunk: Buffer) => boolean,
+    private readonly chunkSize = 64 * 1024,
+  ) {
     this.buf = Buffer.allocUnsafe(chunkSize);
   }
 

@@ -108,7 +108,11 @@ export class Pipeline {
     const error = parseLine(buf, start, end, this.layout);
     if (error !== null) {
       this.d.stats.invalidLines++;
-      this.d.log.limited('W', 'invalid-line', `passing through a line that is not valid line protocol (${error}): ${preview(buf, start, end)}`);
+      this.d.log.limited(
+        'W',
+        'invalid-line',
+        `passing through a line that is not valid line protocol (${error}): ${preview(buf, start, end)}`,
+      );
       return void this.chunk.push(new LineInFlight(buf, start, end));
     }
     let prepared: Prepared;
@@ -223,7 +227,8 @@ export class Pipeline {
       stats.count(verdict.status, device);
       if (verdict.detail) log.limited('W', verdict.status, verdict.detail);
       if (device !== undefined) this.trackKeyHealth(device, verdict.status);
-      if (tagsAt >= 0) writeInserted(out, e.buf, e.start, e.end, e.start + tagsAt, e.start + fieldsAt, verdict.status, verdict.signedMessage, extra);
+      if (tagsAt >= 0)
+        writeInserted(out, e.buf, e.start, e.end, e.start + tagsAt, e.start + fieldsAt, verdict.status, verdict.signedMessage, extra);
       else {
         parseLine(e.buf, e.start, e.end, this.layout); // parsed before, but the layout was reused since
         writeAnnotated(out, e.buf, e.start, e.end, this.layout, verdict.status, verdict.signedMessage, extra);
@@ -276,7 +281,8 @@ function keep(entries: readonly LineInFlight[]): void {
     const buf = entries[i]!.buf;
     let j = i;
     while (j < entries.length && entries[j]!.buf === buf) j++;
-    const from = entries[i]!.start, to = entries[j - 1]!.end;
+    const from = entries[i]!.start,
+      to = entries[j - 1]!.end;
     const copy = Uint8Array.prototype.slice.call(buf, from, to); // a copy even for a Buffer, whose slice() is a view
     for (let k = i; k < j; k++) {
       const e = entries[k]!;

@@ -45,18 +45,27 @@ export class ReadingExtractor {
   constructor(private readonly names: FieldNames = DEFAULT_FIELD_NAMES) {
     this.keepStrings = new Set([names.signature, names.time]);
     this.n = {
-      deviceTag: enc(names.deviceTag), topicTag: enc(names.topicTag), signature: enc(names.signature),
-      time: enc(names.time), total: enc(names.total), payload: enc(names.payload),
+      deviceTag: enc(names.deviceTag),
+      topicTag: enc(names.topicTag),
+      signature: enc(names.signature),
+      time: enc(names.time),
+      total: enc(names.total),
+      payload: enc(names.payload),
     };
     this.phasePrefix = enc(`${names.total}_`);
   }
 
   extract(buf: Uint8Array, l: LineLayout): Extraction {
-    let sig = -1, time = -1, total = -1, payload = -1, phaseCount = 0;
+    let sig = -1,
+      time = -1,
+      total = -1,
+      payload = -1,
+      phaseCount = 0;
     const phases = this.phases;
     phases.length = 0;
     for (let f = 0; f < l.fieldCount; f++) {
-      const ks = l.fieldKeyStart[f]!, ke = l.fieldKeyEnd[f]!;
+      const ks = l.fieldKeyStart[f]!,
+        ke = l.fieldKeyEnd[f]!;
       const slot = this.fieldSlot(buf, ks, ke);
       if (slot === 'phase') {
         const idx = phaseIndex(buf, ks + this.phasePrefix.length, ke);
@@ -117,7 +126,8 @@ export class ReadingExtractor {
     try {
       root = parseJson(text);
     } catch (e) {
-      if (e instanceof JsonError) return text.trimStart().startsWith('{') ? malformed(`payload is not valid JSON: ${e.message}`) : { status: 'unsigned' };
+      if (e instanceof JsonError)
+        return text.trimStart().startsWith('{') ? malformed(`payload is not valid JSON: ${e.message}`) : { status: 'unsigned' };
       throw e;
     }
     if (root.kind !== 'object') return { status: 'unsigned' };
@@ -127,15 +137,22 @@ export class ReadingExtractor {
     if (r.status === 'unsigned') return { status: 'unsigned', payloadFields };
     if (r.status === 'malformed') return malformed(r.reason, payloadFields);
     return {
-      status: 'candidate', device: this.device(buf, l), time19: r.time19, signature: hexSignature(enc(r.signatureText), 0, 128)!,
-      totals: r.totals, asArray: r.asArray, totalText: r.totalText, payloadFields,
+      status: 'candidate',
+      device: this.device(buf, l),
+      time19: r.time19,
+      signature: hexSignature(enc(r.signatureText), 0, 128)!,
+      totals: r.totals,
+      asArray: r.asArray,
+      totalText: r.totalText,
+      payloadFields,
     };
   }
 
   private device(buf: Uint8Array, l: LineLayout): string | undefined {
     let topic = -1;
     for (let t = 0; t < l.tagCount; t++) {
-      const ks = l.tagKeyStart[t]!, ke = l.tagKeyEnd[t]!;
+      const ks = l.tagKeyStart[t]!,
+        ke = l.tagKeyEnd[t]!;
       if (spanEquals(buf, ks, ke, this.n.deviceTag)) return decodeKeyOrTagValue(buf, l.tagValueStart[t]!, l.tagValueEnd[t]!);
       if (spanEquals(buf, ks, ke, this.n.topicTag)) topic = t;
     }
@@ -146,7 +163,8 @@ export class ReadingExtractor {
   }
 }
 
-const malformed = (reason: string, payloadFields?: readonly FlatField[]) => ({ status: 'malformed', reason, ...(payloadFields && { payloadFields }) }) as const;
+const malformed = (reason: string, payloadFields?: readonly FlatField[]) =>
+  ({ status: 'malformed', reason, ...(payloadFields && { payloadFields }) }) as const;
 
 /** The first field of each name. */
 function dedupe(fields: FlatField[]): FlatField[] {

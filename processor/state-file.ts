@@ -23,7 +23,11 @@ export class StateFile {
   private readonly lockPath: string;
   private locked = false;
 
-  constructor(private readonly path: string, private readonly memory: LastAccepted, private readonly log: Logger) {
+  constructor(
+    private readonly path: string,
+    private readonly memory: LastAccepted,
+    private readonly log: Logger,
+  ) {
     this.lockPath = `${path}.lock`;
   }
 
@@ -32,7 +36,10 @@ export class StateFile {
     this.load();
     this.locked = this.lock();
     if (!this.locked) {
-      this.log.log('W', `state: ${this.lockPath} is held by another running instance; this one checks replays from the loaded state but does not persist`);
+      this.log.log(
+        'W',
+        `state: ${this.lockPath} is held by another running instance; this one checks replays from the loaded state but does not persist`,
+      );
       return false;
     }
     this.savedAt = this.memory.changes;
@@ -67,7 +74,8 @@ export class StateFile {
     try {
       text = readFileSync(this.path, 'utf8');
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') this.log.log('E', `state: cannot read ${this.path}: ${(e as Error).message}; starting fresh`);
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT')
+        this.log.log('E', `state: cannot read ${this.path}: ${(e as Error).message}; starting fresh`);
       return;
     }
     try {
@@ -142,7 +150,13 @@ export function parseState(text: string): [string, Accepted][] {
   const doc = JSON.parse(text) as Partial<StateDoc>;
   if (doc?.version !== 1 || typeof doc.devices !== 'object' || doc.devices === null) throw new Error('unknown format or version');
   return Object.entries(doc.devices).map(([device, d]) => {
-    if (typeof d?.time !== 'string' || d.time.length !== 19 || !Array.isArray(d.totals) || !d.totals.every(Number.isFinite) || typeof d.key !== 'string') {
+    if (
+      typeof d?.time !== 'string' ||
+      d.time.length !== 19 ||
+      !Array.isArray(d.totals) ||
+      !d.totals.every(Number.isFinite) ||
+      typeof d.key !== 'string'
+    ) {
       throw new Error(`bad entry for device "${device}"`);
     }
     return [device, { time19: d.time, totals: d.totals, keyHex: d.key }];

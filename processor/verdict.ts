@@ -68,7 +68,8 @@ export function prepare(x: Extraction, keys: KeyLookup, memory: LastAccepted): P
   if (x.totalText !== undefined) message = signedMessage(x.time19, x.totalText);
   else {
     const likeliest = likeliestTotal(x.totals, x.device === undefined ? undefined : memory.preferredDecimals(x.device), x.asArray);
-    if (!likeliest) return { verdict: { status: 'malformed', detail: `Total ${x.totals.join(',')} is not a value the firmware can print` } };
+    if (!likeliest)
+      return { verdict: { status: 'malformed', detail: `Total ${x.totals.join(',')} is not a value the firmware can print` } };
     message = signedMessage(x.time19, likeliest.text);
     firstDecimals = likeliest.decimals;
   }
@@ -76,7 +77,13 @@ export function prepare(x: Extraction, keys: KeyLookup, memory: LastAccepted): P
   const registered = keys.keysFor(x.device);
   if (!registered) return { verdict: { status: 'unknown_device', detail: `device "${x.device}" has no registered key` } };
   const valid = keysValidAt(registered, x.time19);
-  if (valid.length === 0) return { verdict: { status: 'bad_signature', detail: `device "${x.device}" has no key valid at ${x.time19} (revoked or outside not_before/not_after)` } };
+  if (valid.length === 0)
+    return {
+      verdict: {
+        status: 'bad_signature',
+        detail: `device "${x.device}" has no key valid at ${x.time19} (revoked or outside not_before/not_after)`,
+      },
+    };
   return new PendingCheck(x as Candidate & { device: string }, [message], valid, firstDecimals);
 }
 
@@ -89,7 +96,8 @@ export function conclude(job: PendingCheck, match: number, memory: LastAccepted)
   const entry = job.keys[match % job.keys.length]!;
   const keyHex = entry.key.hex;
   const progress = memory.judge(c.device, c.time19, c.totals, keyHex, entry.notBefore);
-  if (progress === 'replay') return { status: 'replay', detail: `device "${c.device}": signed Time ${c.time19} is not newer than the last accepted one` };
+  if (progress === 'replay')
+    return { status: 'replay', detail: `device "${c.device}": signed Time ${c.time19} is not newer than the last accepted one` };
   if (progress === 'rollback') return { status: 'rollback', detail: `device "${c.device}": Total went down at ${c.time19}` };
   memory.accept(c.device, { time19: c.time19, totals: c.totals, keyHex });
   const d = job.decimalsOf(m);

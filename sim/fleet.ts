@@ -75,7 +75,11 @@ export class SimulatedFleet {
 
   private faulty(plug: Plug, r: PlugReading, shares: FaultShares): FleetMessage {
     const msg = (payload: string, fault: Fault, expected: VerifyStatus): FleetMessage => ({
-      device: plug.name, topic: r.topic, payload, fault, expected,
+      device: plug.name,
+      topic: r.topic,
+      payload,
+      fault,
+      expected,
     });
     const past = this.history.get(plug.name) ?? [];
     let x = this.rng();

@@ -56,7 +56,8 @@ export function parseFleetOptions(t: FleetOptionText): FleetOptions {
     rolled_back: share('--rollback', t.rollback),
   };
   const sum = Object.values(faults).reduce((a, b) => a + b, 0);
-  if (sum > 1 + 1e-9) throw new RangeError(`the fault shares (--tampered, --foreign, --unsigned, --replayed, --rollback) add up to ${sum}, more than 1`);
+  if (sum > 1 + 1e-9)
+    throw new RangeError(`the fault shares (--tampered, --foreign, --unsigned, --replayed, --rollback) add up to ${sum}, more than 1`);
   const unknownShare = share('--unknown', t.unknown);
   if (unknownShare > 0 && devices < 2) throw new RangeError('--unknown needs at least 2 --devices (one must stay registered)');
   return { devices, energyRes, threePhaseShare: phases(t.phases ?? '1'), zone, faults, unknownShare, seed: t.seed ?? DEFAULT_SEED };

@@ -18,7 +18,11 @@ export interface DecodedMetric {
 }
 
 const utf8 = new TextDecoder();
-const SP = 0x20, COMMA = 0x2c, EQ = 0x3d, QUOTE = 0x22, BSL = 0x5c;
+const SP = 0x20,
+  COMMA = 0x2c,
+  EQ = 0x3d,
+  QUOTE = 0x22,
+  BSL = 0x5c;
 
 /** Bytes of buf[start,end) with each backslash that escapes an `isEscaped` byte removed. */
 function unescape(buf: Uint8Array, start: number, end: number, isEscaped: (c: number) => boolean): Uint8Array {
@@ -86,20 +90,33 @@ export function decodeLine(buf: Uint8Array, start: number, end: number): Decoded
 
   const tags: { key: Uint8Array; value: string }[] = [];
   for (let t = 0; t < l.tagCount; t++) {
-    tags.push({ key: unescape(buf, l.tagKeyStart[t]!, l.tagKeyEnd[t]!, keyEscape), value: decodeKeyOrTagValue(buf, l.tagValueStart[t]!, l.tagValueEnd[t]!) });
+    tags.push({
+      key: unescape(buf, l.tagKeyStart[t]!, l.tagKeyEnd[t]!, keyEscape),
+      value: decodeKeyOrTagValue(buf, l.tagValueStart[t]!, l.tagValueEnd[t]!),
+    });
   }
   tags.sort((a, b) => compareBytes(a.key, b.key));
 
   const fields: [string, FieldValue][] = [];
   for (let f = 0; f < l.fieldCount; f++) {
-    const vs = l.fieldValueStart[f]!, ve = l.fieldValueEnd[f]!;
+    const vs = l.fieldValueStart[f]!,
+      ve = l.fieldValueEnd[f]!;
     let value: FieldValue;
     switch (l.fieldType[f]) {
-      case FIELD_FLOAT: value = { float: parseFloatSpan(buf, vs, ve) }; break;
-      case FIELD_INT: value = { int: parseIntSpan(buf, vs, ve) }; break;
-      case FIELD_UINT: value = { uint: parseIntSpan(buf, vs, ve) }; break;
-      case FIELD_BOOL: value = { bool: parseBoolSpan(buf, vs, ve) }; break;
-      default: value = { string: decodeStringField(buf, vs, ve) }; // FIELD_STRING
+      case FIELD_FLOAT:
+        value = { float: parseFloatSpan(buf, vs, ve) };
+        break;
+      case FIELD_INT:
+        value = { int: parseIntSpan(buf, vs, ve) };
+        break;
+      case FIELD_UINT:
+        value = { uint: parseIntSpan(buf, vs, ve) };
+        break;
+      case FIELD_BOOL:
+        value = { bool: parseBoolSpan(buf, vs, ve) };
+        break;
+      default:
+        value = { string: decodeStringField(buf, vs, ve) }; // FIELD_STRING
     }
     fields.push([decodeKeyOrTagValue(buf, l.fieldKeyStart[f]!, l.fieldKeyEnd[f]!), value]);
   }

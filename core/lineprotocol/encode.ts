@@ -36,6 +36,11 @@ export function formatFieldValue(v: number | boolean): string {
   const [mant = '', expText = '0'] = s.replace('-', '').split('e');
   const digits = mant.replace('.', '');
   const point = (mant.indexOf('.') < 0 ? mant.length : mant.indexOf('.')) + Number(expText);
-  const body = point <= 0 ? `0.${'0'.repeat(-point)}${digits}` : point >= digits.length ? digits.padEnd(point, '0') : `${digits.slice(0, point)}.${digits.slice(point)}`;
+  const body =
+    point <= 0
+      ? `0.${'0'.repeat(-point)}${digits}`
+      : point >= digits.length
+        ? digits.padEnd(point, '0')
+        : `${digits.slice(0, point)}.${digits.slice(point)}`;
   return (v < 0 ? '-' : '') + body;
 }

@@ -7,7 +7,9 @@
 const MINUS = 0x2d;
 export const isDigit = (c: number) => c >= 0x30 && c <= 0x39;
 
-const INT64_MAX = '9223372036854775807', INT64_MIN = '9223372036854775808', UINT64_MAX = '18446744073709551615';
+const INT64_MAX = '9223372036854775807',
+  INT64_MIN = '9223372036854775808',
+  UINT64_MAX = '18446744073709551615';
 
 /** Go's strconv.ParseInt / ParseUint in base 10 with 64 bits: an optional '-' (signed only), digits, in range. */
 export function intInRange(buf: Uint8Array, s: number, e: number, signed: boolean): boolean {
@@ -40,7 +42,12 @@ function scanFloat(buf: Uint8Array, s: number, e: number): boolean {
   if (num.neg || buf[i] === 0x2b) i++;
   num.hex = i + 2 < e && buf[i] === 0x30 && (buf[i + 1]! | 0x20) === 0x78;
   if (num.hex) i += 2;
-  let underscores = false, sawDot = false, sawDigits = false, nd = 0, dp = 0, mantissa = 0;
+  let underscores = false,
+    sawDot = false,
+    sawDigits = false,
+    nd = 0,
+    dp = 0,
+    mantissa = 0;
   for (; i < e; i++) {
     const c = buf[i]!;
     if (c === 0x5f) underscores = true;
@@ -50,7 +57,8 @@ function scanFloat(buf: Uint8Array, s: number, e: number): boolean {
       dp = nd;
     } else if (isDigit(c) || (num.hex && (c | 0x20) >= 0x61 && (c | 0x20) <= 0x66)) {
       sawDigits = true;
-      if (c === 0x30 && nd === 0) dp--; // leading zeros do not count
+      if (c === 0x30 && nd === 0)
+        dp--; // leading zeros do not count
       else {
         if (nd < 15) mantissa = mantissa * 10 + (c - 0x30);
         nd++;
@@ -115,7 +123,9 @@ function underscoreOk(buf: Uint8Array, s: number, e: number): boolean {
 /** Valid float syntax whose value is finite (Go reports 1e400 as out of range). */
 export function floatOk(buf: Uint8Array, s: number, e: number): boolean {
   // Fast path for what Telegraf writes, [-]digits[.digits]: under 309 digits it cannot overflow.
-  let i = s + (buf[s] === MINUS ? 1 : 0), digits = 0, dot = false;
+  let i = s + (buf[s] === MINUS ? 1 : 0),
+    digits = 0,
+    dot = false;
   for (; i < e; i++) {
     const c = buf[i]!;
     if (isDigit(c)) digits++;
@@ -154,7 +164,10 @@ export function parseFloatSpan(buf: Uint8Array, start: number, end: number): num
 
 /** Hex float: exact integer mantissa × 2^exp, rounded half-to-even to float64 (with subnormals). */
 function hexFloat(buf: Uint8Array, start: number, end: number): number {
-  let digits = '', afterDot = 0, dot = false, i = start + (num.neg || buf[start] === 0x2b ? 3 : 2);
+  let digits = '',
+    afterDot = 0,
+    dot = false,
+    i = start + (num.neg || buf[start] === 0x2b ? 3 : 2);
   for (; i < end; i++) {
     const c = buf[i]!;
     if ((c | 0x20) === 0x70) break;

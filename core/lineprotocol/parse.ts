@@ -14,16 +14,35 @@
  */
 import { floatOk, intInRange, isDigit } from './go-number';
 
-export const FIELD_FLOAT = 0, FIELD_INT = 1, FIELD_UINT = 2, FIELD_BOOL = 3, FIELD_STRING = 4;
+export const FIELD_FLOAT = 0,
+  FIELD_INT = 1,
+  FIELD_UINT = 2,
+  FIELD_BOOL = 3,
+  FIELD_STRING = 4;
 export type FieldType = 0 | 1 | 2 | 3 | 4;
 
 /** What parseLine returns (by identity) for a blank or comment line, which the caller passes through. */
 export const BLANK_OR_COMMENT = 'blank or comment line';
 
-const SP = 0x20, CR = 0x0d, LF = 0x0a, COMMA = 0x2c, EQ = 0x3d, QUOTE = 0x22, BSL = 0x5c, HASH = 0x23, MINUS = 0x2d;
+const SP = 0x20,
+  CR = 0x0d,
+  LF = 0x0a,
+  COMMA = 0x2c,
+  EQ = 0x3d,
+  QUOTE = 0x22,
+  BSL = 0x5c,
+  HASH = 0x23,
+  MINUS = 0x2d;
 
 // Byte classes, one bit per question the scanners ask.
-const MEAS_STOP = 1, KEY_STOP = 2, TAG_VALUE_STOP = 4, VALUE_STOP = 8, MEAS_ESC = 16, KEY_ESC = 32, BACKSLASH = 64, STRING_STOP = 128;
+const MEAS_STOP = 1,
+  KEY_STOP = 2,
+  TAG_VALUE_STOP = 4,
+  VALUE_STOP = 8,
+  MEAS_ESC = 16,
+  KEY_ESC = 32,
+  BACKSLASH = 64,
+  STRING_STOP = 128;
 const CLASS = new Uint8Array(256);
 const mark = (bytes: Iterable<number>, bits: number) => {
   for (const c of bytes) CLASS[c] = CLASS[c]! | bits;
@@ -148,7 +167,8 @@ export function parseLine(buf: Uint8Array, start: number, end: number, out: Line
       p++;
       continue;
     }
-    if (c !== SP && c !== CR && c !== LF) return failAt(out, p, `unexpected character ${showByte(c)} after field ${lastFieldKey(buf, out)}`);
+    if (c !== SP && c !== CR && c !== LF)
+      return failAt(out, p, `unexpected character ${showByte(c)} after field ${lastFieldKey(buf, out)}`);
     break;
   }
   out.fieldSetEnd = p;
@@ -157,7 +177,8 @@ export function parseLine(buf: Uint8Array, start: number, end: number, out: Line
   if (!atEol(buf, p, end)) {
     const ts = p;
     while (p < end && (isDigit(buf[p]!) || buf[p] === MINUS)) p++;
-    if (p === ts || (p < end && buf[p] !== SP && buf[p] !== CR && buf[p] !== LF)) return failAt(out, ts, `invalid timestamp ${showSpan(buf, ts, end)}`);
+    if (p === ts || (p < end && buf[p] !== SP && buf[p] !== CR && buf[p] !== LF))
+      return failAt(out, ts, `invalid timestamp ${showSpan(buf, ts, end)}`);
     if (!intInRange(buf, ts, p, true)) return failAt(out, ts, `invalid timestamp ${showSpan(buf, ts, p)}`);
     out.timestampStart = ts;
     out.timestampEnd = p;
@@ -202,7 +223,8 @@ export function scanHead(buf: Uint8Array, start: number, end: number, out: LineL
   while (p < end && buf[p] === SP) p++;
   const ms = p;
   p = scanEscaped(buf, p, end, MEAS_STOP, MEAS_ESC);
-  if (p === ms) return fail(out, p, p < end ? `invalid character ${showByte(buf[p]!)} at start of measurement name` : 'no measurement name found');
+  if (p === ms)
+    return fail(out, p, p < end ? `invalid character ${showByte(buf[p]!)} at start of measurement name` : 'no measurement name found');
   if (scanHigh && !validUtf8(buf, ms, p)) return fail(out, p, `invalid UTF-8 in measurement ${showSpan(buf, ms, p)}`);
   out.measurementStart = ms;
   out.measurementEnd = out.tagSetEnd = p;
@@ -246,7 +268,12 @@ function tagComma(buf: Uint8Array, p: number, end: number, out: LineLayout): num
 export function scanFieldKey(buf: Uint8Array, p: number, end: number, out: LineLayout): number {
   const ks = p;
   p = scanEscaped(buf, p, end, KEY_STOP, KEY_ESC);
-  if (p === ks) return fail(out, p, p === end ? 'expected field key but none found' : `invalid character ${showByte(buf[p]!)} found at start of field key`);
+  if (p === ks)
+    return fail(
+      out,
+      p,
+      p === end ? 'expected field key but none found' : `invalid character ${showByte(buf[p]!)} found at start of field key`,
+    );
   if (scanHigh && !validUtf8(buf, ks, p)) return fail(out, p, `invalid UTF-8 in field key ${showSpan(buf, ks, p)}`);
   if (p === end || buf[p] !== EQ) {
     return fail(out, p, `want '=' after field key ${showSpan(buf, ks, p)}, found ${p === end ? 'end of input' : showByte(buf[p]!)}`);
@@ -284,7 +311,11 @@ export function scanField(buf: Uint8Array, ks: number, end: number, out: LineLay
       type = last === 0x69 ? FIELD_INT : FIELD_UINT;
       ve = p - 1;
       if (!intInRange(buf, vs, ve, type === FIELD_INT)) {
-        return fail(out, p, `invalid ${type === FIELD_INT ? 'integer' : 'unsigned integer'} ${showSpan(buf, vs, p)} for field ${showSpan(buf, ks, ke)}`);
+        return fail(
+          out,
+          p,
+          `invalid ${type === FIELD_INT ? 'integer' : 'unsigned integer'} ${showSpan(buf, vs, p)} for field ${showSpan(buf, ks, ke)}`,
+        );
       }
     } else {
       type = FIELD_FLOAT;
@@ -351,7 +382,9 @@ function validUtf8(buf: Uint8Array, p: number, end: number): boolean {
       p++;
       continue;
     }
-    let n: number, lo = 0x80, hi = 0xbf;
+    let n: number,
+      lo = 0x80,
+      hi = 0xbf;
     if (c >= 0xc2 && c <= 0xdf) n = 1;
     else if (c >= 0xe0 && c <= 0xef) {
       n = 2;

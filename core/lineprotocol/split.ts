@@ -12,7 +12,14 @@
  */
 import { LineLayout, scanField, scanFieldKey, scanHead } from './parse';
 
-const SP = 0x20, CR = 0x0d, LF = 0x0a, COMMA = 0x2c, EQ = 0x3d, QUOTE = 0x22, BSL = 0x5c, HASH = 0x23;
+const SP = 0x20,
+  CR = 0x0d,
+  LF = 0x0a,
+  COMMA = 0x2c,
+  EQ = 0x3d,
+  QUOTE = 0x22,
+  BSL = 0x5c,
+  HASH = 0x23;
 
 // Where the scanner is within the current line.
 const LINE_START = 0, // leading spaces
@@ -42,18 +49,43 @@ function state(s: number, otherwise: number, bytes: [number[], number][]): void 
   for (const [list, next] of bytes) for (const c of list) TABLE[(s << 8) | c] = next;
   if (s !== STRING && s !== STRING_ESC) TABLE[(s << 8) | LF] = END_LINE;
 }
-state(LINE_START, HEAD, [[[SP], LINE_START], [[HASH], TAIL], [[BSL], HEAD_ESC]]);
-state(HEAD, HEAD, [[[BSL], HEAD_ESC], [[SP], FIELD_GAP]]);
+state(LINE_START, HEAD, [
+  [[SP], LINE_START],
+  [[HASH], TAIL],
+  [[BSL], HEAD_ESC],
+]);
+state(HEAD, HEAD, [
+  [[BSL], HEAD_ESC],
+  [[SP], FIELD_GAP],
+]);
 // The escaped byte is taken; a second backslash starts a new escape (`\\ ` escapes the space).
 state(HEAD_ESC, HEAD, [[[BSL], HEAD_ESC]]);
 // Errors the table can see (an empty key or value, an unescaped ' ' or ',' in a key) also lead to
 // TAIL: the reference decoder skips the rest of such a line, strings or not.
-state(FIELD_GAP, FIELD_KEY | KEY_HERE, [[[SP], FIELD_GAP], [[BSL], FIELD_KEY_ESC | KEY_HERE], [[EQ, COMMA], TAIL]]);
-state(FIELD_KEY, FIELD_KEY, [[[EQ], VALUE_START], [[BSL], FIELD_KEY_ESC], [[SP, COMMA], TAIL]]);
+state(FIELD_GAP, FIELD_KEY | KEY_HERE, [
+  [[SP], FIELD_GAP],
+  [[BSL], FIELD_KEY_ESC | KEY_HERE],
+  [[EQ, COMMA], TAIL],
+]);
+state(FIELD_KEY, FIELD_KEY, [
+  [[EQ], VALUE_START],
+  [[BSL], FIELD_KEY_ESC],
+  [[SP, COMMA], TAIL],
+]);
 state(FIELD_KEY_ESC, FIELD_KEY, [[[BSL], FIELD_KEY_ESC]]);
-state(VALUE_START, VALUE, [[[QUOTE], STRING | OPEN_STRING], [[COMMA, SP, CR], TAIL]]);
-state(VALUE, VALUE, [[[COMMA], FIELD_KEY | KEY_NEXT], [[SP, CR], TAIL]]);
-state(STRING, STRING, [[[QUOTE], AFTER_STRING], [[BSL], STRING_ESC], [[LF], STRING | STRING_NEWLINE]]);
+state(VALUE_START, VALUE, [
+  [[QUOTE], STRING | OPEN_STRING],
+  [[COMMA, SP, CR], TAIL],
+]);
+state(VALUE, VALUE, [
+  [[COMMA], FIELD_KEY | KEY_NEXT],
+  [[SP, CR], TAIL],
+]);
+state(STRING, STRING, [
+  [[QUOTE], AFTER_STRING],
+  [[BSL], STRING_ESC],
+  [[LF], STRING | STRING_NEWLINE],
+]);
 // `\"` and `\\` are escapes; after any other byte the backslash was literal, and a newline is content.
 state(STRING_ESC, STRING, [[[LF], STRING | STRING_NEWLINE]]);
 state(AFTER_STRING, TAIL, [[[COMMA], FIELD_KEY | KEY_NEXT]]);
@@ -90,7 +122,9 @@ export class MetricSplitter {
 
   /** Appends a chunk. Lines returned earlier may be overwritten: finish with them first. */
   push(chunk: Buffer): void {
-    const keep = this.len - this.lineStart, needed = keep + chunk.length, size = this.store.length;
+    const keep = this.len - this.lineStart,
+      needed = keep + chunk.length,
+      size = this.store.length;
     // The unfinished line moves to the front (each byte at most once: the line start then stays at 0
     // until the line completes), into a new buffer when growing or after an unusually long line.
     if (needed > size || (size > INITIAL_CAPACITY * 4 && needed * 4 < size)) {
@@ -110,8 +144,10 @@ export class MetricSplitter {
    * stay valid until the next push().
    */
   next(): SplitLine | undefined {
-    const b = this.store, end = this.len;
-    let p = this.pos, st = this.state;
+    const b = this.store,
+      end = this.len;
+    let p = this.pos,
+      st = this.state;
     while (p < end) {
       // Runs of bytes that keep the state are the common case: a tight loop over them.
       const base = st << 8;
@@ -159,7 +195,8 @@ export class MetricSplitter {
   private newlineInString(p: number): boolean {
     if (this.stringHadNewline) return false;
     this.stringHadNewline = true;
-    const b = this.store, l = this.layout;
+    const b = this.store,
+      l = this.layout;
     let q = this.checkedTo;
     if (q < 0) {
       l.reset();

@@ -30,7 +30,8 @@ export function continueSignatureJob(job: SignatureJob, crypto: SignatureVerifie
 function tryMessages(job: SignatureJob, messages: readonly string[], offset: number, crypto: SignatureVerifier): number {
   for (let m = 0; m < messages.length; m++) {
     const bytes = latin1Scratch(messages[m]!);
-    for (let k = 0; k < job.keys.length; k++) if (crypto.verify(job.signature, bytes, job.keys[k]!.key)) return (offset + m) * job.keys.length + k;
+    for (let k = 0; k < job.keys.length; k++)
+      if (crypto.verify(job.signature, bytes, job.keys[k]!.key)) return (offset + m) * job.keys.length + k;
   }
   return -1;
 }

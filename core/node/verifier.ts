@@ -29,18 +29,34 @@ const requireHere = createRequire(import.meta.url);
 
 /** sodium-native's public module (index.js): argument checks around the addon. */
 function sodiumModule(): Sodium | undefined {
-  let m: { crypto_sign_verify_detached(s: Uint8Array, m: Uint8Array, pk: Uint8Array): boolean; crypto_core_ed25519_is_valid_point(p: Uint8Array): boolean };
+  let m: {
+    crypto_sign_verify_detached(s: Uint8Array, m: Uint8Array, pk: Uint8Array): boolean;
+    crypto_core_ed25519_is_valid_point(p: Uint8Array): boolean;
+  };
   try {
     m = requireHere('sodium-native') as typeof m;
   } catch {
     return undefined;
   }
-  return { verify: (s, msg, pk) => m.crypto_sign_verify_detached(s, msg, pk), isValidPoint: (p) => m.crypto_core_ed25519_is_valid_point(p) };
+  return {
+    verify: (s, msg, pk) => m.crypto_sign_verify_detached(s, msg, pk),
+    isValidPoint: (p) => m.crypto_core_ed25519_is_valid_point(p),
+  };
 }
 
 /** The addon's own entry points, as sodium-native 5 built them: buffers go as (ArrayBuffer, offset, length). */
 interface SodiumAddon {
-  crypto_sign_verify_detached(s: ArrayBufferLike, so: number, sl: number, m: ArrayBufferLike, mo: number, ml: number, pk: ArrayBufferLike, po: number, pl: number): unknown;
+  crypto_sign_verify_detached(
+    s: ArrayBufferLike,
+    so: number,
+    sl: number,
+    m: ArrayBufferLike,
+    mo: number,
+    ml: number,
+    pk: ArrayBufferLike,
+    po: number,
+    pl: number,
+  ): unknown;
   crypto_core_ed25519_is_valid_point(p: Uint8Array): unknown;
 }
 
@@ -52,7 +68,12 @@ interface SodiumAddon {
 function sodiumAddon(): Sodium | undefined {
   let addon: SodiumAddon;
   try {
-    const file = join(dirname(requireHere.resolve('sodium-native')), 'prebuilds', `${process.platform}-${process.arch}`, 'sodium-native.node');
+    const file = join(
+      dirname(requireHere.resolve('sodium-native')),
+      'prebuilds',
+      `${process.platform}-${process.arch}`,
+      'sodium-native.node',
+    );
     if (!existsSync(file)) return undefined; // e.g. musl, or a source build: the public module knows where to look
     addon = requireHere(file) as SodiumAddon;
   } catch {
@@ -62,8 +83,10 @@ function sodiumAddon(): Sodium | undefined {
     // The addon asserts (aborts) on wrong sizes, so sizes are checked here; it answers non-booleans for
     // buffers it cannot read (a SharedArrayBuffer), which `=== true` turns into a rejection.
     verify: (s, m, pk) =>
-      s.byteLength === 64 && pk.byteLength === 32 &&
-      addon.crypto_sign_verify_detached(s.buffer, s.byteOffset, 64, m.buffer, m.byteOffset, m.byteLength, pk.buffer, pk.byteOffset, 32) === true,
+      s.byteLength === 64 &&
+      pk.byteLength === 32 &&
+      addon.crypto_sign_verify_detached(s.buffer, s.byteOffset, 64, m.buffer, m.byteOffset, m.byteLength, pk.buffer, pk.byteOffset, 32) ===
+        true,
     isValidPoint: (p) => p.byteLength === 32 && addon.crypto_core_ed25519_is_valid_point(p) === true,
   };
   return answersRight(sodium) ? sodium : undefined;
@@ -73,7 +96,9 @@ function sodiumAddon(): Sodium | undefined {
 const SELF_TEST = {
   key: hexToBytes('3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c'),
   message: Uint8Array.of(0x72),
-  signature: hexToBytes('92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da085ac1e43e15996e458f3613d0f11d8c387b2eaeb4302aeeb00d291612bb0c00'),
+  signature: hexToBytes(
+    '92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da085ac1e43e15996e458f3613d0f11d8c387b2eaeb4302aeeb00d291612bb0c00',
+  ),
   identity: hexToBytes('0100000000000000000000000000000000000000000000000000000000000000'),
 };
 
@@ -82,8 +107,13 @@ function answersRight(s: Sodium): boolean {
   const forged = signature.slice();
   forged[0]! ^= 1;
   try {
-    return s.verify(signature, message, key) && !s.verify(forged, message, key) && !s.verify(signature, Uint8Array.of(0x73), key) &&
-      s.isValidPoint(key) && !s.isValidPoint(identity);
+    return (
+      s.verify(signature, message, key) &&
+      !s.verify(forged, message, key) &&
+      !s.verify(signature, Uint8Array.of(0x73), key) &&
+      s.isValidPoint(key) &&
+      !s.isValidPoint(identity)
+    );
   } catch {
     return false; // another addon build, with other entry points
   }
@@ -102,7 +132,10 @@ export function nativePointCheck(): PointCheck | undefined {
 }
 
 export function sodiumVerifier(sodium: Sodium): SignatureVerifier {
-  return { name: 'libsodium', verify: (signature, message, key) => signature.length === 64 && sodium.verify(signature, message, key.bytes) };
+  return {
+    name: 'libsodium',
+    verify: (signature, message, key) => signature.length === 64 && sodium.verify(signature, message, key.bytes),
+  };
 }
 
 /** Both ways of reaching libsodium, for tests that hold them to the same vectors. */

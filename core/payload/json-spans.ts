@@ -4,7 +4,10 @@
  * because two parsers could pick different values.
  */
 
-export interface JsonSpan { readonly start: number; readonly end: number }
+export interface JsonSpan {
+  readonly start: number;
+  readonly end: number;
+}
 export type JsonValue =
   | (JsonSpan & { readonly kind: 'string'; readonly value: string })
   | (JsonSpan & { readonly kind: 'number'; readonly value: number })
@@ -74,7 +77,11 @@ export function parseJson(text: string): JsonValue {
         if (sep !== ',') fail('expected "," or "]"');
       }
     }
-    for (const [word, v] of [['true', true], ['false', false], ['null', null]] as const) {
+    for (const [word, v] of [
+      ['true', true],
+      ['false', false],
+      ['null', null],
+    ] as const) {
       if (text.startsWith(word, i)) return { kind: 'literal', value: v, start, end: (i += word.length) };
     }
     NUMBER.lastIndex = i;

@@ -12,7 +12,8 @@ export function flattenJson(root: JsonValue, keepStrings: ReadonlySet<string>): 
     const join = (k: string) => (prefix ? `${prefix}_${k}` : k);
     if (v.kind === 'object') for (const [k, item] of v.entries) walk(join(k), item);
     else if (v.kind === 'array') v.items.forEach((item, i) => walk(join(String(i)), item));
-    else if ((v.kind === 'number' && Number.isFinite(v.value)) || (v.kind === 'literal' && v.value !== null)) out.push([prefix, v.value as number | boolean]);
+    else if ((v.kind === 'number' && Number.isFinite(v.value)) || (v.kind === 'literal' && v.value !== null))
+      out.push([prefix, v.value as number | boolean]);
     else if (v.kind === 'string' && keepStrings.has(prefix)) out.push([prefix, v.value]);
   };
   walk('', root);

@@ -43,9 +43,16 @@ export function readSignedPayload(text: string, root: JsonValue, flat: readonly 
   const sigValue = root.entries.get(names.signature);
   if (!sigValue) return { status: 'unsigned' };
   const signatureText = sigValue.kind === 'string' ? sigValue.value : undefined;
-  const malformed = (reason: string): PayloadReading => ({ status: 'malformed', reason: `payload ${reason}`, ...(signatureText !== undefined && { signatureText }) });
+  const malformed = (reason: string): PayloadReading => ({
+    status: 'malformed',
+    reason: `payload ${reason}`,
+    ...(signatureText !== undefined && { signatureText }),
+  });
   const signed = (k: string) =>
-    k === names.signature || k === names.time || k === names.total || (k.startsWith(`${names.total}_`) && /^\d+$/.test(k.slice(names.total.length + 1)));
+    k === names.signature ||
+    k === names.time ||
+    k === names.total ||
+    (k.startsWith(`${names.total}_`) && /^\d+$/.test(k.slice(names.total.length + 1)));
   const seen = new Set<string>();
   for (const [k] of flat) {
     if (seen.has(k) && signed(k)) return malformed(`has two fields named ${k} after flattening`);

@@ -47,7 +47,11 @@ export function ConfigEditor({ options, onOptionsChange }: Props): React.ReactEl
     onOptionsChange({
       ...options,
       jsonData: { ...jsonData, authType: next, ...(next !== 'password' && { user: '' }) },
-      secureJsonFields: { ...options.secureJsonFields, password: next === 'password' && !!options.secureJsonFields?.password, token: next === 'token' && !!options.secureJsonFields?.token },
+      secureJsonFields: {
+        ...options.secureJsonFields,
+        password: next === 'password' && !!options.secureJsonFields?.password,
+        token: next === 'token' && !!options.secureJsonFields?.token,
+      },
       secureJsonData: { ...(next === 'password' ? {} : { password: '' }), ...(next === 'token' ? {} : { token: '' }) },
     });
   const keys = describeKeyList(jsonData.publicKeys ?? '');
@@ -56,10 +60,20 @@ export function ConfigEditor({ options, onOptionsChange }: Props): React.ReactEl
     <>
       <FieldSet label="InfluxDB (InfluxQL on /query: 1.x, or 2.x/3.x through their v1 API)">
         <InlineField label="URL" labelWidth={LABEL_WIDTH} tooltip="Reached by Grafana's server, not the browser">
-          <Input width={WIDE} value={options.url ?? ''} placeholder="http://localhost:8086" onChange={(e) => onOptionsChange({ ...options, url: e.currentTarget.value })} />
+          <Input
+            width={WIDE}
+            value={options.url ?? ''}
+            placeholder="http://localhost:8086"
+            onChange={(e) => onOptionsChange({ ...options, url: e.currentTarget.value })}
+          />
         </InlineField>
         <InlineField label="Database" labelWidth={LABEL_WIDTH} tooltip="For 2.x/3.x: the bucket's v1 database mapping">
-          <Input width={WIDE} value={jsonData.database ?? ''} placeholder="telegraf" onChange={(e) => setJson('database', e.currentTarget.value)} />
+          <Input
+            width={WIDE}
+            value={jsonData.database ?? ''}
+            placeholder="telegraf"
+            onChange={(e) => setJson('database', e.currentTarget.value)}
+          />
         </InlineField>
         <InlineField label="Authentication" labelWidth={LABEL_WIDTH}>
           <RadioButtonGroup options={AUTH_OPTIONS} value={authType} onChange={setAuth} />
@@ -94,10 +108,20 @@ export function ConfigEditor({ options, onOptionsChange }: Props): React.ReactEl
       </FieldSet>
       <FieldSet label="meterproof">
         <InlineField label="Measurement" labelWidth={LABEL_WIDTH}>
-          <Input width={WIDE} value={jsonData.measurement ?? ''} placeholder={DEFAULTS.measurement} onChange={(e) => setJson('measurement', e.currentTarget.value)} />
+          <Input
+            width={WIDE}
+            value={jsonData.measurement ?? ''}
+            placeholder={DEFAULTS.measurement}
+            onChange={(e) => setJson('measurement', e.currentTarget.value)}
+          />
         </InlineField>
         <InlineField label="Total field" labelWidth={LABEL_WIDTH} tooltip="Three-phase meters add _0, _1, _2">
-          <Input width={WIDE} value={jsonData.totalField ?? ''} placeholder={DEFAULTS.totalField} onChange={(e) => setJson('totalField', e.currentTarget.value)} />
+          <Input
+            width={WIDE}
+            value={jsonData.totalField ?? ''}
+            placeholder={DEFAULTS.totalField}
+            onChange={(e) => setJson('totalField', e.currentTarget.value)}
+          />
         </InlineField>
         <InlineField
           label="Public keys"
@@ -106,7 +130,13 @@ export function ConfigEditor({ options, onOptionsChange }: Props): React.ReactEl
           invalid={!keys.ok}
           error={keys.message}
         >
-          <TextArea cols={60} rows={6} value={jsonData.publicKeys ?? ''} placeholder='{"plug-1": "64 hex digits"}' onChange={(e) => setJson('publicKeys', e.currentTarget.value)} />
+          <TextArea
+            cols={60}
+            rows={6}
+            value={jsonData.publicKeys ?? ''}
+            placeholder='{"plug-1": "64 hex digits"}'
+            onChange={(e) => setJson('publicKeys', e.currentTarget.value)}
+          />
         </InlineField>
         {keys.ok && <div>{keys.message}</div>}
       </FieldSet>

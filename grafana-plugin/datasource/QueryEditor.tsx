@@ -19,7 +19,10 @@ export function QueryEditor({ query, onChange, onRunQuery }: Props): React.React
       <InlineField label="Query">
         <RadioButtonGroup<QueryType> options={TYPE_OPTIONS} value={queryType} onChange={(v) => update({ queryType: v })} />
       </InlineField>
-      <InlineField label="Device" tooltip="Empty for all devices; a name, a regular expression, or a variable such as $device (its values are matched exactly)">
+      <InlineField
+        label="Device"
+        tooltip="Empty for all devices; a name, a regular expression, or a variable such as $device (its values are matched exactly)"
+      >
         <Input
           width={30}
           defaultValue={query.device ?? ''}

@@ -11,8 +11,7 @@ const { deviceTag: DEVICE_TAG, topicTag: TOPIC_TAG, time: TIME_FIELD } = DEFAULT
 
 type Row = Record<string, unknown>;
 
-const rowsOf = (s: InfluxSeries): Row[] =>
-  (s.values ?? []).map((v) => Object.fromEntries(s.columns.map((c, i) => [c, v[i] ?? null])));
+const rowsOf = (s: InfluxSeries): Row[] => (s.values ?? []).map((v) => Object.fromEntries(s.columns.map((c, i) => [c, v[i] ?? null])));
 
 const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
 const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
@@ -85,7 +84,12 @@ export function trustFrame(results: readonly InfluxResult[], totalField: string,
     const [row] = rowsOf(s);
     const d = get(s);
     if (!row || !d || !isVerifyStatus(status)) continue; // untagged rows predate meterproof
-    const count = Math.max(0, ...Object.entries(row).filter(([k]) => k.startsWith('count_')).map(([, v]) => num(v) ?? 0));
+    const count = Math.max(
+      0,
+      ...Object.entries(row)
+        .filter(([k]) => k.startsWith('count_'))
+        .map(([, v]) => num(v) ?? 0),
+    );
     d.counts.set(status, count);
   }
 
@@ -97,20 +101,67 @@ export function trustFrame(results: readonly InfluxResult[], totalField: string,
     refId,
     [
       field(F.device, FieldType.string, names, { displayName: 'Device' }),
-      field(F.status, FieldType.string, rows.map((d) => d.status ?? null), { displayName: 'Last verdict' }),
-      field(F.verified, FieldType.boolean, rows.map((d) => d.verified ?? null)),
-      field(F.lastSeen, FieldType.time, rows.map((d) => d.lastSeen ?? null), { displayName: 'Last reading' }),
-      field(F.signedAt, FieldType.time, rows.map((d) => d.signedAt ?? null), { displayName: 'Last verified reading' }),
-      field(F.signedTotal, FieldType.number, rows.map((d) => (d.values?.length === 1 ? d.values[0] : null)), { displayName: 'Signed total', unit: KWH }),
-      field(F.signedValues, FieldType.other, rows.map((d) => d.values ?? null)),
-      field(F.signedMessage, FieldType.string, rows.map((d) => d.message ?? null)),
-      field(F.signature, FieldType.string, rows.map((d) => d.signature ?? null)),
+      field(
+        F.status,
+        FieldType.string,
+        rows.map((d) => d.status ?? null),
+        { displayName: 'Last verdict' },
+      ),
+      field(
+        F.verified,
+        FieldType.boolean,
+        rows.map((d) => d.verified ?? null),
+      ),
+      field(
+        F.lastSeen,
+        FieldType.time,
+        rows.map((d) => d.lastSeen ?? null),
+        { displayName: 'Last reading' },
+      ),
+      field(
+        F.signedAt,
+        FieldType.time,
+        rows.map((d) => d.signedAt ?? null),
+        { displayName: 'Last verified reading' },
+      ),
+      field(
+        F.signedTotal,
+        FieldType.number,
+        rows.map((d) => (d.values?.length === 1 ? d.values[0] : null)),
+        { displayName: 'Signed total', unit: KWH },
+      ),
+      field(
+        F.signedValues,
+        FieldType.other,
+        rows.map((d) => d.values ?? null),
+      ),
+      field(
+        F.signedMessage,
+        FieldType.string,
+        rows.map((d) => d.message ?? null),
+      ),
+      field(
+        F.signature,
+        FieldType.string,
+        rows.map((d) => d.signature ?? null),
+      ),
       field(F.readings, FieldType.number, readings),
-      field(F.verifiedShare, FieldType.number, rows.map((d, i) => (readings[i] ? (d.counts.get('ok') ?? 0) / readings[i]! : null)), {
-        displayName: 'Verified share',
-        unit: 'percentunit',
-      }),
-      ...VERIFY_STATUSES.map((st) => field(countField(st), FieldType.number, rows.map((d) => d.counts.get(st) ?? 0))),
+      field(
+        F.verifiedShare,
+        FieldType.number,
+        rows.map((d, i) => (readings[i] ? (d.counts.get('ok') ?? 0) / readings[i]! : null)),
+        {
+          displayName: 'Verified share',
+          unit: 'percentunit',
+        },
+      ),
+      ...VERIFY_STATUSES.map((st) =>
+        field(
+          countField(st),
+          FieldType.number,
+          rows.map((d) => d.counts.get(st) ?? 0),
+        ),
+      ),
     ],
     { name: 'Trust status', meta: { custom: { meterproof: TRUST_FRAME_KIND }, executedQueryString: executed } },
   );
@@ -122,7 +173,10 @@ export function signedTotalsFrames(result: InfluxResult | undefined, totalField:
   for (const s of result?.series ?? []) {
     const device = s.tags?.[DEVICE_TAG] ?? '';
     const rows = rowsOf(s);
-    const columns = totalColumns(s.columns.map((c) => c.replace(/^last_/, '')), totalField);
+    const columns = totalColumns(
+      s.columns.map((c) => c.replace(/^last_/, '')),
+      totalField,
+    );
     for (const column of columns) {
       const points = rows.map((r) => [num(r.time), num(r[`last_${column}`])] as const).filter(([t, v]) => t !== null && v !== null);
       if (points.length === 0) continue;
@@ -131,8 +185,18 @@ export function signedTotalsFrames(result: InfluxResult | undefined, totalField:
         frame(
           refId,
           [
-            field('Time', FieldType.time, points.map(([t]) => t)),
-            field(column, FieldType.number, points.map(([, v]) => v), { displayNameFromDS: `${device}${phase}`, unit: KWH }, { [DEVICE_TAG]: device }),
+            field(
+              'Time',
+              FieldType.time,
+              points.map(([t]) => t),
+            ),
+            field(
+              column,
+              FieldType.number,
+              points.map(([, v]) => v),
+              { displayNameFromDS: `${device}${phase}`, unit: KWH },
+              { [DEVICE_TAG]: device },
+            ),
           ],
           { name: `${device}${phase}`, meta: { executedQueryString: executed } },
         ),
@@ -151,13 +215,44 @@ export function eventsFrame(result: InfluxResult | undefined, totalField: string
   return frame(
     refId,
     [
-      field('time', FieldType.time, rows.map((r) => num(r.time))),
-      field(DEVICE_TAG, FieldType.string, rows.map((r) => str(r[DEVICE_TAG])), { displayName: 'Device' }),
+      field(
+        'time',
+        FieldType.time,
+        rows.map((r) => num(r.time)),
+      ),
+      field(
+        DEVICE_TAG,
+        FieldType.string,
+        rows.map((r) => str(r[DEVICE_TAG])),
+        { displayName: 'Device' },
+      ),
       field(STATUS_TAG, FieldType.string, status, { displayName: 'Status' }),
-      field('reason', FieldType.string, status.map((s) => (s && isVerifyStatus(s) ? STATUS_REASON[s] : null)), { displayName: 'Reason' }),
-      field(TIME_FIELD, FieldType.string, rows.map((r) => str(r[TIME_FIELD])), { displayName: 'Device time' }),
-      ...totals.map((c) => field(c, FieldType.number, rows.map((r) => num(r[c])), { unit: KWH })),
-      field(TOPIC_TAG, FieldType.string, rows.map((r) => str(r[TOPIC_TAG])), { displayName: 'Topic' }),
+      field(
+        'reason',
+        FieldType.string,
+        status.map((s) => (s && isVerifyStatus(s) ? STATUS_REASON[s] : null)),
+        { displayName: 'Reason' },
+      ),
+      field(
+        TIME_FIELD,
+        FieldType.string,
+        rows.map((r) => str(r[TIME_FIELD])),
+        { displayName: 'Device time' },
+      ),
+      ...totals.map((c) =>
+        field(
+          c,
+          FieldType.number,
+          rows.map((r) => num(r[c])),
+          { unit: KWH },
+        ),
+      ),
+      field(
+        TOPIC_TAG,
+        FieldType.string,
+        rows.map((r) => str(r[TOPIC_TAG])),
+        { displayName: 'Topic' },
+      ),
     ],
     { name: 'Verification events', meta: { executedQueryString: executed } },
   );

@@ -32,13 +32,17 @@ export async function checkHealth(client: InfluxClient, s: HealthSettings): Prom
   const [tagKeys, verified, devices] = [values(0), values(1), values(2)];
   const where = `database "${s.database}", measurement "${s.measurement}"`;
   if (tagKeys.length === 0) {
-    return fail(`Connected, but ${where} has no rows: check the measurement name (Telegraf's default is ${DEFAULT_MEASUREMENT}, or its name_override).`);
+    return fail(
+      `Connected, but ${where} has no rows: check the measurement name (Telegraf's default is ${DEFAULT_MEASUREMENT}, or its name_override).`,
+    );
   }
   if (verified.length === 0) {
     return fail(`Connected, but no row in ${where} has a "verified" tag yet: add the meterproof processor (processors.execd) to Telegraf.`);
   }
   if (devices.length === 0) {
-    return fail(`Connected, but rows in ${where} have no "${DEFAULT_FIELD_NAMES.deviceTag}" tag: set topic_parsing in Telegraf's mqtt_consumer (see telegraf.conf).`);
+    return fail(
+      `Connected, but rows in ${where} have no "${DEFAULT_FIELD_NAMES.deviceTag}" tag: set topic_parsing in Telegraf's mqtt_consumer (see telegraf.conf).`,
+    );
   }
 
   let keys = 'no public keys configured, so the panel cannot re-check signatures in the browser';

@@ -45,14 +45,20 @@ const AUTH_TEXT = /authori[sz]|authenticat|credential|unauthori[sz]ed|token/i;
 export function classifyFailure(status: number | undefined, text: string): InfluxRequestError {
   const detail = text.trim() || (status ? `HTTP ${status}` : 'no response');
   if (status === undefined || status <= 0 || status === 502 || status === 503 || status === 504) {
-    return new InfluxRequestError('unreachable', `InfluxDB is unreachable through Grafana's proxy (${detail}): check the URL and that InfluxDB is running`);
+    return new InfluxRequestError(
+      'unreachable',
+      `InfluxDB is unreachable through Grafana's proxy (${detail}): check the URL and that InfluxDB is running`,
+    );
   }
   if (status === 401 || status === 403 || AUTH_TEXT.test(text)) {
     return new InfluxRequestError('auth', `InfluxDB refused the credentials (${detail}): check the user and password, or the token`);
   }
   const missing = /database not found:?\s*(.*)/i.exec(text);
   if (missing) {
-    return new InfluxRequestError('database', `Database ${missing[1] ? `"${missing[1]}" ` : ''}does not exist on this InfluxDB: check the database name`);
+    return new InfluxRequestError(
+      'database',
+      `Database ${missing[1] ? `"${missing[1]}" ` : ''}does not exist on this InfluxDB: check the database name`,
+    );
   }
   return new InfluxRequestError('query', `InfluxDB error: ${detail}`);
 }

@@ -3,7 +3,18 @@
  * statements run unchanged on InfluxDB 1.6+ and on the v1 `/query` API of InfluxDB 2.x and 3.x.
  */
 import { DEFAULT_FIELD_NAMES } from '../../core/field-names';
-import { InfluxQLError, anchoredRegexLiteral, durationLiteral, escapeRegexValue, formatRegexVariable, integerLiteral, quoteIdent, quoteString, regexLiteral, timeRangeCondition } from '../../core/influxql';
+import {
+  InfluxQLError,
+  anchoredRegexLiteral,
+  durationLiteral,
+  escapeRegexValue,
+  formatRegexVariable,
+  integerLiteral,
+  quoteIdent,
+  quoteString,
+  regexLiteral,
+  timeRangeCondition,
+} from '../../core/influxql';
 import { SIGNED_MESSAGE_FIELD, STATUS_TAG, VERIFIED_TAG } from '../../core/status';
 
 const { deviceTag: DEVICE_TAG, topicTag: TOPIC_TAG, time: TIME_FIELD, signature: SIGNATURE_FIELD } = DEFAULT_FIELD_NAMES;

@@ -23,7 +23,19 @@ function toneColor(theme: GrafanaTheme2, tone: Tone): string {
   }
 }
 
-export function Badge({ theme, tone, text, title, icon }: { theme: GrafanaTheme2; tone: Tone; text: string; title?: string; icon?: string }) {
+export function Badge({
+  theme,
+  tone,
+  text,
+  title,
+  icon,
+}: {
+  theme: GrafanaTheme2;
+  tone: Tone;
+  text: string;
+  title?: string;
+  icon?: string;
+}) {
   const color = toneColor(theme, tone);
   return (
     <span
@@ -82,13 +94,28 @@ export function RecheckBadge({ theme, outcome }: { theme: GrafanaTheme2; outcome
     case 'verified':
       return <Badge theme={theme} tone="good" text="re-checked in your browser" title="Signature and signed total verified again here" />;
     case 'bad_signature':
-      return <Badge theme={theme} tone="bad" icon="⚠" text="differs: signature fails here" title="Stored as verified, but the signature does not verify in this browser" />;
+      return (
+        <Badge
+          theme={theme}
+          tone="bad"
+          icon="⚠"
+          text="differs: signature fails here"
+          title="Stored as verified, but the signature does not verify in this browser"
+        />
+      );
     case 'total_mismatch':
       return <Badge theme={theme} tone="bad" icon="⚠" text="differs: total changed" title={`Stored as verified, but ${outcome.detail}`} />;
     case 'malformed':
       return <Badge theme={theme} tone="bad" icon="⚠" text="differs: malformed" title={`Stored as verified, but ${outcome.detail}`} />;
     case 'no_key':
-      return <Badge theme={theme} tone="neutral" text="no key to re-check" title="The data source's public-key list has no key for this device at the signed time" />;
+      return (
+        <Badge
+          theme={theme}
+          tone="neutral"
+          text="no key to re-check"
+          title="The data source's public-key list has no key for this device at the signed time"
+        />
+      );
     case 'unavailable':
       return <Badge theme={theme} tone="neutral" text="cannot re-check here" title={outcome.detail} />;
   }

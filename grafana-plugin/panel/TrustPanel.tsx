@@ -8,7 +8,20 @@ import type { TrustPanelOptions } from './options';
 import { findKeyListText, parseKeyList } from './publicKeys';
 import type { RecheckOutcome } from './recheck';
 import { useRechecks } from './useRechecks';
-import { GROUPS, GROUP_LABELS, failureCounts, formatAge, groupCounts, isStale, signedTotalText, verifiedShare, visibleDevices, type Group, type Sort, type SortKey } from './view';
+import {
+  GROUPS,
+  GROUP_LABELS,
+  failureCounts,
+  formatAge,
+  groupCounts,
+  isStale,
+  signedTotalText,
+  verifiedShare,
+  visibleDevices,
+  type Group,
+  type Sort,
+  type SortKey,
+} from './view';
 import { VirtualRows } from './VirtualRows';
 
 const ROW_HEIGHT = 34;
@@ -36,7 +49,17 @@ function useNow(intervalMs: number): number {
   return now;
 }
 
-function Message({ theme, role, title, children }: { theme: GrafanaTheme2; role: 'status' | 'alert'; title: string; children?: React.ReactNode }) {
+function Message({
+  theme,
+  role,
+  title,
+  children,
+}: {
+  theme: GrafanaTheme2;
+  role: 'status' | 'alert';
+  title: string;
+  children?: React.ReactNode;
+}) {
   return (
     <div role={role} style={{ padding: theme.spacing(2), color: role === 'alert' ? theme.colors.error.text : theme.colors.text.secondary }}>
       <div style={{ fontWeight: 600, marginBottom: 4 }}>{title}</div>
@@ -62,9 +85,16 @@ export function TrustPanel({ data, options, width, height }: PanelProps<TrustPan
     () => visibleDevices({ devices: overview.devices, rechecks, now, staleMs, search, group, sort }),
     [overview.devices, rechecks, now, staleMs, search, group, sort],
   );
-  const counts = React.useMemo(() => groupCounts({ devices: overview.devices, rechecks, now, staleMs }), [overview.devices, rechecks, now, staleMs]);
+  const counts = React.useMemo(
+    () => groupCounts({ devices: overview.devices, rechecks, now, staleMs }),
+    [overview.devices, rechecks, now, staleMs],
+  );
 
-  const errorText = data.errors?.map((e) => e.message).filter(Boolean).join('; ') || data.error?.message;
+  const errorText =
+    data.errors
+      ?.map((e) => e.message)
+      .filter(Boolean)
+      .join('; ') || data.error?.message;
   if (overview.devices.length === 0) {
     if (data.state === LoadingState.Loading) return <Message theme={theme} role="status" title="Loading trust data…" />;
     if (errorText || data.state === LoadingState.Error) {
@@ -93,16 +123,26 @@ export function TrustPanel({ data, options, width, height }: PanelProps<TrustPan
     const share = verifiedShare(d);
     const stale = isStale(d, now, staleMs);
     const total = signedTotalText(d);
-    const outcome: RecheckOutcome | 'pending' | undefined = d.signed?.message && d.signed.signature ? (rechecks.get(d.device) ?? 'pending') : undefined;
+    const outcome: RecheckOutcome | 'pending' | undefined =
+      d.signed?.message && d.signed.signature ? (rechecks.get(d.device) ?? 'pending') : undefined;
     return (
-      <div role="row" aria-rowindex={index + 2} data-device={d.device} style={{ display: 'grid', gridTemplateColumns: GRID, alignItems: 'center', height: ROW_HEIGHT, borderBottom: border }}>
+      <div
+        role="row"
+        aria-rowindex={index + 2}
+        data-device={d.device}
+        style={{ display: 'grid', gridTemplateColumns: GRID, alignItems: 'center', height: ROW_HEIGHT, borderBottom: border }}
+      >
         <div role="cell" style={{ ...cell, fontWeight: 500 }} title={d.device}>
           {d.device}
         </div>
         <div role="cell" style={cell}>
           <StatusBadge theme={theme} status={d.status} />
         </div>
-        <div role="cell" style={{ ...cell, fontVariantNumeric: 'tabular-nums' }} title={d.signed?.message ? `signed_message: ${d.signed.message}` : undefined}>
+        <div
+          role="cell"
+          style={{ ...cell, fontVariantNumeric: 'tabular-nums' }}
+          title={d.signed?.message ? `signed_message: ${d.signed.message}` : undefined}
+        >
           {total ? `${total} ${options.unit}` : <span style={{ color: theme.colors.text.secondary }}>none in range</span>}
         </div>
         <div role="cell" style={cell} title={d.signedAt ? new Date(d.signedAt).toISOString() : 'no verified reading in range'}>
@@ -112,11 +152,25 @@ export function TrustPanel({ data, options, width, height }: PanelProps<TrustPan
         <div role="cell" style={cell}>
           {share === undefined ? '–' : <ShareBar theme={theme} share={share} />}
         </div>
-        <div role="cell" style={cell} title={failureCounts(d).map(([s, n]) => `${STATUS_LABEL[s]}: ${n}`).join('\n') || undefined}>
-          {failureCounts(d).map(([s, n]) => `${STATUS_LABEL[s]} ${n}`).join(' · ') || <span style={{ color: theme.colors.text.secondary }}>none</span>}
+        <div
+          role="cell"
+          style={cell}
+          title={
+            failureCounts(d)
+              .map(([s, n]) => `${STATUS_LABEL[s]}: ${n}`)
+              .join('\n') || undefined
+          }
+        >
+          {failureCounts(d)
+            .map(([s, n]) => `${STATUS_LABEL[s]} ${n}`)
+            .join(' · ') || <span style={{ color: theme.colors.text.secondary }}>none</span>}
         </div>
         <div role="cell" style={cell}>
-          {rechecking ? <RecheckBadge theme={theme} outcome={outcome} /> : <span style={{ color: theme.colors.text.secondary }}>no keys</span>}
+          {rechecking ? (
+            <RecheckBadge theme={theme} outcome={outcome} />
+          ) : (
+            <span style={{ color: theme.colors.text.secondary }}>no keys</span>
+          )}
         </div>
       </div>
     );
@@ -124,7 +178,17 @@ export function TrustPanel({ data, options, width, height }: PanelProps<TrustPan
 
   return (
     <div style={{ width, height, display: 'flex', flexDirection: 'column', fontSize: theme.typography.bodySmall.fontSize }}>
-      <div style={{ display: 'flex', gap: 8, alignItems: 'center', height: TOOLBAR_HEIGHT, padding: '0 6px', flexWrap: 'nowrap', overflow: 'hidden' }}>
+      <div
+        style={{
+          display: 'flex',
+          gap: 8,
+          alignItems: 'center',
+          height: TOOLBAR_HEIGHT,
+          padding: '0 6px',
+          flexWrap: 'nowrap',
+          overflow: 'hidden',
+        }}
+      >
         <input
           aria-label="Filter devices"
           placeholder="Filter devices"
@@ -148,12 +212,32 @@ export function TrustPanel({ data, options, width, height }: PanelProps<TrustPan
         </span>
       </div>
       {(errorText || 'error' in keyList) && (
-        <div role="alert" style={{ height: 24, color: theme.colors.error.text, padding: '0 6px', whiteSpace: 'nowrap', overflow: 'hidden', textOverflow: 'ellipsis' }}>
+        <div
+          role="alert"
+          style={{
+            height: 24,
+            color: theme.colors.error.text,
+            padding: '0 6px',
+            whiteSpace: 'nowrap',
+            overflow: 'hidden',
+            textOverflow: 'ellipsis',
+          }}
+        >
           {[errorText, 'error' in keyList ? keyList.error : undefined].filter(Boolean).join('; ')}
         </div>
       )}
       <div role="table" aria-rowcount={rows.length + 1} style={{ display: 'flex', flexDirection: 'column' }}>
-        <div role="row" style={{ display: 'grid', gridTemplateColumns: GRID, height: HEADER_HEIGHT, alignItems: 'center', borderBottom: border, fontWeight: 600 }}>
+        <div
+          role="row"
+          style={{
+            display: 'grid',
+            gridTemplateColumns: GRID,
+            height: HEADER_HEIGHT,
+            alignItems: 'center',
+            borderBottom: border,
+            fontWeight: 600,
+          }}
+        >
           {COLUMNS.map((c) => {
             const key = c.key;
             const active = key !== undefined && sort.key === key;

@@ -69,9 +69,10 @@ function fromTrustFrame(f: DataFrame): DeviceTrust[] {
       status: status && isVerifyStatus(status) ? status : undefined,
       lastSeen: at<number>(col(F.lastSeen), i),
       signedAt: at<number>(col(F.signedAt), i),
-      signed: Array.isArray(values) && values.length
-        ? { values, message: at<string>(col(F.signedMessage), i), signature: at<string>(col(F.signature), i) }
-        : undefined,
+      signed:
+        Array.isArray(values) && values.length
+          ? { values, message: at<string>(col(F.signedMessage), i), signature: at<string>(col(F.signature), i) }
+          : undefined,
       readings: at<number>(col(F.readings), i) ?? 0,
       verifiedReadings: c.ok ?? 0,
       counts: c,

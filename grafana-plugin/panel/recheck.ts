@@ -68,7 +68,10 @@ export async function recheck(input: RecheckInput, keys: KeyFile): Promise<Reche
   if (!valid) return { kind: 'bad_signature' };
   // Number(text) === stored float: the processor's own exactness rule (docs/design.md §2), per phase.
   if (totals.length !== values.length || totals.some((t, i) => t !== values[i])) {
-    return { kind: 'total_mismatch', detail: `signed ${message.slice(SIGNED_TIME_LENGTH + 1)}, stored ${values.length ? values.join(', ') : 'nothing'}` };
+    return {
+      kind: 'total_mismatch',
+      detail: `signed ${message.slice(SIGNED_TIME_LENGTH + 1)}, stored ${values.length ? values.join(', ') : 'nothing'}`,
+    };
   }
   return { kind: 'verified' };
 }

@@ -12,9 +12,14 @@ const WORKER_ROLE = 'meterproof-verifier';
 /** In a worker's argv, so the main thread can tell it is not one without loading worker_threads. */
 const WORKER_ARG = '--meterproof-verify-worker';
 // Loaded on first use: a processor that never starts a worker does not pay for the module.
-const workerThreads = (): typeof import('node:worker_threads') => createRequire(import.meta.url)('node:worker_threads') as typeof import('node:worker_threads');
+const workerThreads = (): typeof import('node:worker_threads') =>
+  createRequire(import.meta.url)('node:worker_threads') as typeof import('node:worker_threads');
 
-interface WorkerData { readonly role: typeof WORKER_ROLE; readonly backend: BackendChoice; readonly ring: RingMemory }
+interface WorkerData {
+  readonly role: typeof WORKER_ROLE;
+  readonly backend: BackendChoice;
+  readonly ring: RingMemory;
+}
 
 export class VerifyPool {
   private readonly workers: Worker[] = [];

@@ -54,7 +54,10 @@ export class RingVerifier {
   /** Key objects, so backends can cache per key (OpenSSL's KeyObject). */
   private readonly keys: (PublicKey | undefined)[] = new Array(KEY_CACHE_SIZE);
 
-  constructor(readonly memory: RingMemory, private readonly crypto: SignatureVerifier) {
+  constructor(
+    readonly memory: RingMemory,
+    private readonly crypto: SignatureVerifier,
+  ) {
     this.control = new Int32Array(memory.control);
     this.slots = Buffer.from(memory.slots);
     this.answers = new Int32Array(memory.answers);
@@ -116,8 +119,11 @@ export class RingWriter extends RingVerifier {
 
   /** Whether every text fits a slot and the ring has a free slot for each. */
   accepts(messages: readonly string[], keyCount: number): boolean {
-    return keyCount <= MAX_KEYS && messages.length <= SLOTS - ((Atomics.load(this.control, PUBLISHED) - this.oldest) | 0) &&
-      messages.every((m) => m.length <= MAX_MESSAGE);
+    return (
+      keyCount <= MAX_KEYS &&
+      messages.length <= SLOTS - ((Atomics.load(this.control, PUBLISHED) - this.oldest) | 0) &&
+      messages.every((m) => m.length <= MAX_MESSAGE)
+    );
   }
 
   /** Writes a check the ring `accepts` (a 64-byte signature), and answers its sequence number: one more than the last one's. */
