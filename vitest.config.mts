@@ -2,6 +2,8 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
+    // test/unit: no build, no services (`npm run test:unit`); test/processor: runs the built dist/;
+    // test/services: real InfluxDB, Mosquitto or Chromium; test/harness: helpers; test/cases: data-driven cases.
     include: ['test/**/*.test.ts', 'test/**/*.test.tsx'],
     testTimeout: 60_000,
     hookTimeout: 120_000,

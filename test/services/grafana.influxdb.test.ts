@@ -1,0 +1,283 @@
+// The built plugins on real data: a known fleet (tampered, unknown, unsigned and replaying plugs, a
+// three-phase meter, a quote in a device name) goes through the real processor into a real InfluxDB;
+// the data source's module.js, loaded in Chromium, queries it through a stand-in of Grafana's proxy,
+// and the panel renders the result (the screenshot in docs/img/trust-panel.png).
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { VERIFY_STATUSES } from '../../core/status';
+import { buildGrafanaPlugins } from '../../grafana-plugin/build.mjs';
+import { SimulatedFleet, type Fault, type FleetMessage } from '../../sim/fleet';
+import type { PlugSpec } from '../../sim/plug';
+import { startChromium, type ChromiumSession } from '../harness/chromium';
+import { startInfluxDB, type InfluxServer } from '../harness/influxdb';
+import { startMetricChild } from '../harness/processor';
+import { startPluginHost, type PluginHost } from '../harness/fixtures/grafana/pluginHost';
+import { telegrafLine } from '../harness/telegraf-mqtt-consumer';
+
+const DB = 'telegraf';
+const SPECS: PlugSpec[] = [
+  { name: 'kitchen-fridge', energyRes: 3 },
+  { name: 'office-desk', energyRes: 2 },
+  { name: 'workshop-3phase', energyRes: 3, phases: 3 },
+  { name: 'attic-heater', energyRes: 1, zone: '+01:00' },
+  { name: "it's-plug", energyRes: 3 },
+  { name: 'meddled-meter', energyRes: 3 },
+  { name: 'old-firmware', energyRes: 3 },
+];
+const ROUNDS = 6;
+const SCREENSHOT = fileURLToPath(new URL('../../docs/img/trust-panel.png', import.meta.url));
+
+interface Frame {
+  name?: string;
+  fields: Array<{ name: string; values: unknown[]; labels?: Record<string, string> }>;
+  meta?: { custom?: Record<string, unknown> };
+}
+const col = (f: Frame, name: string) => f.fields.find((x) => x.name === name)!.values;
+
+let dir: string;
+let influx: InfluxServer;
+let host: PluginHost;
+let chrome: ChromiumSession;
+let page: Page;
+let messages: FleetMessage[];
+let publicKeys: string;
+const started = Date.now();
+
+/** What each device's rows must show, from how the fleet made its messages. */
+function expectations() {
+  const byDevice = new Map<string, FleetMessage[]>();
+  for (const m of messages) byDevice.set(m.device, [...(byDevice.get(m.device) ?? []), m]);
+  return [...byDevice].map(([device, ms]) => {
+    const ok = ms.filter((m) => m.expected === 'ok');
+    const lastOk = ok.at(-1);
+    const parsed = lastOk && (JSON.parse(lastOk.payload) as { Time: string; ENERGY: { Total: number | number[] } });
+    const totalText = lastOk && /"Total":(\[[^\]]*\]|[0-9.]+)/.exec(lastOk.payload)![1];
+    return {
+      device,
+      status: ms.at(-1)!.expected,
+      readings: ms.length,
+      ok: ok.length,
+      okTotals: ok.map((m) => (JSON.parse(m.payload) as { ENERGY: { Total: number | number[] } }).ENERGY.Total),
+      signedMessage: parsed ? `${parsed.Time.slice(0, 19)},${totalText}` : null,
+      values: parsed ? [parsed.ENERGY.Total].flat() : null,
+      counts: Object.fromEntries(VERIFY_STATUSES.map((s) => [s, ms.filter((m) => m.expected === s).length])),
+    };
+  });
+}
+
+const settings = () => ({
+  uid: 'mp',
+  type: 'meterproof-trust-datasource',
+  name: 'meterproof',
+  url: '/api/datasources/proxy/uid/mp',
+  jsonData: { database: DB, measurement: 'mqtt_consumer', totalField: 'ENERGY_Total', publicKeys },
+});
+
+/** Runs queries with the built data source in the page. */
+async function query(targets: object[], opts: { variables?: Record<string, string | string[]>; filters?: object[]; jsonData?: object } = {}): Promise<Frame[]> {
+  return page.evaluate(
+    async ({ targets, opts, settings }) => {
+      const h = (window as any).meterproofHost;
+      const s = { ...settings, jsonData: { ...settings.jsonData, ...opts.jsonData } };
+      h.useServices(s, opts.variables);
+      const ds = await h.load('/plugins/meterproof-trust-datasource/module.js');
+      return JSON.parse(JSON.stringify((await h.query(ds.plugin, s, targets, 120, opts.filters)).data));
+    },
+    { targets, opts, settings: settings() },
+  );
+}
+
+async function inPage<T>(fn: string, arg?: unknown, jsonData: object = {}): Promise<T> {
+  return page.evaluate(
+    async ({ fn, arg, settings, jsonData }) => {
+      const h = (window as any).meterproofHost;
+      const s = { ...settings, jsonData: { ...settings.jsonData, ...jsonData } };
+      h.useServices(s);
+      const ds = await h.load('/plugins/meterproof-trust-datasource/module.js');
+      return fn === 'health' ? h.health(ds.plugin, s) : h.variableValues(ds.plugin, s, arg);
+    },
+    { fn, arg, settings: settings(), jsonData },
+  );
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'meterproof-grafana-influx-'));
+  const fleet = new SimulatedFleet(SPECS, 'grafana-e2e', [{ name: 'stranger', energyRes: 3 }]);
+  publicKeys = JSON.stringify(fleet.publicKeys());
+  const keysPath = join(dir, 'pub_keys.json');
+  await writeFile(keysPath, publicKeys);
+  messages = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    const forced: Record<string, Fault> = { 'old-firmware': 'unsigned', ...(r === ROUNDS - 1 && { 'meddled-meter': 'tampered', 'office-desk': 'replayed' }) };
+    messages.push(...fleet.round(new Date(Date.UTC(2024, 4, 1, 10, r)), {}, forced));
+  }
+
+  // Rounds a minute apart within the last hour; the processor tags every line (docs/design.md §4).
+  const lines: string[] = [];
+  const processor = startMetricChild(['--keys', keysPath], (l) => lines.push(l));
+  const base = BigInt(started - 40 * 60_000) * 1_000_000n;
+  messages.forEach((m, i) => {
+    const round = BigInt(Math.floor(i / (SPECS.length + 1)));
+    processor.send(telegrafLine(m.topic, m.payload, base + round * 60_000_000_000n + BigInt(i) * 1_000_000n, { mode: 'json', topicTags: '_/device/_' }));
+  });
+  const { code, stderr } = await processor.close();
+  expect(code, stderr).toBe(0);
+  expect(lines).toHaveLength(messages.length);
+
+  const outDir = join(dir, 'plugins');
+  // Assigned as each starts, so that afterAll stops it even if the other fails.
+  await Promise.all([startInfluxDB().then((s) => (influx = s)), buildGrafanaPlugins({ outDir })]);
+  await influx.query(`CREATE DATABASE "${DB}"`);
+  await influx.write(DB, lines.join('\n'));
+  // Someone with write access edits kitchen-fridge's newest verified row: the tag still says
+  // verified, the signed_message is untouched, the Total is not. Only a re-check can tell.
+  const genuine = lines.filter((l) => l.startsWith('mqtt_consumer,device=kitchen-fridge') && l.includes('verify_status=ok')).at(-1)!;
+  await influx.write(DB, genuine.replace(/([ ,])ENERGY_Total=[^, ]+/, '$1ENERGY_Total=9999.5').replace(/ (\d+)$/, (_, ns: string) => ` ${BigInt(ns) + 30_000_000_000n}`));
+
+  await Promise.all([
+    startPluginHost(outDir, { influxUrl: influx.url, user: 'grafana-reader', password: 'kept-on-the-server' }).then((h) => (host = h)),
+    startChromium().then((c) => (chrome = c)),
+  ]);
+  const tab = await chrome.newPage({ width: 1240, height: 520 });
+  page = tab.page;
+  await page.goto(host.url);
+  await page.evaluate(() => (window as any).meterproofHost.share('namespace'));
+});
+
+afterAll(async () => {
+  // Each one separately: a failed stop must not leave the others running.
+  await Promise.allSettled([chrome?.stop(), host?.stop(), influx?.stop()]);
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+describe('on a real InfluxDB filled by the real processor', () => {
+  it('health check: connected, devices and the verified tag seen, keys loaded', async () => {
+    const ok = await inPage<{ status: string; message: string }>('health');
+    expect(ok).toEqual({
+      status: 'success',
+      message: `Connected to database "${DB}", measurement "mqtt_consumer": ${SPECS.length + 1} device(s), verified tag seen; ${SPECS.length} device key(s) for browser re-checks.`,
+    });
+    expect((await inPage<{ message: string }>('health', undefined, { database: 'nope' })).message).toBe('Database "nope" does not exist on this InfluxDB: check the database name');
+    expect((await inPage<{ message: string }>('health', undefined, { measurement: 'elsewhere' })).message).toMatch(/measurement "elsewhere" has no rows/);
+  });
+
+  it('Trust status: one row per device with verdict, signed total, share and reasons', async () => {
+    const [frame] = await query([{ refId: 'A', queryType: 'trust' }]);
+    const devices = col(frame!, 'device') as string[];
+    const want = expectations();
+    expect([...devices].sort()).toEqual(want.map((w) => w.device).sort());
+    for (const w of want) {
+      const i = devices.indexOf(w.device);
+      const row = Object.fromEntries(frame!.fields.map((f) => [f.name, f.values[i]]));
+      expect(row.verify_status, w.device).toBe(w.status);
+      expect(row.verified, w.device).toBe(w.status === 'ok');
+      expect(row.readings, w.device).toBe(w.readings + (w.device === 'kitchen-fridge' ? 1 : 0));
+      for (const s of VERIFY_STATUSES) expect(row[`count_${s}`], `${w.device} ${s}`).toBe(w.counts[s]! + (w.device === 'kitchen-fridge' && s === 'ok' ? 1 : 0));
+      if (w.device === 'kitchen-fridge') continue; // its newest verified row is the edited one, checked below
+      expect(row.signed_message, w.device).toBe(w.signedMessage);
+      expect(row.signed_values, w.device).toEqual(w.values);
+      expect(row.verified_share, w.device).toBeCloseTo(w.ok / w.readings, 10);
+      expect(typeof row.last_seen).toBe('number');
+    }
+    const fridge = devices.indexOf('kitchen-fridge');
+    expect(col(frame!, 'signed_values')[fridge]).toEqual([9999.5]);
+    expect(Object.fromEntries(want.map((w) => [w.device, w.status]))).toMatchObject({
+      'meddled-meter': 'bad_signature',
+      stranger: 'unknown_device',
+      'old-firmware': 'unsigned',
+      'office-desk': 'replay',
+      'workshop-3phase': 'ok',
+    });
+  });
+
+  it('Signed totals: verified totals per device and phase, from verified rows only', async () => {
+    const frames = await query([{ refId: 'T', queryType: 'totals' }]);
+    const byName = new Map(frames.map((f) => [f.name, f.fields[1]!.values]));
+    for (const w of expectations()) {
+      if (w.device === 'kitchen-fridge') continue;
+      if (w.ok === 0) {
+        expect([...byName.keys()].some((n) => n?.startsWith(w.device)), w.device).toBe(false);
+      } else if (Array.isArray(w.okTotals[0])) {
+        (w.okTotals[0] as number[]).forEach((_, p) => expect(byName.get(`${w.device} L${p + 1}`), w.device).toEqual(w.okTotals.map((t) => (t as number[])[p])));
+      } else {
+        expect(byName.get(w.device), w.device).toEqual(w.okTotals);
+      }
+    }
+  });
+
+  it('Verification events: every reading that did not verify, with its reason', async () => {
+    const [frame] = await query([{ refId: 'E', queryType: 'events', limit: 1000 }]);
+    const got = (col(frame!, 'device') as string[]).map((d, i) => `${d} ${col(frame!, 'verify_status')[i]}`).sort();
+    const want = messages.filter((m) => m.expected !== 'ok').map((m) => `${m.device} ${m.expected}`).sort();
+    expect(got).toEqual(want);
+    const times = col(frame!, 'time') as number[];
+    expect([...times].sort((a, b) => b - a)).toEqual(times); // newest first
+    expect(col(frame!, 'reason')).toContain('The signature does not match the Time and Total that were stored');
+  });
+
+  it('Devices: variable values via metricFindQuery', async () => {
+    const values = await inPage<Array<{ text: string }>>('variables', '');
+    expect(values.map((v) => v.text).sort()).toEqual([...SPECS.map((s) => s.name), 'stranger'].sort());
+    expect((await inPage<Array<{ text: string }>>('variables', "it's-plug")).map((v) => v.text)).toEqual(["it's-plug"]);
+  });
+
+  it('multi-value variables and hostile filters select exactly, and change nothing', async () => {
+    const [frame] = await query([{ refId: 'A', queryType: 'trust', device: '$device' }], { variables: { device: ["it's-plug", 'workshop-3phase', "x'; DROP DATABASE telegraf; --", 'a.*'] } });
+    expect([...(col(frame!, 'device') as string[])].sort()).toEqual(["it's-plug", 'workshop-3phase']);
+    const hostile = await query([{ refId: 'A', queryType: 'trust' }], {
+      filters: [{ key: 'host', operator: '=', value: "x' OR '1'='1" }, { key: 'device" =~ /.*/ OR "x', operator: '=', value: 'y' }],
+    });
+    expect(hostile[0]!.fields[0]!.values).toEqual([]);
+    const dbs = await influx.query('SHOW DATABASES');
+    expect(JSON.stringify(dbs)).toContain(`"${DB}"`);
+    expect(host.proxied.some((q) => q.includes(`'x\\' OR \\'1\\'=\\'1'`))).toBe(true);
+  });
+
+  it("the dashboard's stock InfluxDB panel reads verified rows only", async () => {
+    const dash = JSON.parse(await readFile('provisioning/dashboards/meterproof/meter-trust.json', 'utf8')) as { panels: Array<{ datasource: { uid: string }; targets: Array<{ query?: string }> }> };
+    const query = dash.panels.find((p) => p.datasource.uid === 'influxdb-meterproof')!.targets[0]!.query!;
+    // Grafana's own macros, as its InfluxDB data source expands them for "All" and the last 2 hours.
+    const [result] = await influx.query(query.replace('${device:regex}', '.*').replace('$timeFilter', 'time > now() - 2h').replace('$__interval', '10s'), DB);
+    const shown = (result!.series ?? []).map((s) => s.tags!.device).sort();
+    expect(shown).toEqual(expectations().filter((w) => w.ok > 0).map((w) => w.device).sort());
+  });
+
+  it('the alert queries in docs/grafana.md run on the stock data source and find the failing meters', async () => {
+    const docs = await readFile('docs/grafana.md', 'utf8');
+    const [failures, silence] = [...docs.matchAll(/```sql\n([^`]*\$timeFilter[^`]*)```/g)].map((m) => m[1]!.replace(/\s+/g, ' ').replace('$timeFilter', 'time > now() - 2h'));
+    const devices = async (q: string) => ((await influx.query(q, DB))[0]!.series ?? []).map((s) => s.tags!.device).sort();
+    expect(await devices(failures!)).toEqual(expectations().filter((w) => w.ok < w.readings).map((w) => w.device).sort());
+    expect(await devices(silence!)).toEqual(expectations().filter((w) => w.ok > 0).map((w) => w.device).sort());
+  });
+
+  it('the panel renders the fleet, re-checks it in the browser, and flags the edited row', async () => {
+    const frames = await query([{ refId: 'A', queryType: 'trust', datasource: { uid: 'mp' } }]);
+    await page.evaluate(
+      async ({ frames }) => {
+        const h = (window as any).meterproofHost;
+        const panel = await h.load('/plugins/meterproof-trust-panel/module.js');
+        h.renderPanel(panel.plugin, {
+          data: { state: 'Done', series: frames, request: { targets: [{ refId: 'A', datasource: { uid: 'mp' } }] } },
+          options: { staleMinutes: 60, unit: 'kWh', recheck: true },
+          width: 1220,
+          height: 360,
+        });
+      },
+      { frames },
+    );
+    await page.waitForFunction(() => !/checking…/.test(document.body.textContent ?? '') && /re-checked in your browser/.test(document.body.textContent ?? ''), undefined, { timeout: 30_000 });
+    const row = async (device: string) => page.locator(`[data-device="${device}"]`).textContent();
+    expect(await row('workshop-3phase')).toMatch(/✓verified\[?[\d.]+ \/ [\d.]+ \/ [\d.]+ kWh.*✓re-checked in your browser/);
+    expect(await row('attic-heater')).toMatch(/✓verified\d+\.\d kWh.*re-checked in your browser/);
+    expect(await row('meddled-meter')).toMatch(/✗bad signature.*bad signature 1.*re-checked in your browser/);
+    expect(await row('stranger')).toMatch(/!unknown device.*none in range.*stale.*nothing signed/);
+    expect(await row('kitchen-fridge')).toMatch(/⚠differs: total changed/);
+    expect(await page.locator('[aria-label=Summary]').textContent()).toMatch(/^8 devices · 4 verified now · 4 failing · 2 stale · 1 differ in browser$/);
+    await mkdir(dirname(SCREENSHOT), { recursive: true });
+    await page.locator('#root').screenshot({ path: SCREENSHOT });
+  });
+});

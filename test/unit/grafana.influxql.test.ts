@@ -1,0 +1,158 @@
+// InfluxQL quoting (core/influxql) and the data source's statements: no device name, variable value
+// or ad-hoc filter may change a query's structure.
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { InfluxQLError, anchoredRegexLiteral, formatRegexVariable, integerLiteral, quoteIdent, quoteString, regexLiteral } from '../../core/influxql';
+import { adHocCondition, eventsStatement, signedTotalsStatement, tagValuesStatement, trustStatements, type Scope } from '../../grafana-plugin/datasource/statements';
+import { re2ToJs, scan, structure } from '../harness/fixtures/grafana/influxqlScanner';
+
+const NASTY = [
+  "it's",
+  'back\\slash',
+  'trailing\\',
+  "x'; DROP DATABASE telegraf; --",
+  'x"; DROP MEASUREMENT "mqtt_consumer',
+  'new\nline',
+  'cr\rreturn\ttab',
+  "\\' OR '1'='1",
+  '\\\\\\\'',
+  're.g*x+(1)|[2]{3}^$?',
+  'sla/sh',
+  '/ OR 1=1 /',
+  '\\/',
+  '$device ${device:singlequote} [[device]]',
+  'ünï©ødé 🔌',
+  '\u0000nul',
+  ' ',
+];
+
+const scope = (over: Partial<Scope> = {}): Scope => ({
+  measurement: 'mqtt_consumer',
+  totalField: 'ENERGY_Total',
+  fromMs: 1_700_000_000_000,
+  toMs: 1_700_000_360_000,
+  filters: [],
+  ...over,
+});
+
+describe('quoteString and quoteIdent', () => {
+  it.each(NASTY)('round-trips %j as one literal', (v) => {
+    expect(scan(`SELECT * FROM m WHERE "device" = ${quoteString(v)}`)).toEqual(scan(`SELECT * FROM m WHERE "device" = 'x'`).map((t) => (t.kind === 'string' ? { ...t, value: v } : t)));
+    const [ident] = scan(quoteIdent(v));
+    expect(ident).toEqual({ kind: 'ident', value: v });
+  });
+
+  it('escapes the backslash before the quote', () => {
+    expect(quoteString("a\\'b")).toBe("'a\\\\\\'b'");
+    expect(quoteString('end\\')).toBe("'end\\\\'");
+    expect(quoteIdent('a"b\\')).toBe('"a\\"b\\\\"');
+    expect(quoteString('two\nlines')).toBe("'two\\nlines'");
+  });
+
+  it('holds for any string', () => {
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary', maxLength: 40 }), (v) => {
+        expect(scan(quoteString(v))).toEqual([{ kind: 'string', value: v }]);
+        expect(scan(quoteIdent(v))).toEqual([{ kind: 'ident', value: v }]);
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
+
+describe('formatRegexVariable', () => {
+  const regexOf = (q: string) => scan(q).find((t) => t.kind === 'regex')!.value;
+
+  it.each(NASTY)('matches exactly %j and nothing else', (v) => {
+    const re = re2ToJs(regexOf(`SELECT * FROM m WHERE "device" =~ ${anchoredRegexLiteral(formatRegexVariable(v))}`));
+    expect(re.test(v)).toBe(true);
+    expect(re.test(`${v}x`)).toBe(false);
+    expect(re.test(`x${v}`)).toBe(false);
+  });
+
+  it('turns several values into exact alternatives, never wider', () => {
+    const values = ['plug-1', 'a.b', 'c|d', "e'f"];
+    const re = re2ToJs(regexOf(`SELECT * FROM m WHERE "device" =~ ${anchoredRegexLiteral(formatRegexVariable(values))}`));
+    for (const v of values) expect(re.test(v)).toBe(true);
+    for (const v of ['plug-2', 'aXb', 'c', 'd', 'c|d|', '']) expect(re.test(v)).toBe(false);
+    const none = re2ToJs(regexOf(`SELECT * FROM m WHERE "device" =~ ${anchoredRegexLiteral(formatRegexVariable([]))}`));
+    expect(none.test('')).toBe(false);
+    expect(none.test('plug-1')).toBe(false);
+  });
+
+  it('holds for any list of values', () => {
+    fc.assert(
+      fc.property(fc.array(fc.string({ unit: 'binary', maxLength: 12 }), { minLength: 1, maxLength: 4 }), (values) => {
+        const q = `SELECT * FROM m WHERE "device" =~ ${anchoredRegexLiteral(formatRegexVariable(values))} AND "x" = 'y'`;
+        expect(structure(q)).toEqual(structure(`SELECT * FROM m WHERE "device" =~ /a/ AND "x" = 'y'`));
+        const re = re2ToJs(regexOf(q));
+        for (const v of values) expect(re.test(v)).toBe(true);
+      }),
+      { numRuns: 200 },
+    );
+  });
+});
+
+describe('regexLiteral (user regexes from ad-hoc filters)', () => {
+  it.each([
+    ['a/b', 'a/b'],
+    ['a\\/b', 'a/b'],
+    ['ends\\\\', 'ends\\'],
+    ['\\d+-x', '7-x'],
+    ['line\nbreak', 'line\nbreak'],
+  ])('keeps %j one literal that still matches', (pattern, sample) => {
+    const tokens = scan(`SELECT * FROM m WHERE "k" =~ ${regexLiteral(pattern)} AND "j" = 'v'`);
+    expect(tokens.filter((t) => t.kind === 'regex')).toHaveLength(1);
+    expect(tokens.slice(-3).map((t) => t.kind)).toEqual(['ident', 'op', 'string']);
+    expect(re2ToJs(tokens.find((t) => t.kind === 'regex')!.value.replace(/\\n/g, '\n')).test(sample)).toBe(true);
+  });
+
+  it('refuses a regex that would escape the closing slash', () => {
+    expect(() => regexLiteral('oops\\')).toThrow(InfluxQLError);
+    expect(() => regexLiteral('a\\\nb')).toThrow(InfluxQLError);
+  });
+});
+
+describe('statements', () => {
+  const benign = scope({ device: formatRegexVariable('plug-1'), filters: [{ key: 'host', operator: '=', value: 'h' }] });
+
+  it.each(NASTY)('keep their structure when a device, variable or filter is %j', (v) => {
+    const evil = scope({
+      measurement: v || 'm',
+      totalField: v || 'T',
+      device: formatRegexVariable([v, 'plug-2']),
+      filters: [{ key: v || 'k', operator: '=', value: v }],
+    });
+    const base = scope({ device: formatRegexVariable(['plug-1', 'plug-2']), filters: benign.filters });
+    trustStatements(evil).forEach((q, i) => expect(structure(q)).toEqual(structure(trustStatements(base)[i]!)));
+    expect(structure(signedTotalsStatement(evil, 60_000))).toEqual(structure(signedTotalsStatement(base, 60_000)));
+    expect(structure(eventsStatement(evil, 100))).toEqual(structure(eventsStatement(base, 100)));
+    expect(structure(tagValuesStatement(v || 'm', v || 'k', formatRegexVariable(v)))).toEqual(structure(tagValuesStatement('m', 'k', 'x')));
+  });
+
+  it('ask InfluxDB for what each query type needs', () => {
+    const [last, signed, counts] = trustStatements(benign);
+    expect(last).toBe(
+      'SELECT "verified", "verify_status", /^ENERGY_Total(?:_[0-9]+)?$/, "Time" FROM "mqtt_consumer" WHERE time >= 1700000000000ms AND time <= 1700000360000ms ' +
+        `AND "device" =~ /^(?:plug-1)$/ AND "host" = 'h' GROUP BY "device" ORDER BY time DESC LIMIT 1`,
+    );
+    expect(signed).toContain(`"verified" = 'true'`);
+    expect(signed).toContain('"signed_message", "Signature"');
+    expect(counts).toContain('SELECT COUNT(*)');
+    expect(counts).toContain('GROUP BY "device", "verify_status"');
+    expect(signedTotalsStatement(benign, 90_500)).toContain(`SELECT last(/^ENERGY_Total(?:_[0-9]+)?$/) FROM "mqtt_consumer" WHERE`);
+    expect(signedTotalsStatement(benign, 90_500)).toContain('GROUP BY time(91s), "device" fill(none)');
+    expect(eventsStatement(benign, 50)).toMatch(/"verified" = 'false' .*ORDER BY time DESC LIMIT 50$/);
+    expect(tagValuesStatement('mqtt_consumer', 'device')).toBe('SHOW TAG VALUES FROM "mqtt_consumer" WITH KEY = "device"');
+  });
+
+  it('write every ad-hoc operator safely and refuse the others', () => {
+    expect(adHocCondition({ key: 'host', operator: '!=', value: "a'b" })).toBe(`"host" != 'a\\'b'`);
+    expect(adHocCondition({ key: 'host', operator: '=~', value: 'web/.*' })).toBe('"host" =~ /web\\/.*/');
+    expect(adHocCondition({ key: 'host', operator: '=|', value: '', values: ['a', 'b.c'] })).toBe('"host" =~ /^(?:(?:a|b\\x{2e}c))$/');
+    expect(adHocCondition({ key: 'host', operator: '!=|', value: '', values: ['a'] })).toBe('"host" !~ /^(?:a)$/');
+    expect(() => adHocCondition({ key: 'host', operator: '<', value: '1' })).toThrow(InfluxQLError);
+    expect(() => integerLiteral(1.5)).toThrow(InfluxQLError);
+    expect(() => eventsStatement(benign, Number.NaN)).toThrow(InfluxQLError);
+  });
+});

@@ -1,0 +1,52 @@
+/** The sample telegraf.conf parses as TOML and wires meterproof the way docs/design.md §2–4 require. */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse } from 'smol-toml';
+import { NODE_FLAGS } from '../../processor/launch-flags';
+import { describe, expect, it } from 'vitest';
+
+type Table = Record<string, unknown>;
+const conf = parse(readFileSync(join(__dirname, '..', '..', 'telegraf.conf'), 'utf8')) as Table;
+const first = (path: string[]): Table => {
+  let node: unknown = conf;
+  for (const p of path) node = (node as Table)[p];
+  return (Array.isArray(node) ? node[0] : node) as Table;
+};
+
+describe('telegraf.conf', () => {
+  it('skips processors after aggregators, so the processor never runs twice', () => {
+    expect(first(['agent']).skip_processors_after_aggregators).toBe(true);
+  });
+
+  it('consumes tele/+/SENSOR with a device tag from the topic and json v1 keeping Signature and Time', () => {
+    const mqtt = first(['inputs', 'mqtt_consumer']);
+    expect(mqtt.topics).toEqual(['tele/+/SENSOR']);
+    expect(mqtt.data_format).toBe('json');
+    expect(mqtt.json_string_fields).toEqual(expect.arrayContaining(['Signature', 'Time']));
+    expect(mqtt).not.toHaveProperty('json_time_key');
+    const tp = (mqtt.topic_parsing as Table[])[0]!;
+    expect(tp).toMatchObject({ topic: 'tele/+/SENSOR', tags: '_/device/_' });
+  });
+
+  it('documents the exact-mode alternative', () => {
+    const text = readFileSync(join(__dirname, '..', '..', 'telegraf.conf'), 'utf8');
+    expect(text).toMatch(/^\s*#\s*data_format = "value"$/m);
+    expect(text).toMatch(/^\s*#\s*data_type = "string"$/m);
+  });
+
+  it('runs the built processor with the contract command line, only on the plugs metrics', () => {
+    const execd = first(['processors', 'execd']);
+    expect(execd.namepass).toEqual(['mqtt_consumer']);
+    const cmd = execd.command as string[];
+    expect(cmd[0]).toBe('node');
+    // The benchmark runs node with the same flags, so its figures are the shipped command's.
+    expect(cmd.slice(1, 1 + NODE_FLAGS.length)).toEqual(NODE_FLAGS);
+    const rest = cmd.slice(1 + NODE_FLAGS.length);
+    expect(rest[0]).toMatch(/\/dist\/processor\.js$/);
+    expect(rest.slice(1)).toEqual(['--keys', expect.stringMatching(/\.json$/), '--state', expect.stringMatching(/\.json$/)]);
+  });
+
+  it('writes to InfluxDB', () => {
+    expect((first(['outputs', 'influxdb']).urls as string[])[0]).toMatch(/^http:\/\//);
+  });
+});
