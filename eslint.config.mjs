@@ -13,7 +13,7 @@ const restrict = (files, groups, message) => ({
 const OUTSIDE_CORE = ['**/processor/**', '**/audit/**', '**/sim/**', '**/cli/**', '**/grafana-plugin/**', '**/bench/**', '**/test/**'];
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'test/vectors/**', 'test/fixtures/grafana/host.js'] },
+  { ignores: ['dist/**', 'node_modules/**', 'test/vectors/**', 'test/harness/fixtures/grafana/host.js'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -25,6 +25,12 @@ export default tseslint.config(
       'no-control-regex': 'off',
     },
   },
+  {
+    // Tests reach into untyped browser globals and Grafana props.
+    files: ['test/**'],
+    rules: { '@typescript-eslint/no-explicit-any': 'off' },
+  },
+  { files: ['test/harness/fixtures/**/*.js'], languageOptions: { globals: { ...globals.browser } } },
   // The Grafana plugins follow Grafana's own lint config.
   ...grafanaConfig.map((c) => ({ ...c, files: ['grafana-plugin/**/*.{ts,tsx}'] })),
   {

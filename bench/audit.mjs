@@ -4,7 +4,7 @@
 import { spawnSync } from 'node:child_process';
 
 const rows = process.argv[2] ?? '1000000';
-const run = spawnSync('npx', ['vitest', 'run', 'test/audit.scale.test.ts'], {
+const run = spawnSync('npx', ['vitest', 'run', 'test/services/audit.scale.test.ts'], {
   stdio: 'inherit',
   env: { ...process.env, METERPROOF_AUDIT_ROWS: rows },
 });

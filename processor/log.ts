@@ -16,7 +16,6 @@ const MAX_LINE = 4096; // well under Telegraf's 64 KiB stderr line limit
 
 /** One line, printable: control characters and invalid text become visible escapes. */
 export function oneLine(s: string, max = MAX_LINE): string {
-  // eslint-disable-next-line no-control-regex
   const clean = s.replace(/[\u0000-\u001f\u007f]/g, (c) =>
     c === '\n' ? '\\n' : c === '\t' ? '\\t' : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`,
   );

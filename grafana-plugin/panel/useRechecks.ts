@@ -18,13 +18,14 @@ function checkable(d: DeviceTrust): { key: string; input: RecheckInput } | undef
   return { key: [d.device, message, signature, values.join(',')].join('\n'), input: { device: d.device, message, signature, values } };
 }
 
+const NO_OUTCOMES: ReadonlyMap<string, RecheckOutcome> = new Map();
+
 export function useRechecks(devices: readonly DeviceTrust[], keys: KeyFile | undefined): ReadonlyMap<string, RecheckOutcome> {
   const [outcomes, setOutcomes] = useState<ReadonlyMap<string, RecheckOutcome>>(new Map());
   const cache = useRef<{ keys?: KeyFile; byKey: Map<string, RecheckOutcome> }>({ byKey: new Map() });
 
   useEffect(() => {
     if (!keys) {
-      setOutcomes(new Map());
       return;
     }
     if (cache.current.keys !== keys) cache.current = { keys, byKey: new Map() };
@@ -57,5 +58,6 @@ export function useRechecks(devices: readonly DeviceTrust[], keys: KeyFile | und
     };
   }, [devices, keys]);
 
-  return outcomes;
+  // Without keys nothing was re-checked: no outcomes, whatever an earlier key file gave.
+  return keys ? outcomes : NO_OUTCOMES;
 }

@@ -7,7 +7,15 @@ import { requireBinary } from './ports';
 
 const CHROMIUM = '/usr/bin/chromium';
 // Playwright adds --headless itself; the rest keep the browser off the network and quiet.
-const FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const FLAGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
 
 export interface ChromiumSession {
   /** A new tab; page errors and console errors are collected in `errors`. */

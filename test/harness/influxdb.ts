@@ -16,8 +16,17 @@ export interface InfluxServer {
   stop(): Promise<void>;
 }
 
-export interface InfluxSeries { name: string; tags?: Record<string, string>; columns: string[]; values: unknown[][] }
-export interface InfluxResult { statement_id: number; series?: InfluxSeries[]; error?: string }
+export interface InfluxSeries {
+  name: string;
+  tags?: Record<string, string>;
+  columns: string[];
+  values: unknown[][];
+}
+export interface InfluxResult {
+  statement_id: number;
+  series?: InfluxSeries[];
+  error?: string;
+}
 
 export interface InfluxOptions {
   /** Turn on authentication with this admin user (created at start, as InfluxDB allows while it has no users). */

@@ -40,9 +40,7 @@ export async function startMosquitto(opts: { users?: Record<string, string> } = 
   const proc: ChildProcess = spawn(MOSQUITTO, ['-c', join(dir, 'mosquitto.conf')], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   proc.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
-  const exited = new Promise<never>((_, reject) =>
-    proc.once('exit', (code) => reject(new Error(`mosquitto exited (${code}): ${stderr}`))),
-  );
+  const exited = new Promise<never>((_, reject) => proc.once('exit', (code) => reject(new Error(`mosquitto exited (${code}): ${stderr}`))));
   exited.catch(() => undefined); // only the race below cares; a later exit (stop) is expected
   try {
     await Promise.race([waitFor('mosquitto', () => accepts(port)), exited]);

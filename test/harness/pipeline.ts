@@ -24,8 +24,14 @@ export function inProcessPipeline(keys: Record<string, string>): InProcess {
       const parts: Buffer[] = [];
       const out = new OutputBuffer((c) => (parts.push(Buffer.from(c)), true)); // copied: the buffer is reused
       const pipeline = new Pipeline({
-        extractor: new ReadingExtractor(), keys: { keysFor: (d) => registry.devices.get(d) }, memory: new LastAccepted(),
-        crypto, log: createLogger((l) => log.push(l)), out, stats: new Stats(), expandPayload: true,
+        extractor: new ReadingExtractor(),
+        keys: { keysFor: (d) => registry.devices.get(d) },
+        memory: new LastAccepted(),
+        crypto,
+        log: createLogger((l) => log.push(l)),
+        out,
+        stats: new Stats(),
+        expandPayload: true,
       });
       const splitter = new MetricSplitter();
       const pairs: { input: Buffer; output: Buffer }[] = [];

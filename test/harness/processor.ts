@@ -23,7 +23,12 @@ export function writeKeys(dir: string, keys: unknown, name = 'pub_keys.json'): s
   return path;
 }
 
-export interface RunResult { stdout: Buffer; stderr: string; code: number | null; signal: NodeJS.Signals | null }
+export interface RunResult {
+  stdout: Buffer;
+  stderr: string;
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
 
 /** Writes all input, closes stdin (Telegraf's shutdown starts this way) and collects everything. */
 export function runProcessor(args: string[], input: string | Buffer): Promise<RunResult> {
@@ -35,7 +40,9 @@ export function runProcessor(args: string[], input: string | Buffer): Promise<Ru
 
 /** The one spawn (Node's flags as shipped); no I! summary unless `args` ask for one. */
 export function startProcessor(args: readonly string[], summary = ['--summary-interval', '0']): ChildProcessWithoutNullStreams {
-  const child = spawn(process.execPath, [...NODE_FLAGS, requireBuild('processor.js'), ...summary, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...NODE_FLAGS, requireBuild('processor.js'), ...summary, ...args], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
   child.stdin.on('error', () => {}); // EPIPE after a deliberate kill is expected
   return child;
 }

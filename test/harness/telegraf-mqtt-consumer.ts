@@ -52,7 +52,13 @@ function flatten(prefix: string, v: unknown, out: Field[], stringFields: readonl
 }
 
 const join = (prefix: string, key: string) => (prefix ? `${prefix}_${key}` : key);
-const glob = (g: string) => new RegExp(`^${g.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
+const glob = (g: string) =>
+  new RegExp(
+    `^${g
+      .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+      .replace(/\*/g, '.*')
+      .replace(/\?/g, '.')}$`,
+  );
 
 export function serialize(name: string, tags: Record<string, string>, fields: readonly Field[], timeNs: bigint): string {
   const header = [escapeName(name)];

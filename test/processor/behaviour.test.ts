@@ -95,13 +95,19 @@ describe('processor behaviour inside Telegraf', () => {
   });
 
   it('passes lines that are not line protocol through byte-for-byte, invalid UTF-8 included, and rate-limits the warning', async () => {
-    const bad = [Buffer.from('this is not line protocol\n'), Buffer.from([0x6d, 0x20, 0x76, 0x3d, 0xff, 0xfe, 0x0a]), Buffer.from('m,a=1 v=NaN 1\n')];
+    const bad = [
+      Buffer.from('this is not line protocol\n'),
+      Buffer.from([0x6d, 0x20, 0x76, 0x3d, 0xff, 0xfe, 0x0a]),
+      Buffer.from('m,a=1 v=NaN 1\n'),
+    ];
     const good = Buffer.from(lineAt(30_000));
     const input = Buffer.concat([...Array.from({ length: 300 }, (_, i) => bad[i % 3]!), good]);
     const r = await runProcessor(['--keys', keys], input);
     const lines = splitLines(r.stdout);
     expect(lines.length).toBe(301);
-    expect(Buffer.concat(lines.slice(0, 300).map((l) => Buffer.concat([l, Buffer.from('\n')])))).toEqual(input.subarray(0, input.length - good.length));
+    expect(Buffer.concat(lines.slice(0, 300).map((l) => Buffer.concat([l, Buffer.from('\n')])))).toEqual(
+      input.subarray(0, input.length - good.length),
+    );
     expect(tag(decode(lines[300]!), 'verify_status')).toBe('ok');
     const warnings = r.stderr.split('\n').filter((l) => l.startsWith('W! passing through'));
     expect(warnings.length).toBe(5);
@@ -118,7 +124,12 @@ describe('processor behaviour inside Telegraf', () => {
       for (let i = 0; i < n; i++, seq++) {
         if (seq % 10 === 3) lines.push(`broken line ${seq} without fields\n`);
         else if (seq % 10 === 7) lines.push(`mqtt_consumer,device=p1,seq=${seq} Signature="zz",Time="x",ENERGY_Total=1 ${seq}\n`);
-        else lines.push(`${lineAt(40_000 + seq).slice(0, -1).replace('mqtt_consumer,', `mqtt_consumer,seq=${seq},`)}\n`);
+        else
+          lines.push(
+            `${lineAt(40_000 + seq)
+              .slice(0, -1)
+              .replace('mqtt_consumer,', `mqtt_consumer,seq=${seq},`)}\n`,
+          );
       }
       return lines.join('');
     };
@@ -147,9 +158,12 @@ describe('processor behaviour inside Telegraf', () => {
 
 describe('shutdown as Telegraf does it, and operational output', () => {
   /** Telegraf's stop: close stdin, wait 5 s, SIGTERM, wait 5 s, SIGKILL. Returns the step that ended it. */
-  async function telegrafStop(child: ReturnType<typeof startProcessor>): Promise<{ step: 'eof' | 'sigterm' | 'sigkill'; code: number | null }> {
+  async function telegrafStop(
+    child: ReturnType<typeof startProcessor>,
+  ): Promise<{ step: 'eof' | 'sigterm' | 'sigkill'; code: number | null }> {
     const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-    const within = (ms: number) => Promise.race([exited.then((code) => ({ code })), new Promise<null>((r) => setTimeout(() => r(null), ms))]);
+    const within = (ms: number) =>
+      Promise.race([exited.then((code) => ({ code })), new Promise<null>((r) => setTimeout(() => r(null), ms))]);
     child.stdin.end();
     let r = await within(5000);
     if (r) return { step: 'eof', code: r.code };
@@ -174,15 +188,27 @@ describe('shutdown as Telegraf does it, and operational output', () => {
   it('logs an I! summary and, with --stats-interval, emits a meterproof metric beyond one-for-one', async () => {
     const child = startProcessor(['--keys', keys, '--summary-interval', '1', '--stats-interval', '1']);
     const done = collect(child);
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
     child.stdin.write(lineAt(300_000) + lineAt(300_000) + 'cpu usage=1 1\n');
-    await new Promise((r) => setTimeout(r, 1500));
+    // Both reports come after their interval; a loaded machine may take longer, so wait for them, not for a fixed time.
+    const deadline = Date.now() + 15_000;
+    while ((!/^meterproof /m.test(out) || !/^I! summary: /m.test(err)) && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 50));
     child.stdin.end();
     const r = await done;
     const lines = splitLines(r.stdout).map(decode);
     const stats = lines.filter((m) => m.name === 'meterproof');
     expect(lines.length - stats.length).toBe(3);
     expect(stats.length).toBeGreaterThanOrEqual(1);
-    expect(Object.fromEntries(stats[0]!.fields)).toMatchObject({ ok: { int: 1n }, replay: { int: 1n }, unsigned: { int: 1n }, devices: { int: 1n } });
+    expect(Object.fromEntries(stats[0]!.fields)).toMatchObject({
+      ok: { int: 1n },
+      replay: { int: 1n },
+      unsigned: { int: 1n },
+      devices: { int: 1n },
+    });
     expect(r.stderr).toMatch(/^I! summary: (unsigned=1 replay=1 ok=1|.*ok=1.*); devices=1 invalid_lines=0 key_reloads=0$/m);
   });
 });

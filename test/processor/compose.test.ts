@@ -75,7 +75,10 @@ describe('docker-compose.yml', () => {
     const [node, ...args] = conf.processors.execd[0]!.command;
     expect(node).toBe('node');
     for (const path of args.filter((a) => a.startsWith('/'))) {
-      expect(targets.some((m) => path === m.target || path.startsWith(`${m.target}/`)), `${path} is not mounted`).toBe(true);
+      expect(
+        targets.some((m) => path === m.target || path.startsWith(`${m.target}/`)),
+        `${path} is not mounted`,
+      ).toBe(true);
     }
     expect(targets.find((m) => m.target === '/opt/meterproof/dist/processor.js')?.source).toBe('./dist/processor.js');
     // The sample talks to 127.0.0.1; sharing InfluxDB's network namespace makes that true in compose.
@@ -84,7 +87,9 @@ describe('docker-compose.yml', () => {
     expect(telegraf.network_mode).toBe('service:influxdb');
     expect(compose.services.mosquitto!.network_mode).toBe('service:influxdb');
     expect(read('docker/mosquitto.conf')).toMatch(/^listener 1883$/m);
-    expect(compose.services.influxdb!.ports).toEqual(expect.arrayContaining([expect.stringMatching(/:1883$/), expect.stringMatching(/:8086$/)]));
+    expect(compose.services.influxdb!.ports).toEqual(
+      expect.arrayContaining([expect.stringMatching(/:1883$/), expect.stringMatching(/:8086$/)]),
+    );
   });
 
   it('loads both plugins unsigned, and sets every variable the Grafana provisioning reads', () => {
@@ -95,7 +100,9 @@ describe('docker-compose.yml', () => {
     for (const id of ids) expect(targets).toContainEqual({ source: `./dist/${id}`, target: `/var/lib/grafana/plugins/${id}` });
     expect(targets).toContainEqual({ source: './provisioning', target: '/etc/grafana/provisioning' });
 
-    const provisioning = readdirSync(resolve(ROOT, 'provisioning/datasources')).map((f) => read(`provisioning/datasources/${f}`)).join('\n');
+    const provisioning = readdirSync(resolve(ROOT, 'provisioning/datasources'))
+      .map((f) => read(`provisioning/datasources/${f}`))
+      .join('\n');
     const needed = new Set([...provisioning.matchAll(/\$\{([A-Z_][A-Z0-9_]*)\}/g)].map((m) => m[1]!));
     for (const name of needed) expect(grafana.environment, `${name} is not set for Grafana`).toHaveProperty(name);
     for (const file of provisioning.matchAll(/\$__file\{([^}]+)\}/g)) expect(targets.map((m) => m.target)).toContain(file[1]);

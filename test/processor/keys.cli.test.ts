@@ -17,9 +17,24 @@ describe('meterproof keys', () => {
 
   it('adds a key after a hard reset, turning a legacy entry into a list, and lists fingerprints', async () => {
     writeFileSync(file, JSON.stringify({ plug: k1 }));
-    const add = await runCli(['keys', 'add', '--keys', file, '--device', 'plug', '--key', k2, '--not-before', '2025-04-01', '--label', 'after reset']);
+    const add = await runCli([
+      'keys',
+      'add',
+      '--keys',
+      file,
+      '--device',
+      'plug',
+      '--key',
+      k2,
+      '--not-before',
+      '2025-04-01',
+      '--label',
+      'after reset',
+    ]);
     expect(add.code).toBe(0);
-    expect(JSON.parse(readFileSync(file, 'utf8'))).toEqual({ plug: [{ key: k1 }, { key: k2, not_before: '2025-04-01', label: 'after reset' }] });
+    expect(JSON.parse(readFileSync(file, 'utf8'))).toEqual({
+      plug: [{ key: k1 }, { key: k2, not_before: '2025-04-01', label: 'after reset' }],
+    });
     const list = await runCli(['keys', 'list', '--keys', file]);
     expect(list.stdout).toContain(fingerprint(k1));
     expect(list.stdout).toMatch(new RegExp(`plug\\s+${fingerprint(k2)}\\s+${k2.slice(0, 12)}…\\s+2025-04-01T00:00:00 to …\\s+active`));

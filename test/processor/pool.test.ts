@@ -58,7 +58,7 @@ async function runAll(pool: VerifyPool, all: SignatureJob[], help: boolean): Pro
     };
     const feed = (): void => {
       // At most 1,000 outstanding, as the processor bounds what it holds.
-      for (const end = Math.min(all.length, matches.length + 1000); checks.length < end; ) {
+      for (const end = Math.min(all.length, matches.length + 1000); checks.length < end;) {
         const job = all[checks.length]!;
         checks.push(OffloadedCheck.start(job, pool) ?? inline(job));
       }

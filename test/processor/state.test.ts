@@ -21,9 +21,17 @@ const statuses = (out: Buffer) => splitLines(out).map((l) => tag(decode(l), 'ver
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function fleetStream(seed: string, rounds: number, start = 0) {
-  const fleet = new SimulatedFleet([{ name: 'a', energyRes: 3 }, { name: 'b', energyRes: 2, phases: 3 }, { name: 'c', energyRes: 1 }], seed);
+  const fleet = new SimulatedFleet(
+    [
+      { name: 'a', energyRes: 3 },
+      { name: 'b', energyRes: 2, phases: 3 },
+      { name: 'c', energyRes: 1 },
+    ],
+    seed,
+  );
   const msgs: FleetMessage[] = [];
-  for (let r = 0; r < rounds; r++) msgs.push(...fleet.round(new Date(T0 + (start + r) * 60_000), { replayed: 0.1, rolled_back: 0.05, tampered: 0.03 }));
+  for (let r = 0; r < rounds; r++)
+    msgs.push(...fleet.round(new Date(T0 + (start + r) * 60_000), { replayed: 0.1, rolled_back: 0.05, tampered: 0.03 }));
   return { fleet, msgs };
 }
 
@@ -35,7 +43,11 @@ describe('replay and rollback memory', () => {
     const half = msgs.length / 2;
     const r1 = await runProcessor(['--keys', keys, '--state', state], msgs.slice(0, half).map(toLine).join(''));
     // Re-publish honest readings of the first run: only the memory on disk can catch them.
-    const replays = msgs.slice(0, half).filter((m) => m.expected === 'ok').slice(0, 10).map((m) => ({ ...m, expected: 'replay' as const }));
+    const replays = msgs
+      .slice(0, half)
+      .filter((m) => m.expected === 'ok')
+      .slice(0, 10)
+      .map((m) => ({ ...m, expected: 'replay' as const }));
     const second = [...replays, ...msgs.slice(half)];
     const r2 = await runProcessor(['--keys', keys, '--state', state], second.map(toLine).join(''));
     expect([r1.code, r2.code]).toEqual([0, 0]);
@@ -49,7 +61,12 @@ describe('replay and rollback memory', () => {
     const state = join(dir, 'kill-state.json');
     const input = msgs.map(toLine).join('');
     // Kill when a chosen number of metrics has come out (load makes wall-clock delays meaningless).
-    for (const [after, extraMs] of [[300, 0], [2500, 7], [6000, 31], [1200, 13]] as const) {
+    for (const [after, extraMs] of [
+      [300, 0],
+      [2500, 7],
+      [6000, 31],
+      [1200, 13],
+    ] as const) {
       const child = startProcessor(['--keys', keys, '--state', state, '--state-interval', '50', '--crypto', 'node']);
       const done = collect(child);
       let seen = 0;
@@ -103,7 +120,13 @@ describe('replay and rollback memory', () => {
     const keys = writeKeys(dir, fleet.publicKeys(), 'corrupt-keys.json');
     const state = join(dir, 'corrupt-state.json');
     writeFileSync(state, '{"version":1,"devices":{"a":{"time":');
-    const r = await runProcessor(['--keys', keys, '--state', state], msgs.filter((m) => m.fault === 'none').map(toLine).join(''));
+    const r = await runProcessor(
+      ['--keys', keys, '--state', state],
+      msgs
+        .filter((m) => m.fault === 'none')
+        .map(toLine)
+        .join(''),
+    );
     expect(r.code).toBe(0);
     expect(r.stderr).toMatch(/^E! state: .*corrupt-state\.json is not a valid state file .*; starting fresh$/m);
     expect(statuses(r.stdout).every((s) => s === 'ok')).toBe(true);
@@ -141,7 +164,9 @@ describe('key lifecycle', () => {
     expect(await send()).toBe('ok');
     child.stdin.end();
     const r = await done;
-    expect(r.stderr).toMatch(/^E! keys: .*live-keys\.json: not valid JSON at line 2, column \d+: .*; keeping the last good keys \(1 devices\)$/m);
+    expect(r.stderr).toMatch(
+      /^E! keys: .*live-keys\.json: not valid JSON at line 2, column \d+: .*; keeping the last good keys \(1 devices\)$/m,
+    );
   });
 
   it('reloads on SIGHUP', async () => {
@@ -164,13 +189,17 @@ describe('key lifecycle', () => {
     const before = new Plug({ name: 'rotated', energyRes: 3, startMicroKwh: 5_000_000 }, 'before-reset');
     const after = new Plug({ name: 'rotated', energyRes: 3, startMicroKwh: 0 }, 'after-reset'); // the counter restarted too
     const at = (h: number) => new Date(Date.UTC(2025, 3, 1, h));
-    const file = writeKeys(dir, {
-      rotated: [
-        { key: before.publicKeyHex, not_after: '2025-04-01T10:00:00', label: 'factory' },
-        { key: after.publicKeyHex, not_before: '2025-04-01T10:00:00', label: 'after hard reset' },
-      ],
-      revoked: [{ key: deviceKey('r', 'revoked').publicKeyHex, revoked: true }],
-    }, 'rotation.json');
+    const file = writeKeys(
+      dir,
+      {
+        rotated: [
+          { key: before.publicKeyHex, not_after: '2025-04-01T10:00:00', label: 'factory' },
+          { key: after.publicKeyHex, not_before: '2025-04-01T10:00:00', label: 'after hard reset' },
+        ],
+        revoked: [{ key: deviceKey('r', 'revoked').publicKeyHex, revoked: true }],
+      },
+      'rotation.json',
+    );
     const revokedPlug = new Plug({ name: 'revoked' }, 'r');
     const lines = [
       before.read(at(9)), // old key, inside its window

@@ -15,11 +15,21 @@ import { runProcessor, tempDir, writeKeys, type RunResult } from '../harness/pro
 import { decode, splitLines, stringField, tag } from '../harness/metrics';
 import { mulberry32 } from '../../sim/fleet';
 
-interface Case { line: string; expected: VerifyStatus; message?: string; what: string; exact?: boolean }
+interface Case {
+  line: string;
+  expected: VerifyStatus;
+  message?: string;
+  what: string;
+  exact?: boolean;
+}
 
 const T0 = Date.UTC(2024, 2, 1, 12, 0, 0);
 const rng = mulberry32(7);
-const shuffle = <T>(xs: T[]): T[] => xs.map((x) => [rng(), x] as const).sort((a, b) => a[0] - b[0]).map(([, x]) => x);
+const shuffle = <T>(xs: T[]): T[] =>
+  xs
+    .map((x) => [rng(), x] as const)
+    .sort((a, b) => a[0] - b[0])
+    .map(([, x]) => x);
 
 function buildStream(): { cases: Case[]; keys: Record<string, string> } {
   const fleet = new SimulatedFleet(
@@ -36,27 +46,52 @@ function buildStream(): { cases: Case[]; keys: Record<string, string> } {
   const add = (m: FleetMessage, i: number, what = m.fault) => {
     const exact = i % 4 === 0;
     cases.push({
-      line: telegrafLine(m.topic, m.payload, BigInt(T0 + i) * 1_000_000n, { mode: exact ? 'value' : 'json', topicTags: '_/device/_', orderFields: shuffle }),
-      expected: m.expected, what, exact,
+      line: telegrafLine(m.topic, m.payload, BigInt(T0 + i) * 1_000_000n, {
+        mode: exact ? 'value' : 'json',
+        topicTags: '_/device/_',
+        orderFields: shuffle,
+      }),
+      expected: m.expected,
+      what,
+      exact,
     });
   };
   let i = 0;
   for (let r = 0; r < 40; r++) {
-    for (const m of fleet.round(new Date(T0 + r * 10_000), { tampered: 0.06, foreign_signature: 0.04, unsigned: 0.04, replayed: 0.05, rolled_back: 0.04 })) add(m, i++);
+    for (const m of fleet.round(new Date(T0 + r * 10_000), {
+      tampered: 0.06,
+      foreign_signature: 0.04,
+      unsigned: 0.04,
+      replayed: 0.05,
+      rolled_back: 0.04,
+    }))
+      add(m, i++);
   }
 
   // Rounding forgeries: a value that differs from the signed text within its rounding step.
   const r1 = new Plug({ name: 'forged', energyRes: 3, startMicroKwh: 1_000_000 }, 'stream-test').read(new Date(T0 + 999_000));
   const keys = { ...fleet.publicKeys(), forged: new Plug({ name: 'forged' }, 'stream-test').publicKeyHex };
   const forge = (payload: string, from: string, to: string, what: string) =>
-    cases.push({ line: telegrafLine('tele/forged/SENSOR', payload.replace(`"Total":${from}`, `"Total":${to}`), BigInt(T0) * 1_000_000n, { mode: 'json', topicTags: '_/device/_' }), expected: 'bad_signature', what });
+    cases.push({
+      line: telegrafLine('tele/forged/SENSOR', payload.replace(`"Total":${from}`, `"Total":${to}`), BigInt(T0) * 1_000_000n, {
+        mode: 'json',
+        topicTags: '_/device/_',
+      }),
+      expected: 'bad_signature',
+      what,
+    });
   expect(r1.totalText).toBe('10.000');
   forge(r1.payload, '10.000', '10.0004', 'rounding forgery: 10.0004 rounds to the signed 10.000');
   forge(r1.payload, '10.000', '9.9996', 'rounding forgery: 9.9996 rounds to the signed 10.000');
 
   // The firmware's own trailing zeros and integer totals must verify.
   const whole = new Plug({ name: 'forged', energyRes: 3, startMicroKwh: 1_000_000 }, 'stream-test').read(new Date(T0 + 1_000_000));
-  cases.push({ line: telegrafLine(whole.topic, whole.payload, 1n, { mode: 'json', topicTags: '_/device/_' }), expected: 'ok', message: whole.message, what: 'Total 10.000 arrives as float 10' });
+  cases.push({
+    line: telegrafLine(whole.topic, whole.payload, 1n, { mode: 'json', topicTags: '_/device/_' }),
+    expected: 'ok',
+    message: whole.message,
+    what: 'Total 10.000 arrives as float 10',
+  });
 
   // Malformed readings.
   const base = new Plug({ name: 'forged', energyRes: 3, startMicroKwh: 2_000_000 }, 'stream-test').read(new Date(T0 + 2_000_000));
@@ -67,15 +102,38 @@ function buildStream(): { cases: Case[]; keys: Record<string, string> } {
   mal(base.payload.replace(/"Time":"[^"]*",/, ''), 'no Time');
   mal(base.payload.replace(/"Time":"[^"]*"/, '"Time":"2024-02-30T12:00:00"'), 'Time that is not a date');
   mal(base.payload.replace(/"Total":[^,]*,/, ''), 'no Total');
-  cases.push({ line: telegrafLine(base.topic, base.payload.replace(base.signature, base.signature.toUpperCase()), 2n, { mode: 'json', topicTags: '_/device/_' }), expected: 'ok', message: base.message, what: 'upper-case hex is the same signature' });
+  cases.push({
+    line: telegrafLine(base.topic, base.payload.replace(base.signature, base.signature.toUpperCase()), 2n, {
+      mode: 'json',
+      topicTags: '_/device/_',
+    }),
+    expected: 'ok',
+    message: base.message,
+    what: 'upper-case hex is the same signature',
+  });
 
   // Not a meter reading at all, and escaping that Telegraf produces.
-  cases.push({ line: 'cpu,cpu=cpu-total,host=h usage_idle=98.5,usage_user=1.25 1700000000000000000\n', expected: 'unsigned', what: 'cpu metric' });
+  cases.push({
+    line: 'cpu,cpu=cpu-total,host=h usage_idle=98.5,usage_user=1.25 1700000000000000000\n',
+    expected: 'unsigned',
+    what: 'cpu metric',
+  });
   const esc = new Plug({ name: 'forged', energyRes: 3, startMicroKwh: 3_000_000 }, 'stream-test').read(new Date(T0 + 3_000_000));
   cases.push({
-    line: serialize('mqtt consumer', { device: 'forged', host: 'edge host,eu=1', topic: esc.topic },
-      [['Signature', esc.signature], ['Time', esc.time], ['ENERGY_Total', Number(esc.totalText)], ['note', 'two\nlines "quoted" \\ back\\']], 3n),
-    expected: 'ok', message: esc.message, what: 'escaped measurement/tags and a string with raw newlines',
+    line: serialize(
+      'mqtt consumer',
+      { device: 'forged', host: 'edge host,eu=1', topic: esc.topic },
+      [
+        ['Signature', esc.signature],
+        ['Time', esc.time],
+        ['ENERGY_Total', Number(esc.totalText)],
+        ['note', 'two\nlines "quoted" \\ back\\'],
+      ],
+      3n,
+    ),
+    expected: 'ok',
+    message: esc.message,
+    what: 'escaped measurement/tags and a string with raw newlines',
   });
   return { cases, keys };
 }
@@ -107,7 +165,9 @@ describe('processor on an independently generated stream', () => {
     const wrong = cases.flatMap((c, i) => {
       const m = decode(outLines[i]!);
       const got = tag(m, 'verify_status');
-      return got === c.expected && tag(m, 'verified') === String(c.expected === 'ok') ? [] : [`#${i} ${c.what}: expected ${c.expected}, got ${got}`];
+      return got === c.expected && tag(m, 'verified') === String(c.expected === 'ok')
+        ? []
+        : [`#${i} ${c.what}: expected ${c.expected}, got ${got}`];
     });
     expect(wrong).toEqual([]);
   });

@@ -16,7 +16,15 @@ interface Report {
   reverified: number;
   disagreements: number;
   byKind: Record<string, number>;
-  devices: { device: string; rows: number; signed: number; reverified: number; storedVerified: number; disagreements: number; byKind: Record<string, number> }[];
+  devices: {
+    device: string;
+    rows: number;
+    signed: number;
+    reverified: number;
+    storedVerified: number;
+    disagreements: number;
+    byKind: Record<string, number>;
+  }[];
   examples: { time: string; device: string; kind: string; detail: string }[];
   stats: { rowsPerSecond: number; peakRssBytes: number };
 }
@@ -39,7 +47,11 @@ describe('meterproof audit', () => {
     dir = await mkdtemp(join(tmpdir(), 'meterproof-audit-'));
     [influx, fleet] = await Promise.all([
       startInfluxDB(),
-      processedFleet(dir, { devices: '5', unknown: '0.2', 'energy-res': '3,2,0', unsigned: '0.1', tampered: '0.1', replayed: '0.1', seed: 'audit-detect' }, 20),
+      processedFleet(
+        dir,
+        { devices: '5', unknown: '0.2', 'energy-res': '3,2,0', unsigned: '0.1', tampered: '0.1', replayed: '0.1', seed: 'audit-detect' },
+        20,
+      ),
     ]);
     await influx.query('CREATE DATABASE "stored"');
     await influx.write('stored', fleet.lines.join('\n'));
@@ -103,7 +115,9 @@ describe('meterproof audit', () => {
 
     const table = await audit();
     expect(table.code).toBe(1);
-    expect(table.stdout).toContain('Disagreements with the stored verified tag: 3 verified=true but not proven, 1 rejected but verifies now, 1 signed_message differs from the fields');
+    expect(table.stdout).toContain(
+      'Disagreements with the stored verified tag: 3 verified=true but not proven, 1 rejected but verifies now, 1 signed_message differs from the fields',
+    );
 
     const res = await audit('--json');
     expect(res.code).toBe(1);
@@ -115,7 +129,9 @@ describe('meterproof audit', () => {
     const kinds = report.examples.map((e) => `${e.kind}: ${e.detail}`);
     expect(kinds).toEqual([
       expect.stringMatching(/^forged_verified: verified=true, but the signature does not verify ".{19},99999\.500/),
-      expect.stringMatching(/^message_mismatch: signed_message ".{19},[\d.]+" does not match the row: the row's Time and Total give ".{19},99999\.5/),
+      expect.stringMatching(
+        /^message_mismatch: signed_message ".{19},[\d.]+" does not match the row: the row's Time and Total give ".{19},99999\.5/,
+      ),
       'forged_verified: verified=true on a row without a Signature',
       expect.stringMatching(/^forged_verified: verified=true, but device "plug-05" has no key in the registry/),
       'rejected_but_valid: stored verify_status=bad_signature, but the signature verifies now',

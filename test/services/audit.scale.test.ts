@@ -70,17 +70,30 @@ describe(`audit of ${ROWS.toLocaleString('en-US')} stored rows`, () => {
     provable = genuine;
   }
 
-
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'meterproof-scale-'));
     [influx, fleet] = await Promise.all([
       startInfluxDB(),
-      processedFleet(dir, { devices: '20', unknown: '0.1', 'energy-res': '3,2,0,5,1', phases: '0.2', unsigned: '0.05', replayed: '0.05', seed: 'audit-scale' }, 50),
+      processedFleet(
+        dir,
+        {
+          devices: '20',
+          unknown: '0.1',
+          'energy-res': '3,2,0,5,1',
+          phases: '0.2',
+          unsigned: '0.05',
+          replayed: '0.05',
+          seed: 'audit-scale',
+        },
+        50,
+      ),
     ]);
     await influx.query('CREATE DATABASE "scale"');
     const started = Date.now();
     await store(ROWS, FORGED);
-    console.log(`stored ${ROWS.toLocaleString('en-US')} rows (${(storedBytes / MiB).toFixed(0)} MiB of line protocol) in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    console.log(
+      `stored ${ROWS.toLocaleString('en-US')} rows (${(storedBytes / MiB).toFixed(0)} MiB of line protocol) in ${((Date.now() - started) / 1000).toFixed(1)} s`,
+    );
   }, TIMEOUT_MS);
 
   afterAll(async () => {
@@ -88,23 +101,27 @@ describe(`audit of ${ROWS.toLocaleString('en-US')} stored rows`, () => {
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  it('re-checks every row in bounded memory and finds exactly the forged ones', async () => {
-    const res = await runCli(['audit', '--url', influx.url, '--db', 'scale', '--keys', fleet.keysPath, '--json'], {
-      env: { NODE_OPTIONS: `--max-old-space-size=${HEAP_CAP_MIB}` },
-      timeoutMs: TIMEOUT_MS,
-    });
-    expect(res.code, res.stderr).toBe(1);
-    const report = JSON.parse(res.stdout) as Report;
-    expect(report.rows).toBe(ROWS);
-    expect(report.disagreements).toBe(FORGED);
-    expect(report.byKind).toEqual({ forged_verified: FORGED, rejected_but_valid: 0, message_mismatch: 0 });
-    expect(report.reverified).toBe(provable);
+  it(
+    're-checks every row in bounded memory and finds exactly the forged ones',
+    async () => {
+      const res = await runCli(['audit', '--url', influx.url, '--db', 'scale', '--keys', fleet.keysPath, '--json'], {
+        env: { NODE_OPTIONS: `--max-old-space-size=${HEAP_CAP_MIB}` },
+        timeoutMs: TIMEOUT_MS,
+      });
+      expect(res.code, res.stderr).toBe(1);
+      const report = JSON.parse(res.stdout) as Report;
+      expect(report.rows).toBe(ROWS);
+      expect(report.disagreements).toBe(FORGED);
+      expect(report.byKind).toEqual({ forged_verified: FORGED, rejected_but_valid: 0, message_mismatch: 0 });
+      expect(report.reverified).toBe(provable);
 
-    const s = report.stats;
-    console.log(
-      `audit: ${ROWS.toLocaleString('en-US')} rows in ${s.seconds} s = ${s.rowsPerSecond.toLocaleString('en-US')} rows/s (${s.verifier}), ` +
-        `peak RSS ${(s.peakRssBytes / MiB).toFixed(0)} MiB with V8's old generation capped at ${HEAP_CAP_MIB} MiB`,
-    );
-    expect(s.peakRssBytes).toBeLessThan(192 * MiB);
-  }, TIMEOUT_MS);
+      const s = report.stats;
+      console.log(
+        `audit: ${ROWS.toLocaleString('en-US')} rows in ${s.seconds} s = ${s.rowsPerSecond.toLocaleString('en-US')} rows/s (${s.verifier}), ` +
+          `peak RSS ${(s.peakRssBytes / MiB).toFixed(0)} MiB with V8's old generation capped at ${HEAP_CAP_MIB} MiB`,
+      );
+      expect(s.peakRssBytes).toBeLessThan(192 * MiB);
+    },
+    TIMEOUT_MS,
+  );
 });

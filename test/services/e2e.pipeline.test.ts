@@ -25,8 +25,17 @@ import { InfluxOutput } from '../harness/telegraf-influxdb-output';
 import { telegrafLine } from '../harness/telegraf-mqtt-consumer';
 
 const FLEET: FleetOptionText = {
-  devices: '10', 'energy-res': '3,2,0,5,1', phases: '0.3', zone: '+01:00', seed: 'e2e-pipeline',
-  tampered: '0.08', foreign: '0.05', unsigned: '0.08', replayed: '0.1', rollback: '0.06', unknown: '0.2',
+  devices: '10',
+  'energy-res': '3,2,0,5,1',
+  phases: '0.3',
+  zone: '+01:00',
+  seed: 'e2e-pipeline',
+  tampered: '0.08',
+  foreign: '0.05',
+  unsigned: '0.08',
+  replayed: '0.1',
+  rollback: '0.06',
+  unknown: '0.2',
 };
 const ROUNDS = 12;
 const INTERVAL_MS = 20;
@@ -86,8 +95,20 @@ describe('simulate → Mosquitto → Telegraf stand-in → processor → InfluxD
     });
 
     const sim = await spawnCli([
-      'simulate', '--broker', broker.url, '--qos', '1', '--count', String(ROUNDS), '--interval', String(INTERVAL_MS),
-      '--start', START, '--keys-out', keys, ...Object.entries(FLEET).flatMap(([k, v]) => [`--${k}`, v!]),
+      'simulate',
+      '--broker',
+      broker.url,
+      '--qos',
+      '1',
+      '--count',
+      String(ROUNDS),
+      '--interval',
+      String(INTERVAL_MS),
+      '--start',
+      START,
+      '--keys-out',
+      keys,
+      ...Object.entries(FLEET).flatMap(([k, v]) => [`--${k}`, v!]),
     ]);
     const simDone = completion(sim);
     // simulate writes the registry before it connects; the processor needs it to start.
@@ -138,13 +159,22 @@ describe('simulate → Mosquitto → Telegraf stand-in → processor → InfluxD
     const rows = rowsOf(res!.series?.[0]);
     expect(rows).toHaveLength(expected.length);
     const got = rows.map((r) => [r.device, r.verify_status, r.verified, r.signed_message ?? null]);
-    const want = expected.map((m) => [m.device, m.expected, String(m.expected === 'ok'), m.expected === 'ok' ? signedText(m.payload) : null]);
+    const want = expected.map((m) => [
+      m.device,
+      m.expected,
+      String(m.expected === 'ok'),
+      m.expected === 'ok' ? signedText(m.payload) : null,
+    ]);
     expect(got).toEqual(want);
   });
 
   it.each(MODES)("%s mode: the data source's trust statements give each device its expected trust", async (mode) => {
     const statements = trustStatements({
-      measurement: 'mqtt_consumer', totalField: 'ENERGY_Total', fromMs: testStart - 60_000, toMs: Date.now() + 60_000, filters: [],
+      measurement: 'mqtt_consumer',
+      totalField: 'ENERGY_Total',
+      fromMs: testStart - 60_000,
+      toMs: Date.now() + 60_000,
+      filters: [],
     });
     const results = await Promise.all(statements.map(async (q) => (await influx.query(q, `e2e_${mode}`))[0]!));
     const devices = [...new Set(expected.map((m) => m.device))];
@@ -172,7 +202,12 @@ describe('simulate → Mosquitto → Telegraf stand-in → processor → InfluxD
   it.each(MODES)('%s mode: meterproof audit agrees with every stored verdict (exit 0)', async (mode) => {
     const res = await runCli(['audit', '--url', influx.url, '--db', `e2e_${mode}`, '--keys', join(dir, 'pub_keys.json'), '--json']);
     expect(res.code, res.stderr).toBe(0);
-    const report = JSON.parse(res.stdout) as { rows: number; reverified: number; disagreements: number; devices: { device: string; rows: number }[] };
+    const report = JSON.parse(res.stdout) as {
+      rows: number;
+      reverified: number;
+      disagreements: number;
+      devices: { device: string; rows: number }[];
+    };
     expect(report.disagreements).toBe(0);
     expect(report.rows).toBe(expected.length);
     // Genuine signatures: ok, and the replays and rollbacks the processor refused for their order.

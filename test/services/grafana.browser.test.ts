@@ -21,13 +21,30 @@ beforeAll(async () => {
   const message = '2024-05-01T10:00:00,12.345';
   publicKeys = JSON.stringify({ 'plug-a': key.publicHex });
   const fleet: FakeDevice[] = [
-    { device: 'plug-a', status: 'ok', lastSeen: Date.now() - 5000, signedAt: Date.now() - 5000, values: [12.345], message, signature: await sign(message, key.secret), counts: { ok: 9, bad_signature: 1 } },
+    {
+      device: 'plug-a',
+      status: 'ok',
+      lastSeen: Date.now() - 5000,
+      signedAt: Date.now() - 5000,
+      values: [12.345],
+      message,
+      signature: await sign(message, key.secret),
+      counts: { ok: 9, bad_signature: 1 },
+    },
     { device: 'plug-b', status: 'replay', lastSeen: Date.now() - 1000, counts: { replay: 2 } },
   ];
   outDir = await mkdtemp(join(tmpdir(), 'meterproof-plugins-'));
   await buildGrafanaPlugins({ outDir });
   // Control: the same panel as bare CommonJS, which Grafana 11+ cannot load.
-  const cjs = await build({ entryPoints: ['grafana-plugin/panel/module.ts'], bundle: true, write: false, format: 'cjs', external: [...SHARED_MODULES], jsxFactory: 'React.createElement', logLevel: 'error' });
+  const cjs = await build({
+    entryPoints: ['grafana-plugin/panel/module.ts'],
+    bundle: true,
+    write: false,
+    format: 'cjs',
+    external: [...SHARED_MODULES],
+    jsxFactory: 'React.createElement',
+    logLevel: 'error',
+  });
   await mkdir(join(outDir, 'cjs-only'));
   await writeFile(join(outDir, 'cjs-only', 'module.js'), cjs.outputFiles[0]!.text);
   // The proxy answers the trust statements as InfluxDB would for this fleet.
@@ -74,19 +91,22 @@ describe.each(['namespace', 'default-only', 'exports'])('shared modules handed o
     expect(loaded.editorText).toMatch(/URL.*Database.*Authentication.*Measurement.*Total field.*Public keys.*1 device\(s\) with keys/);
 
     // The data source queries through the proxy route; the panel renders what it returns.
-    await page.evaluate(async ({ settings }) => {
-      const h = (window as any).meterproofHost;
-      const ds = await h.load('/plugins/meterproof-trust-datasource/module.js');
-      const panel = await h.load('/plugins/meterproof-trust-panel/module.js');
-      const targets = [{ refId: 'A', queryType: 'trust', datasource: { uid: 'mp' } }];
-      const response = await h.query(ds.plugin, settings, targets, 60);
-      h.renderPanel(panel.plugin, {
-        data: { state: 'Done', series: response.data, request: { targets } },
-        options: { staleMinutes: 15, unit: 'kWh', recheck: true },
-        width: 1100,
-        height: 200,
-      });
-    }, { settings });
+    await page.evaluate(
+      async ({ settings }) => {
+        const h = (window as any).meterproofHost;
+        const ds = await h.load('/plugins/meterproof-trust-datasource/module.js');
+        const panel = await h.load('/plugins/meterproof-trust-panel/module.js');
+        const targets = [{ refId: 'A', queryType: 'trust', datasource: { uid: 'mp' } }];
+        const response = await h.query(ds.plugin, settings, targets, 60);
+        h.renderPanel(panel.plugin, {
+          data: { state: 'Done', series: response.data, request: { targets } },
+          options: { staleMinutes: 15, unit: 'kWh', recheck: true },
+          width: 1100,
+          height: 200,
+        });
+      },
+      { settings },
+    );
     await page.waitForFunction(() => /re-checked in your browser/.test(document.body.textContent ?? ''), undefined, { timeout: 15_000 });
     const text = await page.locator('#root').textContent();
     expect(text).toContain('2 devices · 1 verified now · 1 failing');

@@ -78,7 +78,10 @@ const settings = () => ({
 });
 
 /** Runs queries with the built data source in the page. */
-async function query(targets: object[], opts: { variables?: Record<string, string | string[]>; filters?: object[]; jsonData?: object } = {}): Promise<Frame[]> {
+async function query(
+  targets: object[],
+  opts: { variables?: Record<string, string | string[]>; filters?: object[]; jsonData?: object } = {},
+): Promise<Frame[]> {
   return page.evaluate(
     async ({ targets, opts, settings }) => {
       const h = (window as any).meterproofHost;
@@ -112,7 +115,10 @@ beforeAll(async () => {
   await writeFile(keysPath, publicKeys);
   messages = [];
   for (let r = 0; r < ROUNDS; r++) {
-    const forced: Record<string, Fault> = { 'old-firmware': 'unsigned', ...(r === ROUNDS - 1 && { 'meddled-meter': 'tampered', 'office-desk': 'replayed' }) };
+    const forced: Record<string, Fault> = {
+      'old-firmware': 'unsigned',
+      ...(r === ROUNDS - 1 && { 'meddled-meter': 'tampered', 'office-desk': 'replayed' }),
+    };
     messages.push(...fleet.round(new Date(Date.UTC(2024, 4, 1, 10, r)), {}, forced));
   }
 
@@ -122,7 +128,9 @@ beforeAll(async () => {
   const base = BigInt(started - 40 * 60_000) * 1_000_000n;
   messages.forEach((m, i) => {
     const round = BigInt(Math.floor(i / (SPECS.length + 1)));
-    processor.send(telegrafLine(m.topic, m.payload, base + round * 60_000_000_000n + BigInt(i) * 1_000_000n, { mode: 'json', topicTags: '_/device/_' }));
+    processor.send(
+      telegrafLine(m.topic, m.payload, base + round * 60_000_000_000n + BigInt(i) * 1_000_000n, { mode: 'json', topicTags: '_/device/_' }),
+    );
   });
   const { code, stderr } = await processor.close();
   expect(code, stderr).toBe(0);
@@ -136,7 +144,12 @@ beforeAll(async () => {
   // Someone with write access edits kitchen-fridge's newest verified row: the tag still says
   // verified, the signed_message is untouched, the Total is not. Only a re-check can tell.
   const genuine = lines.filter((l) => l.startsWith('mqtt_consumer,device=kitchen-fridge') && l.includes('verify_status=ok')).at(-1)!;
-  await influx.write(DB, genuine.replace(/([ ,])ENERGY_Total=[^, ]+/, '$1ENERGY_Total=9999.5').replace(/ (\d+)$/, (_, ns: string) => ` ${BigInt(ns) + 30_000_000_000n}`));
+  await influx.write(
+    DB,
+    genuine
+      .replace(/([ ,])ENERGY_Total=[^, ]+/, '$1ENERGY_Total=9999.5')
+      .replace(/ (\d+)$/, (_, ns: string) => ` ${BigInt(ns) + 30_000_000_000n}`),
+  );
 
   await Promise.all([
     startPluginHost(outDir, { influxUrl: influx.url, user: 'grafana-reader', password: 'kept-on-the-server' }).then((h) => (host = h)),
@@ -161,8 +174,12 @@ describe('on a real InfluxDB filled by the real processor', () => {
       status: 'success',
       message: `Connected to database "${DB}", measurement "mqtt_consumer": ${SPECS.length + 1} device(s), verified tag seen; ${SPECS.length} device key(s) for browser re-checks.`,
     });
-    expect((await inPage<{ message: string }>('health', undefined, { database: 'nope' })).message).toBe('Database "nope" does not exist on this InfluxDB: check the database name');
-    expect((await inPage<{ message: string }>('health', undefined, { measurement: 'elsewhere' })).message).toMatch(/measurement "elsewhere" has no rows/);
+    expect((await inPage<{ message: string }>('health', undefined, { database: 'nope' })).message).toBe(
+      'Database "nope" does not exist on this InfluxDB: check the database name',
+    );
+    expect((await inPage<{ message: string }>('health', undefined, { measurement: 'elsewhere' })).message).toMatch(
+      /measurement "elsewhere" has no rows/,
+    );
   });
 
   it('Trust status: one row per device with verdict, signed total, share and reasons', async () => {
@@ -176,7 +193,8 @@ describe('on a real InfluxDB filled by the real processor', () => {
       expect(row.verify_status, w.device).toBe(w.status);
       expect(row.verified, w.device).toBe(w.status === 'ok');
       expect(row.readings, w.device).toBe(w.readings + (w.device === 'kitchen-fridge' ? 1 : 0));
-      for (const s of VERIFY_STATUSES) expect(row[`count_${s}`], `${w.device} ${s}`).toBe(w.counts[s]! + (w.device === 'kitchen-fridge' && s === 'ok' ? 1 : 0));
+      for (const s of VERIFY_STATUSES)
+        expect(row[`count_${s}`], `${w.device} ${s}`).toBe(w.counts[s]! + (w.device === 'kitchen-fridge' && s === 'ok' ? 1 : 0));
       if (w.device === 'kitchen-fridge') continue; // its newest verified row is the edited one, checked below
       expect(row.signed_message, w.device).toBe(w.signedMessage);
       expect(row.signed_values, w.device).toEqual(w.values);
@@ -200,9 +218,14 @@ describe('on a real InfluxDB filled by the real processor', () => {
     for (const w of expectations()) {
       if (w.device === 'kitchen-fridge') continue;
       if (w.ok === 0) {
-        expect([...byName.keys()].some((n) => n?.startsWith(w.device)), w.device).toBe(false);
+        expect(
+          [...byName.keys()].some((n) => n?.startsWith(w.device)),
+          w.device,
+        ).toBe(false);
       } else if (Array.isArray(w.okTotals[0])) {
-        (w.okTotals[0] as number[]).forEach((_, p) => expect(byName.get(`${w.device} L${p + 1}`), w.device).toEqual(w.okTotals.map((t) => (t as number[])[p])));
+        (w.okTotals[0] as number[]).forEach((_, p) =>
+          expect(byName.get(`${w.device} L${p + 1}`), w.device).toEqual(w.okTotals.map((t) => (t as number[])[p])),
+        );
       } else {
         expect(byName.get(w.device), w.device).toEqual(w.okTotals);
       }
@@ -212,7 +235,10 @@ describe('on a real InfluxDB filled by the real processor', () => {
   it('Verification events: every reading that did not verify, with its reason', async () => {
     const [frame] = await query([{ refId: 'E', queryType: 'events', limit: 1000 }]);
     const got = (col(frame!, 'device') as string[]).map((d, i) => `${d} ${col(frame!, 'verify_status')[i]}`).sort();
-    const want = messages.filter((m) => m.expected !== 'ok').map((m) => `${m.device} ${m.expected}`).sort();
+    const want = messages
+      .filter((m) => m.expected !== 'ok')
+      .map((m) => `${m.device} ${m.expected}`)
+      .sort();
     expect(got).toEqual(want);
     const times = col(frame!, 'time') as number[];
     expect([...times].sort((a, b) => b - a)).toEqual(times); // newest first
@@ -226,10 +252,15 @@ describe('on a real InfluxDB filled by the real processor', () => {
   });
 
   it('multi-value variables and hostile filters select exactly, and change nothing', async () => {
-    const [frame] = await query([{ refId: 'A', queryType: 'trust', device: '$device' }], { variables: { device: ["it's-plug", 'workshop-3phase', "x'; DROP DATABASE telegraf; --", 'a.*'] } });
+    const [frame] = await query([{ refId: 'A', queryType: 'trust', device: '$device' }], {
+      variables: { device: ["it's-plug", 'workshop-3phase', "x'; DROP DATABASE telegraf; --", 'a.*'] },
+    });
     expect([...(col(frame!, 'device') as string[])].sort()).toEqual(["it's-plug", 'workshop-3phase']);
     const hostile = await query([{ refId: 'A', queryType: 'trust' }], {
-      filters: [{ key: 'host', operator: '=', value: "x' OR '1'='1" }, { key: 'device" =~ /.*/ OR "x', operator: '=', value: 'y' }],
+      filters: [
+        { key: 'host', operator: '=', value: "x' OR '1'='1" },
+        { key: 'device" =~ /.*/ OR "x', operator: '=', value: 'y' },
+      ],
     });
     expect(hostile[0]!.fields[0]!.values).toEqual([]);
     const dbs = await influx.query('SHOW DATABASES');
@@ -238,20 +269,42 @@ describe('on a real InfluxDB filled by the real processor', () => {
   });
 
   it("the dashboard's stock InfluxDB panel reads verified rows only", async () => {
-    const dash = JSON.parse(await readFile('provisioning/dashboards/meterproof/meter-trust.json', 'utf8')) as { panels: Array<{ datasource: { uid: string }; targets: Array<{ query?: string }> }> };
+    const dash = JSON.parse(await readFile('provisioning/dashboards/meterproof/meter-trust.json', 'utf8')) as {
+      panels: Array<{ datasource: { uid: string }; targets: Array<{ query?: string }> }>;
+    };
     const query = dash.panels.find((p) => p.datasource.uid === 'influxdb-meterproof')!.targets[0]!.query!;
     // Grafana's own macros, as its InfluxDB data source expands them for "All" and the last 2 hours.
-    const [result] = await influx.query(query.replace('${device:regex}', '.*').replace('$timeFilter', 'time > now() - 2h').replace('$__interval', '10s'), DB);
+    const [result] = await influx.query(
+      query.replace('${device:regex}', '.*').replace('$timeFilter', 'time > now() - 2h').replace('$__interval', '10s'),
+      DB,
+    );
     const shown = (result!.series ?? []).map((s) => s.tags!.device).sort();
-    expect(shown).toEqual(expectations().filter((w) => w.ok > 0).map((w) => w.device).sort());
+    expect(shown).toEqual(
+      expectations()
+        .filter((w) => w.ok > 0)
+        .map((w) => w.device)
+        .sort(),
+    );
   });
 
   it('the alert queries in docs/grafana.md run on the stock data source and find the failing meters', async () => {
     const docs = await readFile('docs/grafana.md', 'utf8');
-    const [failures, silence] = [...docs.matchAll(/```sql\n([^`]*\$timeFilter[^`]*)```/g)].map((m) => m[1]!.replace(/\s+/g, ' ').replace('$timeFilter', 'time > now() - 2h'));
+    const [failures, silence] = [...docs.matchAll(/```sql\n([^`]*\$timeFilter[^`]*)```/g)].map((m) =>
+      m[1]!.replace(/\s+/g, ' ').replace('$timeFilter', 'time > now() - 2h'),
+    );
     const devices = async (q: string) => ((await influx.query(q, DB))[0]!.series ?? []).map((s) => s.tags!.device).sort();
-    expect(await devices(failures!)).toEqual(expectations().filter((w) => w.ok < w.readings).map((w) => w.device).sort());
-    expect(await devices(silence!)).toEqual(expectations().filter((w) => w.ok > 0).map((w) => w.device).sort());
+    expect(await devices(failures!)).toEqual(
+      expectations()
+        .filter((w) => w.ok < w.readings)
+        .map((w) => w.device)
+        .sort(),
+    );
+    expect(await devices(silence!)).toEqual(
+      expectations()
+        .filter((w) => w.ok > 0)
+        .map((w) => w.device)
+        .sort(),
+    );
   });
 
   it('the panel renders the fleet, re-checks it in the browser, and flags the edited row', async () => {
@@ -269,14 +322,20 @@ describe('on a real InfluxDB filled by the real processor', () => {
       },
       { frames },
     );
-    await page.waitForFunction(() => !/checking…/.test(document.body.textContent ?? '') && /re-checked in your browser/.test(document.body.textContent ?? ''), undefined, { timeout: 30_000 });
+    await page.waitForFunction(
+      () => !/checking…/.test(document.body.textContent ?? '') && /re-checked in your browser/.test(document.body.textContent ?? ''),
+      undefined,
+      { timeout: 30_000 },
+    );
     const row = async (device: string) => page.locator(`[data-device="${device}"]`).textContent();
     expect(await row('workshop-3phase')).toMatch(/✓verified\[?[\d.]+ \/ [\d.]+ \/ [\d.]+ kWh.*✓re-checked in your browser/);
     expect(await row('attic-heater')).toMatch(/✓verified\d+\.\d kWh.*re-checked in your browser/);
     expect(await row('meddled-meter')).toMatch(/✗bad signature.*bad signature 1.*re-checked in your browser/);
     expect(await row('stranger')).toMatch(/!unknown device.*none in range.*stale.*nothing signed/);
     expect(await row('kitchen-fridge')).toMatch(/⚠differs: total changed/);
-    expect(await page.locator('[aria-label=Summary]').textContent()).toMatch(/^8 devices · 4 verified now · 4 failing · 2 stale · 1 differ in browser$/);
+    expect(await page.locator('[aria-label=Summary]').textContent()).toMatch(
+      /^8 devices · 4 verified now · 4 failing · 2 stale · 1 differ in browser$/,
+    );
     await mkdir(dirname(SCREENSHOT), { recursive: true });
     await page.locator('#root').screenshot({ path: SCREENSHOT });
   });

@@ -41,7 +41,21 @@ describe('meterproof simulate', () => {
   it('--help explains the options and exits 0', async () => {
     const res = await runCli(['simulate', '--help']);
     expect(res.code).toBe(0);
-    for (const option of ['--broker', '--devices', '--interval', '--count', '--energy-res', '--phases', '--zone', '--tampered', '--replayed', '--unsigned', '--unknown', '--seed', '--keys-out']) {
+    for (const option of [
+      '--broker',
+      '--devices',
+      '--interval',
+      '--count',
+      '--energy-res',
+      '--phases',
+      '--zone',
+      '--tampered',
+      '--replayed',
+      '--unsigned',
+      '--unknown',
+      '--seed',
+      '--keys-out',
+    ]) {
       expect(res.stdout).toContain(option);
     }
   });
@@ -60,7 +74,9 @@ describe('meterproof simulate', () => {
   });
 
   it('exits 2 when the broker refuses the credentials or cannot be reached', async () => {
-    const refused = await runCli(['simulate', '--broker', broker.url, '--count', '1'], { env: { MQTT_USERNAME: USER, MQTT_PASSWORD: 'wrong' } });
+    const refused = await runCli(['simulate', '--broker', broker.url, '--count', '1'], {
+      env: { MQTT_USERNAME: USER, MQTT_PASSWORD: 'wrong' },
+    });
     expect(refused.code).toBe(2);
     expect(refused.stderr).toMatch(/cannot connect.*Not authorized/i);
     const closed = await runCli(['simulate', '--broker', 'mqtt://127.0.0.1:1', '--count', '1']);
@@ -72,7 +88,27 @@ describe('meterproof simulate', () => {
     received.length = 0;
     const keysA = join(dir, 'a.json');
     const res = await runCli(
-      ['simulate', '--broker', broker.url, '--devices', '4', '--count', '3', '--interval', '10', '--phases', '0.5', '--energy-res', '2', '--zone', '+01:00', '--seed', 'stable', '--keys-out', keysA],
+      [
+        'simulate',
+        '--broker',
+        broker.url,
+        '--devices',
+        '4',
+        '--count',
+        '3',
+        '--interval',
+        '10',
+        '--phases',
+        '0.5',
+        '--energy-res',
+        '2',
+        '--zone',
+        '+01:00',
+        '--seed',
+        'stable',
+        '--keys-out',
+        keysA,
+      ],
       { env: auth },
     );
     expect(res.code, res.stderr).toBe(0);
@@ -93,11 +129,20 @@ describe('meterproof simulate', () => {
     expect(received.filter((r) => r.payload.includes('"Total":[')).length).toBe(6); // half the plugs are three-phase
 
     const keysB = join(dir, 'b.json');
-    const again = await runCli(['simulate', '--broker', broker.url, '--devices', '4', '--count', '1', '--seed', 'stable', '--keys-out', keysB], { env: auth });
+    const again = await runCli(
+      ['simulate', '--broker', broker.url, '--devices', '4', '--count', '1', '--seed', 'stable', '--keys-out', keysB],
+      { env: auth },
+    );
     expect(again.code).toBe(0);
     expect(await readFile(keysB, 'utf8')).toBe(await readFile(keysA, 'utf8'));
     const other = join(dir, 'c.json');
-    expect((await runCli(['simulate', '--broker', broker.url, '--devices', '4', '--count', '1', '--seed', 'other', '--keys-out', other], { env: auth })).code).toBe(0);
+    expect(
+      (
+        await runCli(['simulate', '--broker', broker.url, '--devices', '4', '--count', '1', '--seed', 'other', '--keys-out', other], {
+          env: auth,
+        })
+      ).code,
+    ).toBe(0);
     const otherKeys = JSON.parse(await readFile(other, 'utf8')) as Record<string, string>;
     for (const name of Object.keys(keys)) expect(otherKeys[name]).not.toBe(keys[name]);
   });
@@ -118,7 +163,10 @@ describe('meterproof simulate', () => {
   });
 
   it('shows a live count on a terminal', async () => {
-    const res = await runCliOnTerminal(['simulate', '--broker', broker.url, '--devices', '2', '--count', '3', '--interval', '10', '--unknown', '0.5'], auth);
+    const res = await runCliOnTerminal(
+      ['simulate', '--broker', broker.url, '--devices', '2', '--count', '3', '--interval', '10', '--unknown', '0.5'],
+      auth,
+    );
     expect(res.code, res.stdout + res.stderr).toBe(0);
     expect(res.stdout).toContain('\r\x1b[2Ksent 6 messages to');
     expect(res.stdout).toContain('(3 genuine, 3 unknown-key)');

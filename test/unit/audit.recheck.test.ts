@@ -28,13 +28,23 @@ function jsonRow(r: PlugReading, device: string, extra: Row = {}): Row {
 const trusted = (r: PlugReading) => ({ verified: 'true', verify_status: 'ok', signed_message: r.message });
 
 function check(row: Row, keys = keysText): RowCheck {
-  const columns = [...new Set(['time', ...Object.keys(row), 'ENERGY_Total', 'ENERGY_Total_0', 'ENERGY_Total_1', 'ENERGY_Total_2', 'value'])];
-  return new Rechecker(parseKeyFile(keys), loadVerifier('node')).check(columns.map((c) => row[c] ?? null), new RowLayout(columns));
+  const columns = [
+    ...new Set(['time', ...Object.keys(row), 'ENERGY_Total', 'ENERGY_Total_0', 'ENERGY_Total_1', 'ENERGY_Total_2', 'value']),
+  ];
+  return new Rechecker(parseKeyFile(keys), loadVerifier('node')).check(
+    columns.map((c) => row[c] ?? null),
+    new RowLayout(columns),
+  );
 }
 
 describe('audit re-check of one row', () => {
   it('proves a genuine verified row from its signed_message, and without it from the fields', () => {
-    expect(check(jsonRow(readingA, 'meter-a', trusted(readingA)))).toEqual({ device: 'meter-a', storedVerified: true, signed: true, proven: true });
+    expect(check(jsonRow(readingA, 'meter-a', trusted(readingA)))).toEqual({
+      device: 'meter-a',
+      storedVerified: true,
+      signed: true,
+      proven: true,
+    });
     expect(check(jsonRow(readingA, 'meter-a', { verified: 'true', verify_status: 'ok' })).proven).toBe(true);
   });
 
@@ -44,7 +54,14 @@ describe('audit re-check of one row', () => {
   });
 
   it('proves exact-mode rows from the verbatim payload', () => {
-    const row = { time: 't', topic: readingA.topic, value: readingA.payload, verified: 'true', verify_status: 'ok', signed_message: readingA.message };
+    const row = {
+      time: 't',
+      topic: readingA.topic,
+      value: readingA.payload,
+      verified: 'true',
+      verify_status: 'ok',
+      signed_message: readingA.message,
+    };
     expect(check(row)).toMatchObject({ device: 'meter-a', proven: true });
   });
 
@@ -80,7 +97,8 @@ describe('audit re-check of one row', () => {
     const rejected = (status: string) => check(jsonRow(readingA, 'meter-a', { verified: 'false', verify_status: status }));
     expect(rejected('bad_signature').disagreement?.kind).toBe('rejected_but_valid');
     expect(rejected('unknown_device').disagreement?.kind).toBe('rejected_but_valid');
-    for (const status of ['replay', 'rollback']) expect(rejected(status)).toEqual({ device: 'meter-a', storedVerified: false, signed: true, proven: true });
+    for (const status of ['replay', 'rollback'])
+      expect(rejected(status)).toEqual({ device: 'meter-a', storedVerified: false, signed: true, proven: true });
   });
 
   it('agrees with rejected rows that do not verify, and never judges untagged rows', () => {

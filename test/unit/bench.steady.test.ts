@@ -21,8 +21,9 @@ describe('steadyRate', () => {
 
   it('starts counting only past the first STEADY_AFTER of the output', () => {
     // Slow for the first 5 %, then four times as fast: the slow part must not pull the rate down.
-    const bytes = 1_000_000, lines = 1000;
-    const slowEnd = 0.05 * bytes / 100; // 500 ms at 100 bytes/ms
+    const bytes = 1_000_000,
+      lines = 1000;
+    const slowEnd = (0.05 * bytes) / 100; // 500 ms at 100 bytes/ms
     const end = slowEnd + (0.95 * bytes) / 400;
     const read = sampled(end, (t) => (t < slowEnd ? t * 100 : 0.05 * bytes + (t - slowEnd) * 400));
     expect(STEADY_AFTER).toBeGreaterThan(0.05);
@@ -30,7 +31,17 @@ describe('steadyRate', () => {
   });
 
   it('is undefined when no sample falls between STEADY_AFTER and the end', () => {
-    expect(steadyRate([[5, 50], [15, 1000]], 10, 1000, 20)).toBeUndefined(); // 5 %, then all of it
+    expect(
+      steadyRate(
+        [
+          [5, 50],
+          [15, 1000],
+        ],
+        10,
+        1000,
+        20,
+      ),
+    ).toBeUndefined(); // 5 %, then all of it
     expect(steadyRate([], 10, 1000, 20)).toBeUndefined();
   });
 });

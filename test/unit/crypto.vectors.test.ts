@@ -29,7 +29,9 @@ function system(v: SignatureVerifier, pk: string, msg: string, sig: string): boo
   return v.verify(hexToBytes(sig), hexToBytes(msg), key);
 }
 
-interface WycheproofFile { testGroups: { publicKey: { pk: string }; tests: { tcId: number; msg: string; sig: string; result: 'valid' | 'invalid' }[] }[] }
+interface WycheproofFile {
+  testGroups: { publicKey: { pk: string }; tests: { tcId: number; msg: string; sig: string; result: 'valid' | 'invalid' }[] }[];
+}
 
 describe.each(backends)('%s', (_, v) => {
   it('passes Wycheproof exactly (151 cases)', () => {
@@ -46,7 +48,9 @@ describe.each(backends)('%s', (_, v) => {
   });
 
   it('passes the RFC 8032 §7.1 vectors', () => {
-    const r = readVectorJson<{ vectors: { name: string; public_key: string; message: string; signature: string }[] }>('rfc8032/rfc8032_ed25519_7.1.json');
+    const r = readVectorJson<{ vectors: { name: string; public_key: string; message: string; signature: string }[] }>(
+      'rfc8032/rfc8032_ed25519_7.1.json',
+    );
     expect(r.vectors.length).toBe(5);
     for (const t of r.vectors) {
       expect(system(v, t.public_key, t.message, t.signature), t.name).toBe(true);
@@ -58,7 +62,8 @@ describe.each(backends)('%s', (_, v) => {
   it('accepts all 1,024 SUPERCOP signatures and rejects each with its message altered', () => {
     const lines = readVector('supercop/sign.input.gz').trim().split('\n');
     expect(lines.length).toBe(1024);
-    let ok = 0, forged = 0;
+    let ok = 0,
+      forged = 0;
     for (const line of lines) {
       const [, pk = '', msg = '', sigmsg = ''] = line.split(':');
       const sig = sigmsg.slice(0, 128);
@@ -129,7 +134,11 @@ describe('key admission: native fast check and pure-JS check agree', () => {
       ...w.testGroups.map((g) => g.publicKey.pk),
       ...readVectorJson<{ pub_key: string }[]>('ed25519-speccheck/cases.json').map((c) => c.pub_key),
       ...readVectorJson<{ vk_bytes: string }[]>('zip215/zip215.json').map((c) => c.vk_bytes),
-      ...readVector('supercop/sign.input.gz').trim().split('\n').slice(0, 64).map((l) => l.split(':')[1]!),
+      ...readVector('supercop/sign.input.gz')
+        .trim()
+        .split('\n')
+        .slice(0, 64)
+        .map((l) => l.split(':')[1]!),
       'ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f', // y = p - 1
       'edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f', // y = p (non-canonical 0)
       '0100000000000000000000000000000000000000000000000000000000000080', // x = 0 with the sign bit set

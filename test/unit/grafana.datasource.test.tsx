@@ -16,7 +16,6 @@ import type { TrustOptions, TrustQuery } from '../../grafana-plugin/datasource/t
 import { TRUST_FRAME_KIND } from '../../grafana-plugin/shared/trustFrame';
 import TRUST_RESPONSE from '../harness/fixtures/grafana/trust-response.json';
 
-
 type Reply = { data: unknown } | { error: { status: number; data?: unknown } };
 let sent: BackendSrvRequest[] = [];
 let reply: (q: string) => Reply;
@@ -121,8 +120,19 @@ describe('queries', () => {
               results: [
                 {
                   series: [
-                    { tags: { device: 'p1' }, columns: ['time', 'last_ENERGY_Total', 'last_ENERGY_Total_0'], values: [[1000, 1.5, null], [2000, 1.75, null]] },
-                    { tags: { device: 'p3' }, columns: ['time', 'last_ENERGY_Total', 'last_ENERGY_Total_0', 'last_ENERGY_Total_1'], values: [[1000, null, 10, 20]] },
+                    {
+                      tags: { device: 'p1' },
+                      columns: ['time', 'last_ENERGY_Total', 'last_ENERGY_Total_0'],
+                      values: [
+                        [1000, 1.5, null],
+                        [2000, 1.75, null],
+                      ],
+                    },
+                    {
+                      tags: { device: 'p3' },
+                      columns: ['time', 'last_ENERGY_Total', 'last_ENERGY_Total_0', 'last_ENERGY_Total_1'],
+                      values: [[1000, null, 10, 20]],
+                    },
                   ],
                 },
               ],
@@ -169,7 +179,23 @@ describe('queries', () => {
   });
 
   it('offers devices to template variables via metricFindQuery', async () => {
-    reply = () => ({ data: { results: [{ series: [{ columns: ['key', 'value'], values: [['device', 'plug-1'], ['device', "it's"]] }] }] } });
+    reply = () => ({
+      data: {
+        results: [
+          {
+            series: [
+              {
+                columns: ['key', 'value'],
+                values: [
+                  ['device', 'plug-1'],
+                  ['device', "it's"],
+                ],
+              },
+            ],
+          },
+        ],
+      },
+    });
     expect(await dataSource().metricFindQuery('$one')).toEqual([
       { text: 'plug-1', value: 'plug-1' },
       { text: "it's", value: "it's" },
@@ -226,7 +252,9 @@ describe('health check', () => {
     const key = 'd75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a';
     const ok = await health({ publicKeys: JSON.stringify({ a: key, b: '01' + '00'.repeat(31) }) });
     expect(ok.status).toBe('success');
-    expect(ok.message).toMatch(/2 device\(s\), verified tag seen; 1 device key\(s\) for browser re-checks; refused: device "b": key has small order/);
+    expect(ok.message).toMatch(
+      /2 device\(s\), verified tag seen; 1 device key\(s\) for browser re-checks; refused: device "b": key has small order/,
+    );
     expect((await health({ publicKeys: '{not json' })).message).toMatch(/public-key list is not valid: not valid JSON/);
     expect((await health({ database: '' })).message).toMatch(/No database is set/);
   });

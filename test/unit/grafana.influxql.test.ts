@@ -2,8 +2,23 @@
 // or ad-hoc filter may change a query's structure.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { InfluxQLError, anchoredRegexLiteral, formatRegexVariable, integerLiteral, quoteIdent, quoteString, regexLiteral } from '../../core/influxql';
-import { adHocCondition, eventsStatement, signedTotalsStatement, tagValuesStatement, trustStatements, type Scope } from '../../grafana-plugin/datasource/statements';
+import {
+  InfluxQLError,
+  anchoredRegexLiteral,
+  formatRegexVariable,
+  integerLiteral,
+  quoteIdent,
+  quoteString,
+  regexLiteral,
+} from '../../core/influxql';
+import {
+  adHocCondition,
+  eventsStatement,
+  signedTotalsStatement,
+  tagValuesStatement,
+  trustStatements,
+  type Scope,
+} from '../../grafana-plugin/datasource/statements';
 import { re2ToJs, scan, structure } from '../harness/fixtures/grafana/influxqlScanner';
 
 const NASTY = [
@@ -15,7 +30,7 @@ const NASTY = [
   'new\nline',
   'cr\rreturn\ttab',
   "\\' OR '1'='1",
-  '\\\\\\\'',
+  "\\\\\\'",
   're.g*x+(1)|[2]{3}^$?',
   'sla/sh',
   '/ OR 1=1 /',
@@ -37,7 +52,9 @@ const scope = (over: Partial<Scope> = {}): Scope => ({
 
 describe('quoteString and quoteIdent', () => {
   it.each(NASTY)('round-trips %j as one literal', (v) => {
-    expect(scan(`SELECT * FROM m WHERE "device" = ${quoteString(v)}`)).toEqual(scan(`SELECT * FROM m WHERE "device" = 'x'`).map((t) => (t.kind === 'string' ? { ...t, value: v } : t)));
+    expect(scan(`SELECT * FROM m WHERE "device" = ${quoteString(v)}`)).toEqual(
+      scan(`SELECT * FROM m WHERE "device" = 'x'`).map((t) => (t.kind === 'string' ? { ...t, value: v } : t)),
+    );
     const [ident] = scan(quoteIdent(v));
     expect(ident).toEqual({ kind: 'ident', value: v });
   });

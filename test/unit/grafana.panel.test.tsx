@@ -34,11 +34,47 @@ beforeAll(async () => {
   const m3 = '2024-05-01T10:00:00,[1201.500,980.250,1110.000]';
   const me = '2024-05-01T10:00:00,7.250';
   plugs = [
-    { device: 'plug-1', status: 'ok', lastSeen: NOW - 60_000, signedAt: NOW - 60_000, values: [1.5], message: m1, signature: await sign(m1, k1.secret), counts: { ok: 10 } },
-    { device: 'plug-3ph', status: 'ok', lastSeen: NOW - 30_000, signedAt: NOW - 30_000, values: [1201.5, 980.25, 1110], message: m3, signature: await sign(m3, k2.secret), counts: { ok: 4 } },
+    {
+      device: 'plug-1',
+      status: 'ok',
+      lastSeen: NOW - 60_000,
+      signedAt: NOW - 60_000,
+      values: [1.5],
+      message: m1,
+      signature: await sign(m1, k1.secret),
+      counts: { ok: 10 },
+    },
+    {
+      device: 'plug-3ph',
+      status: 'ok',
+      lastSeen: NOW - 30_000,
+      signedAt: NOW - 30_000,
+      values: [1201.5, 980.25, 1110],
+      message: m3,
+      signature: await sign(m3, k2.secret),
+      counts: { ok: 4 },
+    },
     // Stored as verified, but its Total was edited in the database afterwards.
-    { device: 'plug-edited', status: 'ok', lastSeen: NOW - 10_000, signedAt: NOW - 10_000, values: [9.25], message: me, signature: await sign(me, k3.secret), counts: { ok: 3 } },
-    { device: 'plug-forged', status: 'bad_signature', lastSeen: NOW - 5_000, signedAt: NOW - 7_200_000, values: [3], message: m1, signature: await sign(m1, k1.secret), counts: { ok: 1, bad_signature: 3 } },
+    {
+      device: 'plug-edited',
+      status: 'ok',
+      lastSeen: NOW - 10_000,
+      signedAt: NOW - 10_000,
+      values: [9.25],
+      message: me,
+      signature: await sign(me, k3.secret),
+      counts: { ok: 3 },
+    },
+    {
+      device: 'plug-forged',
+      status: 'bad_signature',
+      lastSeen: NOW - 5_000,
+      signedAt: NOW - 7_200_000,
+      values: [3],
+      message: m1,
+      signature: await sign(m1, k1.secret),
+      counts: { ok: 1, bad_signature: 3 },
+    },
     { device: 'plug-unknown', status: 'unknown_device', lastSeen: NOW - 5_000, counts: { unknown_device: 5 } },
   ];
 });
@@ -49,7 +85,12 @@ describe('buildTrustOverview', () => {
     expect(ignoredFrames).toBe(0);
     const byName = Object.fromEntries(devices.map((d) => [d.device, d]));
     expect(byName['plug-3ph']!.signed!.values).toEqual([1201.5, 980.25, 1110]);
-    expect(byName['plug-forged']).toMatchObject({ status: 'bad_signature', readings: 4, verifiedReadings: 1, counts: { ok: 1, bad_signature: 3 } });
+    expect(byName['plug-forged']).toMatchObject({
+      status: 'bad_signature',
+      readings: 4,
+      verifiedReadings: 1,
+      counts: { ok: 1, bad_signature: 3 },
+    });
     expect(byName['plug-unknown']!.signed).toBeUndefined();
   });
 
@@ -63,7 +104,10 @@ describe('buildTrustOverview', () => {
       ],
     });
     const { devices } = buildTrustOverview([
-      series('a', 'true', [[1000, 1.5], [2000, 1.6]]),
+      series('a', 'true', [
+        [1000, 1.5],
+        [2000, 1.6],
+      ]),
       series('a', 'false', [[3000, 1.9]]),
       series('b', 'true', [[1000, 10]], 'last_ENERGY_Total_0'),
       series('b', 'true', [[1000, 20]], 'last_ENERGY_Total_1'),
@@ -91,7 +135,12 @@ describe('buildTrustOverview', () => {
     const noTags: DataFrame = { length: 1, fields: [{ name: 'Value', type: FieldType.number, values: [1], config: {} }] };
     const { devices, ignoredFrames } = buildTrustOverview([table, noTags]);
     expect(ignoredFrames).toBe(1);
-    expect(devices[0]).toMatchObject({ device: 'a', status: 'replay', counts: { ok: 1, replay: 1 }, signed: { values: [1.5], message: '2024-05-01T10:00:00,1.500', signature: 'ab' } });
+    expect(devices[0]).toMatchObject({
+      device: 'a',
+      status: 'replay',
+      counts: { ok: 1, replay: 1 },
+      signed: { values: [1.5], message: '2024-05-01T10:00:00,1.500', signature: 'ab' },
+    });
     expect(devices[1]).toMatchObject({ device: 'c', status: 'unsigned' });
     expect(devices[1]!.signed).toBeUndefined();
   });
@@ -100,24 +149,35 @@ describe('buildTrustOverview', () => {
 describe('recheck', () => {
   it('agrees with genuine rows and shows where it differs', async () => {
     const keys = parseKeyFile(keyListJson);
-    const check = (d: FakeDevice, values = d.values!) => recheck({ device: d.device, message: d.message!, signature: d.signature!, values }, keys);
+    const check = (d: FakeDevice, values = d.values!) =>
+      recheck({ device: d.device, message: d.message!, signature: d.signature!, values }, keys);
     const [one, three, edited, forged] = plugs;
     expect(await check(one!)).toEqual({ kind: 'verified' });
     expect(await check(three!)).toEqual({ kind: 'verified' });
     expect(await check(edited!)).toEqual({ kind: 'total_mismatch', detail: 'signed 7.250, stored 9.25' });
     expect(await check(one!, [1.5000001])).toMatchObject({ kind: 'total_mismatch' });
     // plug-1's message and signature moved to another device: its key does not verify them.
-    expect(await recheck({ device: 'plug-3ph', message: forged!.message!, signature: forged!.signature!, values: [1.5] }, keys)).toEqual({ kind: 'bad_signature' });
-    expect(await recheck({ device: 'nobody', message: one!.message!, signature: one!.signature!, values: [1.5] }, keys)).toEqual({ kind: 'no_key' });
-    expect(await recheck({ device: 'plug-1', message: '2024-05-01 10:00,1.5', signature: one!.signature!, values: [1.5] }, keys)).toMatchObject({ kind: 'malformed' });
-    expect(await recheck({ device: 'plug-1', message: one!.message!, signature: 'zz', values: [1.5] }, keys)).toMatchObject({ kind: 'malformed' });
+    expect(await recheck({ device: 'plug-3ph', message: forged!.message!, signature: forged!.signature!, values: [1.5] }, keys)).toEqual({
+      kind: 'bad_signature',
+    });
+    expect(await recheck({ device: 'nobody', message: one!.message!, signature: one!.signature!, values: [1.5] }, keys)).toEqual({
+      kind: 'no_key',
+    });
+    expect(
+      await recheck({ device: 'plug-1', message: '2024-05-01 10:00,1.5', signature: one!.signature!, values: [1.5] }, keys),
+    ).toMatchObject({ kind: 'malformed' });
+    expect(await recheck({ device: 'plug-1', message: one!.message!, signature: 'zz', values: [1.5] }, keys)).toMatchObject({
+      kind: 'malformed',
+    });
   });
 
   it('uses only keys valid at the signed time', async () => {
     const { publicHex } = await deviceKey(1);
     const expired = parseKeyFile(JSON.stringify({ 'plug-1': [{ key: publicHex, not_after: '2024-04-30' }] }));
     const [one] = plugs;
-    expect(await recheck({ device: 'plug-1', message: one!.message!, signature: one!.signature!, values: [1.5] }, expired)).toEqual({ kind: 'no_key' });
+    expect(await recheck({ device: 'plug-1', message: one!.message!, signature: one!.signature!, values: [1.5] }, expired)).toEqual({
+      kind: 'no_key',
+    });
   });
 });
 
@@ -131,7 +191,11 @@ afterEach(() => {
   root = undefined;
 });
 
-async function render(data: Partial<PanelData>, options: Partial<TrustPanelOptions> = {}, size = { width: 1100, height: 420 }): Promise<HTMLDivElement> {
+async function render(
+  data: Partial<PanelData>,
+  options: Partial<TrustPanelOptions> = {},
+  size = { width: 1100, height: 420 },
+): Promise<HTMLDivElement> {
   host = document.createElement('div');
   document.body.appendChild(host);
   const props = {
@@ -167,21 +231,27 @@ describe('TrustPanel', () => {
   });
 
   it('renders badges with words, totals as signed, freshness, share and the browser re-check', async () => {
-    const el = await render({ series: [trustFrameOf(plugs)], request: { targets: [{ refId: 'A', datasource: { uid: 'mp' } }] } as PanelData['request'] });
+    const el = await render({
+      series: [trustFrameOf(plugs)],
+      request: { targets: [{ refId: 'A', datasource: { uid: 'mp' } }] } as PanelData['request'],
+    });
     await settle(() => !el.textContent!.includes('checking…'));
     expect(rowText(el, 'plug-1')).toMatch(/✓verified1\.500 kWh\d+ s ago.*100 %.*none✓re-checked in your browser/);
     expect(rowText(el, 'plug-3ph')).toContain('1201.500 / 980.250 / 1110.000 kWh');
     expect(rowText(el, 'plug-edited')).toContain('⚠differs: total changed');
     expect(rowText(el, 'plug-forged')).toMatch(/✗bad signature.*2 h ago.*stale.*25 %.*bad signature 3.*no key to re-check/);
     expect(rowText(el, 'plug-unknown')).toMatch(/!unknown device.*none in range.*stale.*nothing signed/);
-    expect(el.querySelector('[aria-label=Summary]')!.textContent).toBe('5 devices · 3 verified now · 2 failing · 2 stale · 1 differ in browser');
+    expect(el.querySelector('[aria-label=Summary]')!.textContent).toBe(
+      '5 devices · 3 verified now · 2 failing · 2 stale · 1 differ in browser',
+    );
   });
 
   it('sorts by column and filters by name and group', async () => {
     const el = await render({ series: [trustFrameOf(plugs)] }, { recheck: false });
     const order = () => rowsOf(el).map((r) => r.dataset.device);
     expect(order().slice(0, 2)).toEqual(['plug-forged', 'plug-unknown']); // worst verdict first
-    const header = (label: string) => [...el.querySelectorAll<HTMLElement>('[role=columnheader]')].find((h) => h.textContent?.startsWith(label))!;
+    const header = (label: string) =>
+      [...el.querySelectorAll<HTMLElement>('[role=columnheader]')].find((h) => h.textContent?.startsWith(label))!;
     act(() => header('Device').click());
     expect(order()).toEqual(['plug-1', 'plug-3ph', 'plug-edited', 'plug-forged', 'plug-unknown']);
     expect(header('Device').getAttribute('aria-sort')).toBe('ascending');

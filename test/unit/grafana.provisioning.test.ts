@@ -21,7 +21,11 @@ describe('provisioning', () => {
     const { apiVersion, datasources } = parse(text) as { apiVersion: number; datasources: DataSource[] };
     expect(apiVersion).toBe(1);
     const byType = Object.fromEntries(datasources.map((d) => [d.type, d]));
-    expect(byType.influxdb).toMatchObject({ uid: 'influxdb-meterproof', url: '${INFLUXDB_URL}', jsonData: { version: 'InfluxQL', dbName: '${INFLUXDB_DB}' } });
+    expect(byType.influxdb).toMatchObject({
+      uid: 'influxdb-meterproof',
+      url: '${INFLUXDB_URL}',
+      jsonData: { version: 'InfluxQL', dbName: '${INFLUXDB_DB}' },
+    });
     expect(byType['meterproof-trust-datasource']).toMatchObject({
       uid: 'meterproof-trust',
       url: '${INFLUXDB_URL}',
@@ -50,12 +54,19 @@ describe('provisioning', () => {
     expect(panels.find((p) => p.targets[0]!.queryType === 'trust')!.type).toBe('meterproof-trust-panel');
     const stock = panels.find((p) => p.datasource.uid === 'influxdb-meterproof')!;
     expect(stock.targets[0]!.query).toContain(`"verified" = 'true'`);
-    expect(dash.templating.list[0]).toMatchObject({ name: 'device', datasource: { uid: 'meterproof-trust' }, multi: true, includeAll: true });
+    expect(dash.templating.list[0]).toMatchObject({
+      name: 'device',
+      datasource: { uid: 'meterproof-trust' },
+      multi: true,
+      includeAll: true,
+    });
   });
 
   it('allows exactly the two unsigned plugins', async () => {
     const env = await read('provisioning/grafana.env.example');
-    const ids = await Promise.all(['datasource', 'panel'].map(async (p) => JSON.parse(await read(`grafana-plugin/${p}/plugin.json`)).id as string));
+    const ids = await Promise.all(
+      ['datasource', 'panel'].map(async (p) => JSON.parse(await read(`grafana-plugin/${p}/plugin.json`)).id as string),
+    );
     expect(env).toMatch(new RegExp(`^GF_PLUGINS_ALLOW_LOADING_UNSIGNED_PLUGINS=${ids.join(',')}$`, 'm'));
     for (const v of ['INFLUXDB_URL', 'INFLUXDB_DB', 'INFLUXDB_USER', 'INFLUXDB_PASSWORD']) expect(env).toMatch(new RegExp(`^${v}=`, 'm'));
   });

@@ -29,14 +29,24 @@ describe('parseKeyFile', () => {
   it('holds the densest possible file: members of the shortest form, names repeated, no white space', () => {
     // 3,000 members of `"":"<hex>"` (the empty name, again and again) and one-letter names: the key store
     // is sized from the file's length, and this is the most plain keys a file of this length can hold.
-    const members = Array.from({ length: 3000 }, (_, i) => `"${i % 3 === 0 ? '' : String.fromCharCode(97 + (i % 26))}":"${i % 2 ? k1 : k2}"`);
+    const members = Array.from(
+      { length: 3000 },
+      (_, i) => `"${i % 3 === 0 ? '' : String.fromCharCode(97 + (i % 26))}":"${i % 2 ? k1 : k2}"`,
+    );
     const f = parseKeyFile(`{${members.join(',')}}`);
     expect(f.keyCount).toBe(3000);
     expect(f.devices.get('')![0]!.key.hex).toBe(JSON.parse(`{${members.join(',')}}`)[''] as string);
   });
 
   it('reads key lists with windows, revocation and labels', () => {
-    const f = parseKeyFile(JSON.stringify({ d: [{ key: k1, not_after: '2025-04-01', label: 'old' }, { key: k2, not_before: '2025-04-01T00:00:01', revoked: true }] }));
+    const f = parseKeyFile(
+      JSON.stringify({
+        d: [
+          { key: k1, not_after: '2025-04-01', label: 'old' },
+          { key: k2, not_before: '2025-04-01T00:00:01', revoked: true },
+        ],
+      }),
+    );
     const [a, b] = f.devices.get('d')!;
     // A bare date is the whole day: bounds are inclusive.
     expect(a).toMatchObject({ notAfter: '2025-04-01T23:59:59', revoked: false, label: 'old' });
@@ -47,7 +57,9 @@ describe('parseKeyFile', () => {
   });
 
   it('refuses bad entries one by one, naming the device, and keeps the rest', () => {
-    const f = parseKeyFile(JSON.stringify({ ok: k1, short: 'abcd', obj: { key: k2, colour: 'red' }, list: [k2, { key: k1, not_before: 'soon' }], num: 5 }));
+    const f = parseKeyFile(
+      JSON.stringify({ ok: k1, short: 'abcd', obj: { key: k2, colour: 'red' }, list: [k2, { key: k1, not_before: 'soon' }], num: 5 }),
+    );
     expect([...f.devices.keys()].sort()).toEqual(['list', 'ok']);
     expect(f.devices.get('list')!.length).toBe(1);
     expect(f.rejected.map((r) => r.reason)).toEqual([
@@ -69,7 +81,13 @@ describe('parseKeyFile', () => {
   });
 
   it('agrees with JSON.parse on any JSON object (streaming reader)', () => {
-    const value = fc.oneof(fc.constantFrom(k1, k2, 'zz'), fc.array(fc.oneof(fc.constantFrom(k1), fc.record({ key: fc.constantFrom(k1, k2) })), { maxLength: 3 }), fc.integer(), fc.constant(null), fc.dictionary(fc.string(), fc.string(), { maxKeys: 2 }));
+    const value = fc.oneof(
+      fc.constantFrom(k1, k2, 'zz'),
+      fc.array(fc.oneof(fc.constantFrom(k1), fc.record({ key: fc.constantFrom(k1, k2) })), { maxLength: 3 }),
+      fc.integer(),
+      fc.constant(null),
+      fc.dictionary(fc.string(), fc.string(), { maxKeys: 2 }),
+    );
     fc.assert(
       fc.property(fc.dictionary(fc.string(), value), fc.constantFrom(undefined, 1, '\t', ' \n '), (doc, indent) => {
         const text = JSON.stringify(doc, null, indent as never);

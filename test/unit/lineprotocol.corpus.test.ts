@@ -46,7 +46,7 @@ function split(input: Buffer, chunkSize: (offset: number) => number): Buffer[] {
   const s = new MetricSplitter();
   const lines: Buffer[] = [];
   const take = (l: { buf: Buffer; start: number; end: number }) => lines.push(Buffer.from(l.buf.subarray(l.start, l.end)));
-  for (let off = 0; off < input.length; ) {
+  for (let off = 0; off < input.length;) {
     const n = Math.max(1, chunkSize(off));
     s.push(input.subarray(off, off + n));
     off += n;
@@ -89,7 +89,8 @@ function check(c: CorpusCase, lines: Buffer[]): string | null {
   if (metrics.length !== expected.length) return `expected ${expected.length} metric(s), got ${metrics.length}`;
   const unit = NS_PER_UNIT[c.input.precision];
   for (let i = 0; i < expected.length; i++) {
-    const want = expected[i]!, got = metrics[i]!;
+    const want = expected[i]!,
+      got = metrics[i]!;
     // Without a timestamp the reference uses its default time (truncated to the precision): ours stays undefined.
     const defaultTime = (BigInt(c.input.defaultTime) / unit) * unit;
     const gotNorm = normalise(got.name, got.tags, got.fields, got.time === undefined ? defaultTime : got.time * unit);

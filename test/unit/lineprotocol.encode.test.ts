@@ -5,7 +5,9 @@ import { escapeFieldKey, escapeStringField, escapeTagKey, escapeTagValue } from 
 
 /** A line carrying one added tag and one added string field, as the processor writes them. */
 function roundTrip(tagKey: string, tagValue: string, fieldKey: string, text: string) {
-  const line = Buffer.from(`m,${escapeTagKey(tagKey)}=${escapeTagValue(tagValue)} ${escapeFieldKey(fieldKey)}="${escapeStringField(text)}" 1`);
+  const line = Buffer.from(
+    `m,${escapeTagKey(tagKey)}=${escapeTagValue(tagValue)} ${escapeFieldKey(fieldKey)}="${escapeStringField(text)}" 1`,
+  );
   return decodeLine(line, 0, line.length);
 }
 
@@ -39,8 +41,15 @@ describe('escaping for written tags and fields (Telegraf serializer rules)', () 
       fc.property(name, name, name, fc.string({ unit: 'binary', maxLength: 40 }), (k, v, f, text) => {
         const d = roundTrip(k, v, f, text);
         // Plain comparisons: expect() inside thousands of runs is slow.
-        return !('error' in d) && d.tags.length === 1 && d.tags[0]![0] === k && d.tags[0]![1] === v && d.fields.length === 1 &&
-          d.fields[0]![0] === f && (d.fields[0]![1] as { string?: string }).string === text;
+        return (
+          !('error' in d) &&
+          d.tags.length === 1 &&
+          d.tags[0]![0] === k &&
+          d.tags[0]![1] === v &&
+          d.fields.length === 1 &&
+          d.fields[0]![0] === f &&
+          (d.fields[0]![1] as { string?: string }).string === text
+        );
       }),
       { numRuns: 1000 },
     );

@@ -1,7 +1,27 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { decodeKeyOrTagValue, decodeLine, decodeMeasurement, decodeStringField, parseBoolSpan, parseFloatSpan, parseIntSpan, type DecodedMetric } from '../../core/lineprotocol/decode';
-import { BLANK_OR_COMMENT, FIELD_BOOL, FIELD_FLOAT, FIELD_INT, FIELD_STRING, FIELD_UINT, isCommentOrBlank, LineLayout, parseLine, spanEquals } from '../../core/lineprotocol/parse';
+import {
+  decodeKeyOrTagValue,
+  decodeLine,
+  decodeMeasurement,
+  decodeStringField,
+  parseBoolSpan,
+  parseFloatSpan,
+  parseIntSpan,
+  type DecodedMetric,
+} from '../../core/lineprotocol/decode';
+import {
+  BLANK_OR_COMMENT,
+  FIELD_BOOL,
+  FIELD_FLOAT,
+  FIELD_INT,
+  FIELD_STRING,
+  FIELD_UINT,
+  isCommentOrBlank,
+  LineLayout,
+  parseLine,
+  spanEquals,
+} from '../../core/lineprotocol/parse';
 
 /** Lines are given as latin1 text so that tests can hold arbitrary bytes ('\xff'). */
 const bytes = (line: string) => Buffer.from(line, 'latin1');
@@ -40,7 +60,11 @@ describe('parseLine layout', () => {
     ]);
     expect(text(0, l.tagSetEnd)).toBe('cpu,host=a,region=eu');
     expect(l.fieldCount).toBe(5);
-    const fields = [0, 1, 2, 3, 4].map((f) => [text(l.fieldKeyStart[f]!, l.fieldKeyEnd[f]!), text(l.fieldValueStart[f]!, l.fieldValueEnd[f]!), l.fieldType[f]]);
+    const fields = [0, 1, 2, 3, 4].map((f) => [
+      text(l.fieldKeyStart[f]!, l.fieldKeyEnd[f]!),
+      text(l.fieldValueStart[f]!, l.fieldValueEnd[f]!),
+      l.fieldType[f],
+    ]);
     expect(fields).toEqual([
       ['value', '1.5', FIELD_FLOAT],
       ['n', '-2', FIELD_INT],
@@ -125,7 +149,10 @@ describe('escaping', () => {
   });
 
   it('treats other backslashes as literal, and checks each backslash for an escape (`\\\\ ` is `\\` + escaped space)', () => {
-    expect(decode('m,k=a\\\\b,q=x\\y f=1').tags).toEqual([['k', 'a\\\\b'], ['q', 'x\\y']]);
+    expect(decode('m,k=a\\\\b,q=x\\y f=1').tags).toEqual([
+      ['k', 'a\\\\b'],
+      ['q', 'x\\y'],
+    ]);
     expect(decode('m,k=a\\\\\\ b f=1').tags).toEqual([['k', 'a\\\\ b']]);
     expect(decode('m\\\\\\ x f=1').name).toBe('m\\\\ x');
     expect(errorOf('m f\\\\=1')).toMatch(/want '=' after field key/); // the '=' is escaped
@@ -172,7 +199,8 @@ describe('CRLF', () => {
   });
 
   it('rejects a \\r anywhere else outside strings', () => {
-    for (const line of ['m f=1\rx', 'm f=1\r\r', 'm f=1 5\rx', 'm,t=v\r f=1', 'm\r f=1']) expect(errorOf(line), JSON.stringify(line)).toEqual(expect.any(String));
+    for (const line of ['m f=1\rx', 'm f=1\r\r', 'm f=1 5\rx', 'm,t=v\r f=1', 'm\r f=1'])
+      expect(errorOf(line), JSON.stringify(line)).toEqual(expect.any(String));
   });
 });
 
@@ -182,7 +210,8 @@ describe('field values', () => {
     expect(value('-9223372036854775808i')).toEqual({ int: -9223372036854775808n });
     expect(value('007i')).toEqual({ int: 7n });
     expect(value('-0i')).toEqual({ int: 0n });
-    for (const bad of ['9223372036854775808i', '-9223372036854775809i', '1.5i', '1e3i', '-i', '1_000i', '0x10i']) expect(errorOf(`m f=${bad}`), bad).toMatch(/integer/);
+    for (const bad of ['9223372036854775808i', '-9223372036854775809i', '1.5i', '1e3i', '-i', '1_000i', '0x10i'])
+      expect(errorOf(`m f=${bad}`), bad).toMatch(/integer/);
   });
 
   it('reads unsigned integers in the uint64 range', () => {
@@ -200,18 +229,60 @@ describe('field values', () => {
 
   it('reads floats with Go strconv.ParseFloat syntax and range', () => {
     const cases: [string, number][] = [
-      ['1.5', 1.5], ['-0.5', -0.5], ['.5', 0.5], ['5.', 5], ['-.5', -0.5], ['1E5', 1e5], ['1e+05', 1e5], ['2.5e-3', 0.0025],
-      ['1_000.000_1', 1000.0001], ['1e1_0', 1e10], ['00.25', 0.25], ['1e-400', 0], ['0e99999999999', 0],
-      ['1.7976931348623157e308', Number.MAX_VALUE], ['4.9e-324', 5e-324], ['12345678901234567890', 12345678901234567890],
-      ['0.1000000000000000055511151231257827', 0.1], ['9007199254740993', 9007199254740992],
-      ['0x1p-2', 0.25], ['0x1.8p1', 3], ['0X_1P0', 1], ['-0x1p1', -2], ['0x.8p1', 1], ['0x1p-1074', 5e-324],
-      ['0x1p-1075', 0], ['0x3p-1075', 1e-323], ['0x1.fffffffffffffp1023', Number.MAX_VALUE], ['0x1.00000000000008p0', 1],
+      ['1.5', 1.5],
+      ['-0.5', -0.5],
+      ['.5', 0.5],
+      ['5.', 5],
+      ['-.5', -0.5],
+      ['1E5', 1e5],
+      ['1e+05', 1e5],
+      ['2.5e-3', 0.0025],
+      ['1_000.000_1', 1000.0001],
+      ['1e1_0', 1e10],
+      ['00.25', 0.25],
+      ['1e-400', 0],
+      ['0e99999999999', 0],
+      ['1.7976931348623157e308', Number.MAX_VALUE],
+      ['4.9e-324', 5e-324],
+      // eslint-disable-next-line no-loss-of-precision -- the float64 this text rounds to, as Go's ParseFloat gives it
+      ['12345678901234567890', 12345678901234567890],
+      ['0.1000000000000000055511151231257827', 0.1],
+      ['9007199254740993', 9007199254740992],
+      ['0x1p-2', 0.25],
+      ['0x1.8p1', 3],
+      ['0X_1P0', 1],
+      ['-0x1p1', -2],
+      ['0x.8p1', 1],
+      ['0x1p-1074', 5e-324],
+      ['0x1p-1075', 0],
+      ['0x3p-1075', 1e-323],
+      ['0x1.fffffffffffffp1023', Number.MAX_VALUE],
+      ['0x1.00000000000008p0', 1],
       ['0x1.00000000000018p0', 1.0000000000000004],
     ];
     for (const [text, expected] of cases) expect(value(text), text).toEqual({ float: expected });
     expect(Object.is((value('-0') as { float: number }).float, -0)).toBe(true);
     const overflow = ['1e400', '-1e400', '1.7976931348623159e308', '1' + '0'.repeat(309), '0x1p1024', '0x1.fffffffffffff8p1023'];
-    const syntax = ['.', '-', '1e', '1e+', '1.5.5', '1e5.5', '1__0', '1_', '1_.5', '1._5', '0x1', '0x1p', '0xp1', '-inf', '-Infinity', '1-2', '1\t2', '1\xff'];
+    const syntax = [
+      '.',
+      '-',
+      '1e',
+      '1e+',
+      '1.5.5',
+      '1e5.5',
+      '1__0',
+      '1_',
+      '1_.5',
+      '1._5',
+      '0x1',
+      '0x1p',
+      '0xp1',
+      '-inf',
+      '-Infinity',
+      '1-2',
+      '1\t2',
+      '1\xff',
+    ];
     for (const bad of [...overflow, ...syntax]) expect(errorOf(`m f=${bad}`), bad).toMatch(/invalid float/);
     for (const bad of ['inf', 'NaN', '+1', '_1']) expect(errorOf(`m f=${bad}`), bad).toMatch(/unrecognized type/);
   });
@@ -233,7 +304,8 @@ describe('field values', () => {
       const v = new DataView(new ArrayBuffer(8));
       v.setFloat64(0, x);
       const bits = v.getBigUint64(0);
-      const e = Number((bits >> 52n) & 0x7ffn), frac = (bits & ((1n << 52n) - 1n)).toString(16).padStart(13, '0');
+      const e = Number((bits >> 52n) & 0x7ffn),
+        frac = (bits & ((1n << 52n) - 1n)).toString(16).padStart(13, '0');
       return `${x < 0 || Object.is(x, -0) ? '-' : ''}0x${e === 0 ? '0' : '1'}.${frac}p${e === 0 ? -1022 : e - 1023}`;
     };
     fc.assert(
@@ -289,7 +361,11 @@ describe('tags', () => {
     expect(errorOf('m,a=1,b=2,a=3 f=1')).toMatch(/duplicate tag key "a"/);
     expect(errorOf('m,a=1,a=1 f=1')).toMatch(/duplicate tag key/);
     expect(errorOf('m,a\\ b=1,a\\ b=2 f=1')).toMatch(/duplicate tag key/);
-    expect(decode('m,b=1,a=2,c=3 f=1').tags).toEqual([['a', '2'], ['b', '1'], ['c', '3']]);
+    expect(decode('m,b=1,a=2,c=3 f=1').tags).toEqual([
+      ['a', '2'],
+      ['b', '1'],
+      ['c', '3'],
+    ]);
     // Unsorted tags are checked by sorting, not pairwise: 50,000 of them stay fast.
     const many = Array.from({ length: 50_000 }, (_, i) => `,t${(i * 7919) % 50_000}=v`).join('');
     expect(errorOf(`m${many} f=1`)).toBeNull();
@@ -297,7 +373,9 @@ describe('tags', () => {
   });
 
   it('sorts decoded tags by key bytes, as the reference decoder does', () => {
-    expect(decode('m,\xc3\xa9=1,z=2,a\\ b=3,a!=4 f=1').tags.map(([k]) => k)).toEqual(['a b', 'a!', 'z', '\xc3\xa9'].map((k) => bytes(k).toString('utf8')));
+    expect(decode('m,\xc3\xa9=1,z=2,a\\ b=3,a!=4 f=1').tags.map(([k]) => k)).toEqual(
+      ['a b', 'a!', 'z', '\xc3\xa9'].map((k) => bytes(k).toString('utf8')),
+    );
   });
 });
 
@@ -342,8 +420,34 @@ describe('robustness', () => {
   });
 
   it('never throws, whatever the bytes', () => {
-    const token = fc.constantFrom('m', 'f', '=', ',', ' ', '"', '\\', '\n', '\r', '1', 'i', 'u', '.', 'e', '-', '#', 't', '0x', 'p', '_', '\xff', '\xe2\x82\xac');
-    const lineArb = fc.oneof(fc.uint8Array({ maxLength: 60 }).map((a) => Buffer.from(a)), fc.array(token, { maxLength: 30 }).map((t) => bytes(t.join(''))));
+    const token = fc.constantFrom(
+      'm',
+      'f',
+      '=',
+      ',',
+      ' ',
+      '"',
+      '\\',
+      '\n',
+      '\r',
+      '1',
+      'i',
+      'u',
+      '.',
+      'e',
+      '-',
+      '#',
+      't',
+      '0x',
+      'p',
+      '_',
+      '\xff',
+      '\xe2\x82\xac',
+    );
+    const lineArb = fc.oneof(
+      fc.uint8Array({ maxLength: 60 }).map((a) => Buffer.from(a)),
+      fc.array(token, { maxLength: 30 }).map((t) => bytes(t.join(''))),
+    );
     const l = new LineLayout();
     fc.assert(
       fc.property(lineArb, (b) => {

@@ -92,7 +92,14 @@ describe('MetricSplitter', () => {
   });
 
   it('does not take quotes outside field values for strings', () => {
-    expect(split('m"x a=1\nm,t="v a=1\nm a"=1\nm a=1 "5\n# "c\nm b=2\n')).toEqual(['m"x a=1', 'm,t="v a=1', 'm a"=1', 'm a=1 "5', '# "c', 'm b=2']);
+    expect(split('m"x a=1\nm,t="v a=1\nm a"=1\nm a=1 "5\n# "c\nm b=2\n')).toEqual([
+      'm"x a=1',
+      'm,t="v a=1',
+      'm a"=1',
+      'm a=1 "5',
+      '# "c',
+      'm b=2',
+    ]);
     expect(split('m\\ "x a=1\nm b=2\n')).toEqual(['m\\ "x a=1', 'm b=2']);
   });
 
@@ -164,7 +171,8 @@ describe('MetricSplitter', () => {
   it('reuses one result object (no allocation per line)', () => {
     const s = new MetricSplitter();
     s.push(Buffer.from('a x=1\nb x=2\n'));
-    const a = s.next(), b = s.next();
+    const a = s.next(),
+      b = s.next();
     expect(a).toBe(b);
   });
 
@@ -181,23 +189,54 @@ describe('MetricSplitter', () => {
     expect(Date.now() - started).toBeLessThan(10_000); // quadratic work would take hours
     expect(lines).toHaveLength(2);
     const d = decodeLine(lines[0]!, 0, lines[0]!.length);
-    expect(d).toMatchObject({ name: 'm', fields: [['s', { string: body }], ['n', { int: 1n }]], time: 7n });
+    expect(d).toMatchObject({
+      name: 'm',
+      fields: [
+        ['s', { string: body }],
+        ['n', { int: 1n }],
+      ],
+      time: 7n,
+    });
   });
 
   it('passes every byte through: the lines rejoin to the input, for any bytes and any chunking', () => {
     fc.assert(
-      fc.property(fc.uint8Array({ maxLength: 200 }), fc.array(fc.integer({ min: 1, max: 13 }), { minLength: 1, maxLength: 5 }), (bytes, sizes) => {
-        const input = Buffer.from(bytes);
-        const lines = split(input, sizes);
-        const endsWithNewline = input.length > 0 && input[input.length - 1] === 0x0a;
-        expect(lines.join('\n') + (endsWithNewline ? '\n' : '')).toBe(input.toString('latin1'));
-      }),
+      fc.property(
+        fc.uint8Array({ maxLength: 200 }),
+        fc.array(fc.integer({ min: 1, max: 13 }), { minLength: 1, maxLength: 5 }),
+        (bytes, sizes) => {
+          const input = Buffer.from(bytes);
+          const lines = split(input, sizes);
+          const endsWithNewline = input.length > 0 && input[input.length - 1] === 0x0a;
+          expect(lines.join('\n') + (endsWithNewline ? '\n' : '')).toBe(input.toString('latin1'));
+        },
+      ),
       { numRuns: 2000 },
     );
   });
 
   it('splits like the reference rule on line-protocol-like noise, in any chunking', () => {
-    const token = fc.constantFrom('m', 'a', 'x', ' ', ',', '=', '"', '\\', '\n', '\r', '1', '-', '.', 'i', 't', '#', '\xff', '\xc3\xa9', '\t');
+    const token = fc.constantFrom(
+      'm',
+      'a',
+      'x',
+      ' ',
+      ',',
+      '=',
+      '"',
+      '\\',
+      '\n',
+      '\r',
+      '1',
+      '-',
+      '.',
+      'i',
+      't',
+      '#',
+      '\xff',
+      '\xc3\xa9',
+      '\t',
+    );
     const text = fc.array(token, { maxLength: 60 }).map((t) => t.join(''));
     fc.assert(
       fc.property(text, fc.array(fc.integer({ min: 1, max: 7 }), { minLength: 1, maxLength: 4 }), (t, sizes) => {

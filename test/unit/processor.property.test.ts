@@ -10,7 +10,11 @@ import { telegrafLine } from '../harness/telegraf-mqtt-consumer';
 import { inProcessPipeline } from '../harness/pipeline';
 import { decodeLine } from '../../core/lineprotocol/decode';
 
-const plugs = [new Plug({ name: 'p0', energyRes: 3 }, 'prop'), new Plug({ name: 'p1', energyRes: 1, phases: 3 }, 'prop'), new Plug({ name: 'p2', energyRes: 0 }, 'prop')];
+const plugs = [
+  new Plug({ name: 'p0', energyRes: 3 }, 'prop'),
+  new Plug({ name: 'p1', energyRes: 1, phases: 3 }, 'prop'),
+  new Plug({ name: 'p2', energyRes: 0 }, 'prop'),
+];
 const signed = new Map<string, Set<string>>(plugs.map((p) => [p.name, new Set()]));
 const T0 = Date.UTC(2025, 0, 1);
 const genuine: string[] = [];
@@ -53,27 +57,72 @@ function checkRun(input: Uint8Array, chunk?: number): void {
 
 describe('pipeline properties', () => {
   it('random bytes: no throw, one out per in, untouched bytes unchanged', () => {
-    fc.assert(fc.property(fc.uint8Array({ maxLength: 400 }), fc.integer({ min: 1, max: 64 }), (bytes, chunk) => checkRun(bytes, chunk)), { numRuns: 1500 });
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 400 }), fc.integer({ min: 1, max: 64 }), (bytes, chunk) => checkRun(bytes, chunk)),
+      { numRuns: 1500 },
+    );
   });
 
   it('random line-protocol-ish text', () => {
-    const token = fc.constantFrom('m', 'mqtt_consumer', ',', '=', ' ', '"', '\\', '\n', 'device', 'topic', 'tele/p0/SENSOR', 'Signature', 'Time', 'ENERGY_Total', 'ENERGY_Total_0', 'value', '1.5', '1i', 't', '2025-01-01T00:00:00', 'signed_message', 'verified', '\u00e9', '\r');
-    fc.assert(fc.property(fc.array(token, { maxLength: 60 }), (tokens) => checkRun(Buffer.from(tokens.join('')))), { numRuns: 1500 });
+    const token = fc.constantFrom(
+      'm',
+      'mqtt_consumer',
+      ',',
+      '=',
+      ' ',
+      '"',
+      '\\',
+      '\n',
+      'device',
+      'topic',
+      'tele/p0/SENSOR',
+      'Signature',
+      'Time',
+      'ENERGY_Total',
+      'ENERGY_Total_0',
+      'value',
+      '1.5',
+      '1i',
+      't',
+      '2025-01-01T00:00:00',
+      'signed_message',
+      'verified',
+      '\u00e9',
+      '\r',
+    );
+    fc.assert(
+      fc.property(fc.array(token, { maxLength: 60 }), (tokens) => checkRun(Buffer.from(tokens.join('')))),
+      { numRuns: 1500 },
+    );
   });
 
   it('mutated genuine readings are never verified unless the device signed exactly that', () => {
-    const mutation = fc.record({ line: fc.integer({ min: 0, max: genuine.length - 1 }), at: fc.nat(), op: fc.constantFrom('flip', 'insert', 'delete', 'dup', 'swap-device'), byte: fc.integer({ min: 0, max: 255 }), len: fc.integer({ min: 1, max: 12 }) });
+    const mutation = fc.record({
+      line: fc.integer({ min: 0, max: genuine.length - 1 }),
+      at: fc.nat(),
+      op: fc.constantFrom('flip', 'insert', 'delete', 'dup', 'swap-device'),
+      byte: fc.integer({ min: 0, max: 255 }),
+      len: fc.integer({ min: 1, max: 12 }),
+    });
     fc.assert(
       fc.property(fc.array(mutation, { minLength: 1, maxLength: 8 }), (muts) => {
         const lines = muts.map((m) => {
           const b = Buffer.from(genuine[m.line]!);
           const at = m.at % b.length;
           switch (m.op) {
-            case 'flip': b[at] = m.byte; return b;
-            case 'insert': return Buffer.concat([b.subarray(0, at), Buffer.from([m.byte]), b.subarray(at)]);
-            case 'delete': return Buffer.concat([b.subarray(0, at), b.subarray(Math.min(b.length, at + m.len))]);
-            case 'dup': return Buffer.concat([b.subarray(0, at + m.len), b.subarray(at)]);
-            default: return Buffer.from(b.toString().replace(/device=p\d|tele\/p\d/g, (s) => s.replace(/\d$/, String((Number(s.slice(-1)) + 1) % 3))));
+            case 'flip':
+              b[at] = m.byte;
+              return b;
+            case 'insert':
+              return Buffer.concat([b.subarray(0, at), Buffer.from([m.byte]), b.subarray(at)]);
+            case 'delete':
+              return Buffer.concat([b.subarray(0, at), b.subarray(Math.min(b.length, at + m.len))]);
+            case 'dup':
+              return Buffer.concat([b.subarray(0, at + m.len), b.subarray(at)]);
+            default:
+              return Buffer.from(
+                b.toString().replace(/device=p\d|tele\/p\d/g, (s) => s.replace(/\d$/, String((Number(s.slice(-1)) + 1) % 3))),
+              );
           }
         });
         checkRun(Buffer.concat(lines));

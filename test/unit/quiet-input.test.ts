@@ -27,7 +27,8 @@ describe('QuietInput', () => {
     const lastChunkBefore = (t: number) => Math.max(...chunks.filter((c) => c <= t));
     for (const r of rests) expect(r - lastChunkBefore(r)).toBeGreaterThanOrEqual(1);
     // After each of the two stops, exactly one rest.
-    const endOfFeed = chunks[chunks.length - 2]!, lastChunk = chunks[chunks.length - 1]!;
+    const endOfFeed = chunks[chunks.length - 2]!,
+      lastChunk = chunks[chunks.length - 1]!;
     expect(rests.filter((r) => r > endOfFeed && r < lastChunk).length).toBe(1);
     expect(rests.filter((r) => r > lastChunk).length).toBe(1);
   });
