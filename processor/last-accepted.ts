@@ -36,6 +36,11 @@ export class LastAccepted {
     this.version++;
   }
 
+  /** The key that verified the device's last accepted reading. */
+  lastKeyHex(device: string): string | undefined {
+    return this.accepted.get(device)?.keyHex;
+  }
+
   preferredDecimals(device: string): number | undefined {
     return this.decimals.get(device);
   }
