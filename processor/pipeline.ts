@@ -7,8 +7,7 @@
  * verdicts are concluded and written strictly in input order, so replay memory sees readings in the
  * order the device sent them.
  */
-import { hasReservedNames, isReservedName, writeAnnotated, writeInserted, type ExtraField } from './annotate';
-import { escapeFieldKey } from '../core/lineprotocol/encode';
+import { hasReservedNames, writeAnnotated, writeInserted, type ExtraField } from './annotate';
 import { isCommentOrBlank, LineLayout, parseLine } from '../core/lineprotocol/parse';
 import { decodeKeyOrTagValue } from '../core/lineprotocol/decode';
 import { conclude, PendingCheck, prepare, type KeyLookup, type Prepared, type Verdict } from './verdict';
@@ -240,14 +239,14 @@ export class Pipeline {
   }
 
   /**
-   * Payload fields json v1 would have written, minus names the metric already has, names that are
-   * meterproof's to write, and names line protocol cannot carry (empty once escaped).
+   * Payload fields json v1 would have written (already only names that are written as they read and
+   * are not meterproof's), minus names the metric already has.
    */
   private expansion(buf: Uint8Array, fields: readonly ExtraField[]): ExtraField[] {
     const l = this.layout;
     const present = new Set<string>();
     for (let f = 0; f < l.fieldCount; f++) present.add(decodeKeyOrTagValue(buf, l.fieldKeyStart[f]!, l.fieldKeyEnd[f]!));
-    return fields.filter(([k]) => !present.has(k) && !isReservedName(k) && escapeFieldKey(k) !== '');
+    return fields.filter(([k]) => !present.has(k));
   }
 
   private internalError(e: unknown, buf: Uint8Array, start: number, end: number): Prepared {
