@@ -24,6 +24,7 @@ import { NODE_FLAGS } from '../processor/launch-flags';
 import { cleanEnv, LATENCY_METRICS, LATENCY_WARMUP, latencyProbe, runProcessor, STEADY_AFTER, timeToFirstOutput } from './processor-runs';
 import { rawAllCores, rawOnCore, rawRateChild, type RawBaseline } from './raw';
 import { referenceAvailable, referenceLoop } from './reference';
+import { attackStreams } from './attack';
 import { benchStream } from './stream';
 
 const PROCESSOR = join(__dirname, 'processor.js');
@@ -42,6 +43,15 @@ function writeInputs(dir: string) {
     latency: file('latency.lp', stream.lines.slice(0, LATENCY_METRICS + 1).join('')),
     payloads: file('payloads.jsonl', stream.payloads.map((p) => JSON.stringify(p)).join('\n')),
     manyKeys: file('keys-100k.json', JSON.stringify({ ...many, ...stream.keys })),
+    attack: (() => {
+      const a = attackStreams();
+      return {
+        metrics: a.metrics,
+        keys: file('attack-keys.json', JSON.stringify(a.keys)),
+        genuine: file('attack-genuine.lp', a.genuine),
+        tampered: file('attack-tampered.lp', a.tampered),
+      };
+    })(),
   };
 }
 
@@ -149,6 +159,7 @@ async function main(): Promise<void> {
   const bareHere = process.env.NODE_EXTRA_CA_CERTS
     ? await timeToFirstOutput(['-e', 'process.stdout.write("x\\n")'], process.env)
     : undefined;
+  const flood = await tamperedFlood(input.attack);
   const many1 = (await runProcessor(PROCESSOR, ['--keys', input.manyKeys, '--workers', '0'], input.head)).peakRssMb;
   const many2 = (await runProcessor(PROCESSOR, ['--keys', input.manyKeys], input.head)).peakRssMb;
 
@@ -187,12 +198,38 @@ async function main(): Promise<void> {
           ] as [string, string],
         ]),
     [`lone-metric latency at 1,000/s, p50 / p99 (after ${LATENCY_WARMUP} warm-up)`, `${f(lat.p50, 2)} / ${f(lat.p99, 2)} ms`],
+    [
+      `(d) ${f(input.attack.metrics)} worst-case tampered vs genuine readings, default mode`,
+      `genuine ${f(flood.genuine)} /s, tampered ${f(flood.tampered)} /s: genuine/tampered = ${f(flood.ratio, 2)}  (rounds: ${flood.rounds.map((r) => f(r, 2)).join(', ')}; target ≤ 2)`,
+    ],
     ['peak RSS, 200,000-metric run (1 thread / default)', `${f(m('rss1'), 1)} / ${f(m('rss2'), 1)} MB`],
     ['peak RSS, 100,000 registered devices (1 thread / default)', `${f(many1, 1)} / ${f(many2, 1)} MB`],
   ];
   const w = Math.max(...rows.map(([k]) => k.length));
   for (const [k, v] of rows) console.log(`${k.padEnd(w)}  ${v}`);
   rmSync(dir, { recursive: true, force: true });
+}
+
+/**
+ * (d): the same readings genuine and tampered (integer Totals, the most renderings), alternately, three
+ * times; each rate is the steady one, and the ratio of each adjacent pair is one round's figure.
+ */
+async function tamperedFlood(a: ReturnType<typeof writeInputs>['attack']) {
+  const rate = async (file: string) => {
+    const r = await runProcessor(PROCESSOR, ['--keys', a.keys], file);
+    if (r.lines !== a.metrics) throw new Error(`processor emitted ${r.lines} of ${a.metrics} metrics`);
+    if (r.steadyRate === undefined) throw new Error('no sample of the flood run past its start: cannot measure the steady rate');
+    return r.steadyRate;
+  };
+  const rounds: number[] = [];
+  const genuine: number[] = [];
+  const tampered: number[] = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    genuine.push(await rate(a.genuine));
+    tampered.push(await rate(a.tampered));
+    rounds.push(genuine[r]! / tampered[r]!);
+  }
+  return { genuine: median(genuine), tampered: median(tampered), ratio: median(rounds), rounds };
 }
 
 const [, , mode, ...rest] = process.argv;

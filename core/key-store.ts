@@ -39,6 +39,12 @@ export class KeyStore implements ReadonlyMap<string, readonly KeyEntry[]> {
     if (kept) this.made.set(device, kept);
   }
 
+  delete(device: string): void {
+    this.plain.delete(device);
+    this.lists.delete(device);
+    this.made.delete(device);
+  }
+
   set(device: string, entries: readonly KeyEntry[]): void {
     this.plain.delete(device);
     this.made.delete(device);

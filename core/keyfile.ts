@@ -33,7 +33,7 @@ export interface KeyFile {
  * keep their per-key caches.
  */
 export function parseKeyFile(source: string | Uint8Array, fastCheck?: PointCheck, previous?: KeyFile): KeyFile {
-  const src = typeof source === 'string' ? new TextEncoder().encode(source) : source;
+  const src = withoutBom(typeof source === 'string' ? new TextEncoder().encode(source) : source);
   const before = previous?.devices instanceof KeyStore ? previous.devices : undefined;
   const devices = new KeyStore(Math.floor(src.length / SMALLEST_MEMBER) + 1);
   const admit = (device: string, hex: unknown): PublicKey => {
@@ -47,6 +47,11 @@ export function parseKeyFile(source: string | Uint8Array, fastCheck?: PointCheck
   const rejected: KeyProblem[] = [];
   let keyCount = 0;
   for (const [device, start, end] of topLevelMembers(src)) {
+    // A device named twice: the last member counts, as in JSON.parse, even when its key is refused.
+    if (devices.has(device)) {
+      keyCount -= devices.get(device)!.length;
+      devices.delete(device);
+    }
     try {
       if (plainHexKey(src, start, end, scratch)) {
         devices.setPlain(device, scratch, fastCheck, before);
@@ -85,6 +90,11 @@ export function parseKeyFile(source: string | Uint8Array, fastCheck?: PointCheck
     keyCount += entries.length;
   }
   return { devices, keyCount, rejected };
+}
+
+/** Editors on some systems save a UTF-8 byte order mark; JSON has none, so it is skipped. */
+function withoutBom(src: Uint8Array): Uint8Array {
+  return src[0] === 0xef && src[1] === 0xbb && src[2] === 0xbf ? src.subarray(3) : src;
 }
 
 /**

@@ -13,7 +13,6 @@ const enc = (s: string) => new TextEncoder().encode(s);
 // make InfluxQL's `"verified" = 'true'` read the field.
 const RESERVED_NAMES = [VERIFIED_TAG, STATUS_TAG, SIGNED_MESSAGE_FIELD];
 const RESERVED = RESERVED_NAMES.map(enc);
-export const isReservedName = (name: string): boolean => RESERVED_NAMES.includes(name);
 /** RESERVED_FIRST[byte] is 1 when a reserved name starts with that byte. */
 const RESERVED_FIRST = new Uint8Array(256);
 for (const name of RESERVED) RESERVED_FIRST[name[0]!] = 1;
@@ -95,10 +94,8 @@ export function writeAnnotated(
   out.bytes(buf, cursor, l.tagSetEnd);
   out.ascii(TAG_TEXT[status]);
 
-  // Fields, minus reserved names (unless that would leave the metric with no field at all).
-  const adding = signedMessage !== undefined || extraFields.length > 0;
-  const keepsOne = adding || hasField(l, (f) => !reserved(buf, l.fieldKeyStart[f]!, l.fieldKeyEnd[f]!));
-  const dropped = (f: number) => keepsOne && reserved(buf, l.fieldKeyStart[f]!, l.fieldKeyEnd[f]!);
+  // Fields, minus reserved names, always: a line left with none gets the placeholder field.
+  const dropped = (f: number) => reserved(buf, l.fieldKeyStart[f]!, l.fieldKeyEnd[f]!);
   let kept = 0;
   if (!hasField(l, dropped)) {
     out.bytes(buf, l.tagSetEnd, l.fieldSetEnd);
@@ -111,10 +108,17 @@ export function writeAnnotated(
       out.bytes(buf, l.fieldKeyStart[f]!, f + 1 < l.fieldCount ? l.fieldKeyStart[f + 1]! - 1 : l.fieldSetEnd);
     }
   }
-  writeFields(out, extraFields, signedMessage, kept === 0);
+  if (kept === 0 && signedMessage === undefined && extraFields.length === 0) out.ascii(PLACEHOLDER_FIELD);
+  else writeFields(out, extraFields, signedMessage, kept === 0);
   out.bytes(buf, l.fieldSetEnd, end);
   out.byte(0x0a);
 }
+
+/**
+ * Written when a metric's only fields were reserved names (line protocol needs at least one field):
+ * it says what happened, and no query reads it by accident.
+ */
+export const PLACEHOLDER_FIELD = 'meterproof_dropped_reserved=true';
 
 function hasField(l: LineLayout, test: (f: number) => boolean): boolean {
   for (let f = 0; f < l.fieldCount; f++) if (test(f)) return true;

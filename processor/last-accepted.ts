@@ -36,6 +36,11 @@ export class LastAccepted {
     this.version++;
   }
 
+  /** The key that verified the device's last accepted reading. */
+  lastKeyHex(device: string): string | undefined {
+    return this.accepted.get(device)?.keyHex;
+  }
+
   preferredDecimals(device: string): number | undefined {
     return this.decimals.get(device);
   }
@@ -62,9 +67,22 @@ export class LastAccepted {
   }
 }
 
-/** Whether any phase went down (a plain loop: this runs for every reading). */
+/**
+ * Whether a Total went down: any phase, or, when the number of phases changed (SetOption129 turned off
+ * prints their sum as one Total; a phase dropped out), the sum (docs/design.md §4, "Rollback"). Sums
+ * are compared in micro-units, since each value is an exact decimal of at most 6 places and a float
+ * sum would not be (1.1 + 2.2 > 3.3). A plain loop: this runs for every reading.
+ */
 function wentDown(before: readonly number[], now: readonly number[]): boolean {
-  if (before.length !== now.length) return false;
-  for (let i = 0; i < now.length; i++) if (now[i]! < before[i]!) return true;
-  return false;
+  if (before.length === now.length) {
+    for (let i = 0; i < now.length; i++) if (now[i]! < before[i]!) return true;
+    return false;
+  }
+  return microSum(now) < microSum(before);
+}
+
+function microSum(values: readonly number[]): number {
+  let sum = 0;
+  for (const v of values) sum += Math.round(v * 1e6);
+  return sum;
 }

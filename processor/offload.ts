@@ -1,7 +1,8 @@
 /**
  * A signature job's likeliest texts, verified through the worker ring (./crypto/ring.ts). When none
- * verifies, the caller tries the rarer texts on its own thread at once (`continueSignatureJob`): sent
- * to the ring, they would queue behind every check submitted since and hold up the output behind them.
+ * verifies, the pipeline tries the rarer texts on its own thread as it concludes the line, in input
+ * order (`continueSignatureJob`, within the device's check budget): sent to the ring, they would queue
+ * behind every check submitted since and hold up the output behind them.
  * Matches are numbered as runSignatureJob numbers them, so inline and offloaded checks conclude alike.
  */
 import type { VerifyPool } from './crypto/pool';

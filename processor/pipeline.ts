@@ -7,12 +7,11 @@
  * verdicts are concluded and written strictly in input order, so replay memory sees readings in the
  * order the device sent them.
  */
-import { hasReservedNames, isReservedName, writeAnnotated, writeInserted, type ExtraField } from './annotate';
-import { escapeFieldKey } from '../core/lineprotocol/encode';
+import { hasReservedNames, writeAnnotated, writeInserted, type ExtraField } from './annotate';
 import { isCommentOrBlank, LineLayout, parseLine } from '../core/lineprotocol/parse';
 import { decodeKeyOrTagValue } from '../core/lineprotocol/decode';
 import { conclude, PendingCheck, prepare, type KeyLookup, type Prepared, type Verdict } from './verdict';
-import { continueSignatureJob, runSignatureJob, type SignatureJob } from '../core/node/signature-job';
+import { continueSignatureJob, runLikeliest, type SignatureJob } from '../core/node/signature-job';
 import type { SignatureVerifier } from '../core/node/verifier';
 import type { VerifyPool } from './crypto/pool';
 import type { LastAccepted } from './last-accepted';
@@ -20,6 +19,7 @@ import type { Logger } from './log';
 import type { OutputBuffer } from './output';
 import type { ReadingExtractor } from './reading';
 import type { Stats } from './stats';
+import { FailingDevices } from './failing-devices';
 import { OffloadedCheck } from './offload';
 import { QuietInput } from './quiet-input';
 
@@ -82,8 +82,8 @@ class LineInFlight {
 export class Pipeline {
   private readonly layout = new LineLayout();
   private readonly hinted = new Set<string>();
-  /** Consecutive bad signatures per registered device: a run of them, not one tampered reading, suggests a new key. */
-  private readonly failing = new Map<string, number>();
+  /** Devices whose readings stopped verifying: what more checking they may cost, and when to hint at a new key. */
+  private readonly failing = new FailingDevices();
   private readonly chunk: LineInFlight[] = [];
   private readonly queue: LineInFlight[] = [];
   private idleWaiters: (() => void)[] = [];
@@ -122,7 +122,7 @@ export class Pipeline {
       const x = this.d.extractor.extract(buf, this.layout);
       if (x.status === 'candidate') device = x.device;
       if (x.payloadFields && this.d.expandPayload) extra = this.expansion(buf, x.payloadFields);
-      prepared = prepare(x, this.d.keys, this.d.memory);
+      prepared = prepare(x, this.d.keys, this.d.memory, this.failing);
     } catch (e) {
       prepared = this.internalError(e, buf, start, end);
     }
@@ -146,14 +146,14 @@ export class Pipeline {
     const pool = this.d.pool;
     const idle = this.queue.length === 0;
     if (!pool?.usable || (idle && jobs < POOL_THRESHOLD)) {
-      for (const e of entries) if (e.pendingCheck) e.match = this.inline(e, e.pendingCheck, runSignatureJob);
+      for (const e of entries) if (e.pendingCheck) e.match = this.inline(e, e.pendingCheck, runLikeliest);
       if (idle) return this.write(entries); // nothing earlier is waiting: no copy
     } else {
       for (const e of entries) {
         const job = e.pendingCheck;
         if (!job) continue;
         e.offloaded = OffloadedCheck.start(job, pool);
-        if (!e.offloaded) e.match = this.inline(e, job, runSignatureJob);
+        if (!e.offloaded) e.match = this.inline(e, job, runLikeliest);
       }
       pool.publish();
       // The main thread verifies too, leaving the workers enough to go on with while it reads on.
@@ -208,7 +208,7 @@ export class Pipeline {
     if (!e.offloaded) return true;
     const match = e.offloaded.poll(wake);
     if (match === undefined) return false;
-    e.match = match >= 0 ? match : this.inline(e, e.pendingCheck!, continueSignatureJob);
+    e.match = match;
     e.offloaded = undefined;
     return true;
   }
@@ -223,6 +223,8 @@ export class Pipeline {
         out.byte(0x0a);
         continue;
       }
+      // The rarer texts run here, in input order, so whether the device is failing is known for certain.
+      if (prepared instanceof PendingCheck && e.match < 0) e.match = this.inline(e, prepared, continueSignatureJob);
       const verdict: Verdict = prepared instanceof PendingCheck ? conclude(prepared, e.match, memory) : prepared.verdict;
       stats.count(verdict.status, device);
       if (verdict.detail) log.limited('W', verdict.status, verdict.detail);
@@ -237,14 +239,14 @@ export class Pipeline {
   }
 
   /**
-   * Payload fields json v1 would have written, minus names the metric already has, names that are
-   * meterproof's to write, and names line protocol cannot carry (empty once escaped).
+   * Payload fields json v1 would have written (already only names that are written as they read and
+   * are not meterproof's), minus names the metric already has.
    */
   private expansion(buf: Uint8Array, fields: readonly ExtraField[]): ExtraField[] {
     const l = this.layout;
     const present = new Set<string>();
     for (let f = 0; f < l.fieldCount; f++) present.add(decodeKeyOrTagValue(buf, l.fieldKeyStart[f]!, l.fieldKeyEnd[f]!));
-    return fields.filter(([k]) => !present.has(k) && !isReservedName(k) && escapeFieldKey(k) !== '');
+    return fields.filter(([k]) => !present.has(k));
   }
 
   private internalError(e: unknown, buf: Uint8Array, start: number, end: number): Prepared {
@@ -255,15 +257,8 @@ export class Pipeline {
   }
 
   private trackKeyHealth(device: string, status: Verdict['status']): void {
-    if (status !== 'bad_signature') {
-      if (status === 'ok' && this.failing.size !== 0) this.failing.delete(device); // no hash lookup per metric while no device is failing
-      return;
-    }
-    if (this.hinted.has(device) || !this.d.keys.keysFor(device)) return;
-    const run = (this.failing.get(device) ?? 0) + 1;
-    this.failing.set(device, run);
-    if (run < HINT_AFTER) return;
-    this.failing.delete(device);
+    // A run of bad signatures, not one tampered reading, suggests a new key.
+    if (this.failing.record(device, status) < HINT_AFTER || this.hinted.has(device)) return;
     this.hinted.add(device);
     this.d.log.log(
       'W',

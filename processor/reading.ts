@@ -6,11 +6,11 @@
 import { signedTime } from '../core/firmware';
 import { DEFAULT_FIELD_NAMES, type FieldNames } from '../core/field-names';
 import { hexSignature } from '../core/signature';
-import { FIELD_FLOAT, FIELD_INT, FIELD_STRING, spanEquals, type LineLayout } from '../core/lineprotocol/parse';
+import { FIELD_FLOAT, FIELD_INT, FIELD_STRING, FIELD_UINT, spanEquals, type LineLayout } from '../core/lineprotocol/parse';
 import { decodeKeyOrTagValue, decodeStringField, parseFloatSpan, parseIntSpan } from '../core/lineprotocol/decode';
 import { flattenJson, type FlatField } from '../core/payload/json-v1';
 import { JsonError, parseJson, type JsonValue } from '../core/payload/json-spans';
-import { MAX_PHASES, readSignedPayload } from '../core/payload/signed-payload';
+import { MAX_PHASES, readSignedPayload, writableField } from '../core/payload/signed-payload';
 
 export interface Candidate {
   readonly status: 'candidate';
@@ -84,7 +84,7 @@ export class ReadingExtractor {
       }
     }
 
-    if (sig < 0 && payload >= 0 && l.fieldType[payload] === FIELD_STRING) return this.exact(buf, l, payload);
+    if (sig < 0 && payload >= 0 && l.fieldType[payload] === FIELD_STRING) return this.exact(buf, l, payload, time, total, phaseCount);
     if (sig < 0) return { status: 'unsigned' };
     if (l.fieldType[sig] !== FIELD_STRING) return malformed(`${this.names.signature} is not a string field`);
     const signature = hexSignature(buf, l.fieldValueStart[sig]!, l.fieldValueEnd[sig]!);
@@ -120,7 +120,8 @@ export class ReadingExtractor {
     return undefined;
   }
 
-  private exact(buf: Uint8Array, l: LineLayout, f: number): Extraction {
+  /** `time`, `total` and the phases: the line's own fields of those names, beside the payload (-1 or 0: none). */
+  private exact(buf: Uint8Array, l: LineLayout, f: number, time: number, total: number, phaseCount: number): Extraction {
     const text = decodeStringField(buf, l.fieldValueStart[f]!, l.fieldValueEnd[f]!);
     let root: JsonValue;
     try {
@@ -132,10 +133,13 @@ export class ReadingExtractor {
     }
     if (root.kind !== 'object') return { status: 'unsigned' };
     const flat = flattenJson(root, this.keepStrings);
-    const payloadFields = dedupe(flat); // written out as fields whatever the verdict, as json v1 would
+    // Written out whatever the verdict, as json v1 would; a name that would not be written as it reads never is.
+    const payloadFields = writable(flat);
     const r = readSignedPayload(text, root, flat, this.names);
     if (r.status === 'unsigned') return { status: 'unsigned', payloadFields };
     if (r.status === 'malformed') return malformed(r.reason, payloadFields);
+    const clash = this.lineDisagrees(buf, l, r, time, total, phaseCount);
+    if (clash) return malformed(clash, payloadFields);
     return {
       status: 'candidate',
       device: this.device(buf, l),
@@ -146,6 +150,38 @@ export class ReadingExtractor {
       totalText: r.totalText,
       payloadFields,
     };
+  }
+
+  /**
+   * A signed quantity (Time, the Total, its phases) that the line already carries beside the payload
+   * must be what the payload says: the line keeps its own fields, so a verified row would otherwise
+   * store an unsigned value under a signed name.
+   */
+  private lineDisagrees(
+    buf: Uint8Array,
+    l: LineLayout,
+    r: { readonly timeText: string; readonly totals: readonly number[]; readonly asArray: boolean },
+    time: number,
+    total: number,
+    phaseCount: number,
+  ): string | undefined {
+    const { time: timeName, total: totalName } = this.names;
+    if (
+      time >= 0 &&
+      (l.fieldType[time] !== FIELD_STRING || decodeStringField(buf, l.fieldValueStart[time]!, l.fieldValueEnd[time]!) !== r.timeText)
+    )
+      return `the line's ${timeName} field differs from the payload's`;
+    if (total >= 0 && (r.asArray || numberField(buf, l, total) !== r.totals[0]))
+      return `the line's ${totalName} field differs from the payload's`;
+    if (phaseCount > 0) {
+      if (!r.asArray) return `the line has ${totalName}_N fields beside a single payload Total`;
+      for (let i = 0; i < this.phases.length; i++) {
+        const f = this.phases[i];
+        if (f !== undefined && numberField(buf, l, f) !== r.totals[i])
+          return `the line's ${totalName}_${i} field differs from the payload's`;
+      }
+    }
+    return undefined;
   }
 
   private device(buf: Uint8Array, l: LineLayout): string | undefined {
@@ -166,10 +202,11 @@ export class ReadingExtractor {
 const malformed = (reason: string, payloadFields?: readonly FlatField[]) =>
   ({ status: 'malformed', reason, ...(payloadFields && { payloadFields }) }) as const;
 
-/** The first field of each name. */
-function dedupe(fields: FlatField[]): FlatField[] {
-  const seen = new Set<string>();
-  return fields.filter(([k]) => !seen.has(k) && (seen.add(k), true));
+/** The fields that may be written: names that read as they are written, each once (a repeated name not at all). */
+function writable(fields: readonly FlatField[]): FlatField[] {
+  const count = new Map<string, number>();
+  for (const [k] of fields) count.set(k, (count.get(k) ?? 0) + 1);
+  return fields.filter(([k]) => count.get(k) === 1 && writableField(k));
 }
 
 function phaseIndex(buf: Uint8Array, s: number, e: number): number {
@@ -186,7 +223,8 @@ function phaseIndex(buf: Uint8Array, s: number, e: number): number {
 function numberField(buf: Uint8Array, l: LineLayout, f: number): number {
   const t = l.fieldType[f];
   if (t === FIELD_FLOAT) return parseFloatSpan(buf, l.fieldValueStart[f]!, l.fieldValueEnd[f]!);
-  if (t === FIELD_INT) {
+  // Telegraf sends a uint as `1500u` where the output supports it; read it like `1500i`.
+  if (t === FIELD_INT || t === FIELD_UINT) {
     const v = Number(parseIntSpan(buf, l.fieldValueStart[f]!, l.fieldValueEnd[f]!));
     return Number.isSafeInteger(v) ? v : NaN;
   }

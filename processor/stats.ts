@@ -5,28 +5,45 @@ export interface StatsSnapshot {
   readonly counts: Readonly<Record<VerifyStatus, number>>;
   readonly invalidLines: number;
   readonly devices: number;
+  /** More devices were seen than are counted (see MAX_TRACKED_NAME_UNITS): `devices` is a lower bound. */
+  readonly devicesCapped: boolean;
 }
 
+/**
+ * Device names counted per interval are bounded in bytes, not only in number: a flood of distinct
+ * 1 KB names must not grow the process. Past the bound the count is reported as a lower bound.
+ */
 const MAX_TRACKED_DEVICES = 1_000_000;
+const MAX_TRACKED_NAME_UNITS = 8 * 2 ** 20;
 
 export class Stats {
   private counts = emptyCounts();
   invalidLines = 0;
   private readonly devices = new Set<string>();
+  /** UTF-16 units of the names in `devices`. */
+  private nameUnits = 0;
+  private devicesCapped = false;
 
   count(status: VerifyStatus, device: string | undefined): void {
     this.counts[status]++;
-    if (device !== undefined && this.devices.size < MAX_TRACKED_DEVICES) this.devices.add(device);
+    if (device === undefined || this.devices.has(device)) return;
+    if (this.devices.size >= MAX_TRACKED_DEVICES || this.nameUnits + device.length > MAX_TRACKED_NAME_UNITS) this.devicesCapped = true;
+    else {
+      this.devices.add(device);
+      this.nameUnits += device.length;
+    }
   }
 
   peek(): StatsSnapshot {
-    return { counts: { ...this.counts }, invalidLines: this.invalidLines, devices: this.devices.size };
+    return { counts: { ...this.counts }, invalidLines: this.invalidLines, devices: this.devices.size, devicesCapped: this.devicesCapped };
   }
 
   reset(): void {
     this.counts = emptyCounts();
     this.invalidLines = 0;
     this.devices.clear();
+    this.nameUnits = 0;
+    this.devicesCapped = false;
   }
 }
 
@@ -34,7 +51,7 @@ const emptyCounts = () => Object.fromEntries(VERIFY_STATUSES.map((s) => [s, 0]))
 
 export function summaryLine(s: StatsSnapshot, keyReloads: number): string {
   const parts = VERIFY_STATUSES.filter((k) => s.counts[k] > 0).map((k) => `${k}=${s.counts[k]}`);
-  return `summary: ${parts.join(' ') || 'no metrics'}; devices=${s.devices} invalid_lines=${s.invalidLines} key_reloads=${keyReloads}`;
+  return `summary: ${parts.join(' ') || 'no metrics'}; devices=${s.devicesCapped ? '>=' : ''}${s.devices} invalid_lines=${s.invalidLines} key_reloads=${keyReloads}`;
 }
 
 /** The `meterproof` metric: one extra line beyond one-for-one, only with --stats-interval. */

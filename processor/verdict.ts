@@ -6,6 +6,7 @@ import { exactDecimalCounts, formatTotal, likeliestTotal, signedMessage } from '
 import { keysValidAt, type KeyEntry } from '../core/keyfile';
 import type { VerifyStatus } from '../core/status';
 import type { SignatureJob } from '../core/node/signature-job';
+import type { FailingDevices } from './failing-devices';
 import type { LastAccepted } from './last-accepted';
 import type { Candidate, Extraction } from './reading';
 
@@ -21,30 +22,53 @@ export interface KeyLookup {
   keysFor(device: string): readonly KeyEntry[] | undefined;
 }
 
+const NONE: readonly string[] = [];
+
 /**
  * A reading whose signature must be checked: the job, and what concluding it needs. One object per
  * reading, so the steady state allocates little; the rarer Total texts are made only when needed.
+ * Fields are set by name after construction (see `prepare`), all present from the start.
  */
 export class PendingCheck implements SignatureJob {
-  private rarer: { readonly texts: readonly string[]; readonly decimals: readonly number[] } | undefined;
+  /** The texts to try first: the likeliest, or, for a failing device that can afford it, all of them. */
+  messages: readonly string[] = NONE;
+  /** Decimal count of the likeliest text; undefined in exact mode, where the one text is the plug's own. */
+  firstDecimals: number | undefined = undefined;
+  /** Rarer texts left untried because the device is failing and its check budget is spent. */
+  untried = 0;
+  private rarer: { readonly texts: readonly string[]; readonly decimals: readonly number[] } | undefined = undefined;
+  private more: readonly string[] | undefined = undefined;
 
   constructor(
     readonly candidate: Candidate & { device: string },
-    readonly messages: readonly string[],
+    /** Keys valid at the signed Time, the one that last verified for the device first. */
     readonly keys: readonly KeyEntry[],
-    /** Decimal count of the likeliest text; undefined in exact mode, where the one text is the plug's own. */
-    private readonly firstDecimals: number | undefined,
+    private readonly failing: FailingDevices,
   ) {}
 
   get signature(): Uint8Array {
     return this.candidate.signature;
   }
 
+  /** The rarer texts, once: made only when the likeliest failed, and only if the device may afford them. */
   moreMessages(): readonly string[] {
-    return this.rarerTotals().texts;
+    if (this.more !== undefined) return this.more;
+    const texts = this.rarerTotals().texts;
+    if (texts.length === 0 || this.failing.afford(this.candidate.device, texts.length * this.keys.length, this.keys.length))
+      return (this.more = texts);
+    this.untried = texts.length;
+    return (this.more = NONE);
   }
 
-  /** Decimal count behind message `m` (0 is the likeliest), if the text was rebuilt from a float. */
+  /** A failing device's rarer texts go out with the first, to the worker threads, if it can afford them. */
+  takeAllUpFront(): void {
+    const texts = this.rarerTotals().texts;
+    if (texts.length === 0 || !this.failing.afford(this.candidate.device, texts.length * this.keys.length, this.keys.length)) return;
+    this.messages = [this.messages[0]!, ...texts];
+    this.more = NONE;
+  }
+
+  /** Decimal count behind text `m` (0 is the likeliest), if the text was rebuilt from a float. */
   decimalsOf(m: number): number | undefined {
     return m === 0 ? this.firstDecimals : this.rarerTotals().decimals[m - 1];
   }
@@ -60,7 +84,7 @@ export class PendingCheck implements SignatureJob {
 /** Statuses that need no signature check, or the check to run. */
 export type Prepared = { readonly verdict: Verdict } | PendingCheck;
 
-export function prepare(x: Extraction, keys: KeyLookup, memory: LastAccepted): Prepared {
+export function prepare(x: Extraction, keys: KeyLookup, memory: LastAccepted, failing: FailingDevices): Prepared {
   if (x.status === 'unsigned') return { verdict: { status: 'unsigned' } };
   if (x.status === 'malformed') return { verdict: { status: 'malformed', detail: x.reason } };
   let message: string;
@@ -84,13 +108,34 @@ export function prepare(x: Extraction, keys: KeyLookup, memory: LastAccepted): P
         detail: `device "${x.device}" has no key valid at ${x.time19} (revoked or outside not_before/not_after)`,
       },
     };
-  return new PendingCheck(x as Candidate & { device: string }, [message], valid, firstDecimals);
+  const check = new PendingCheck(
+    x as Candidate & { device: string },
+    valid.length < 2 ? valid : preferredFirst(valid, memory.lastKeyHex(x.device)),
+    failing,
+  );
+  check.messages = [message];
+  check.firstDecimals = firstDecimals;
+  if (failing.isFailing(x.device)) check.takeAllUpFront();
+  return check;
+}
+
+/** The key that last verified for the device first: a genuine reading then costs one verification. */
+function preferredFirst(keys: readonly KeyEntry[], hex: string | undefined): readonly KeyEntry[] {
+  if (hex === undefined || keys[0]!.key.hex === hex) return keys;
+  const i = keys.findIndex((e) => e.key.hex === hex);
+  return i < 0 ? keys : [keys[i]!, ...keys.slice(0, i), ...keys.slice(i + 1)];
 }
 
 /** Applies a finished signature check and the device's memory, in input order. */
 export function conclude(job: PendingCheck, match: number, memory: LastAccepted): Verdict {
   const c = job.candidate;
-  if (match < 0) return { status: 'bad_signature', detail: `device "${c.device}": signature does not verify for ${c.time19}` };
+  if (match < 0) {
+    const untried =
+      job.untried === 0
+        ? ''
+        : ` (${job.untried} rarer renderings of the Total not tried: its readings keep failing and its check budget is spent)`;
+    return { status: 'bad_signature', detail: `device "${c.device}": signature does not verify for ${c.time19}${untried}` };
+  }
   const m = Math.floor(match / job.keys.length);
   const message = m < job.messages.length ? job.messages[m]! : job.moreMessages!()[m - job.messages.length]!;
   const entry = job.keys[match % job.keys.length]!;

@@ -17,7 +17,8 @@ export interface DecodedMetric {
   time: bigint | undefined;
 }
 
-const utf8 = new TextDecoder();
+// ignoreBOM keeps a leading U+FEFF: a name is its bytes, nothing stripped (a look-alike device must stay another device).
+const utf8 = new TextDecoder('utf-8', { ignoreBOM: true });
 const SP = 0x20,
   COMMA = 0x2c,
   EQ = 0x3d,

@@ -19,6 +19,17 @@ function escapeName(s: string): string {
   return escaped.endsWith('\\') ? escaped.replace(/\\+$/, '') : escaped;
 }
 
+/**
+ * Whether a tag key, tag value or field key reads back exactly as given once escaped. Escaped spaces,
+ * commas and equals signs do. Control characters do not (dropped, or written as the two characters
+ * `\t`), nor trailing backslashes (trimmed); and any backslash is refused, because parsers disagree on
+ * a backslash before an escaped byte (InfluxDB 1.x skips the pair `\\`, then ends the name at the space).
+ */
+export function writesAsIs(name: string): boolean {
+  return name !== '' && !UNSAFE_IN_NAME.test(name);
+}
+const UNSAFE_IN_NAME = /[\x00-\x1f\x7f\\]/;
+
 export const escapeTagKey = escapeName;
 export const escapeTagValue = escapeName;
 export const escapeFieldKey = escapeName;

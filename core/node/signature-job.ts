@@ -18,11 +18,16 @@ export interface SignatureJob {
 
 /** Index into messages × keys (`m * keys.length + k`) of the pair that verified, or -1. */
 export function runSignatureJob(job: SignatureJob, crypto: SignatureVerifier): number {
-  const found = tryMessages(job, job.messages, 0, crypto);
+  const found = runLikeliest(job, crypto);
   return found >= 0 ? found : continueSignatureJob(job, crypto);
 }
 
-/** The rest of a job whose likeliest messages did not verify (e.g. on a worker thread). */
+/** Only the likeliest messages: the rarer ones are for whoever decides whether they may cost more. */
+export function runLikeliest(job: SignatureJob, crypto: SignatureVerifier): number {
+  return tryMessages(job, job.messages, 0, crypto);
+}
+
+/** The rest of a job whose likeliest messages did not verify. */
 export function continueSignatureJob(job: SignatureJob, crypto: SignatureVerifier): number {
   return job.moreMessages ? tryMessages(job, job.moreMessages(), job.messages.length, crypto) : -1;
 }

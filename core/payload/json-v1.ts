@@ -1,5 +1,6 @@
 /**
- * Telegraf json v1's view of a payload (plugins/parsers/json/parser.go): nested keys joined with `_`, arrays as `_0.._n`. Numbers that
+ * Telegraf json v1's view of a payload (plugins/parsers/json/parser.go): nested keys joined with `_`, arrays as `_0.._n`,
+ * numbers as floats, strings and booleans only when json_string_fields lists them, null never. Numbers that
  * are not finite (1e400) are left out, as Telegraf's serializer discards them: line protocol has none.
  */
 import type { JsonValue } from './json-spans';
@@ -12,9 +13,10 @@ export function flattenJson(root: JsonValue, keepStrings: ReadonlySet<string>): 
     const join = (k: string) => (prefix ? `${prefix}_${k}` : k);
     if (v.kind === 'object') for (const [k, item] of v.entries) walk(join(k), item);
     else if (v.kind === 'array') v.items.forEach((item, i) => walk(join(String(i)), item));
-    else if ((v.kind === 'number' && Number.isFinite(v.value)) || (v.kind === 'literal' && v.value !== null))
-      out.push([prefix, v.value as number | boolean]);
-    else if (v.kind === 'string' && keepStrings.has(prefix)) out.push([prefix, v.value]);
+    else if (v.kind === 'number' && Number.isFinite(v.value)) out.push([prefix, v.value]);
+    // json v1 keeps strings and booleans only under json_string_fields (parser.go, switchFieldToTag).
+    else if ((v.kind === 'string' || (v.kind === 'literal' && v.value !== null)) && keepStrings.has(prefix))
+      out.push([prefix, v.value as string | boolean]);
   };
   walk('', root);
   return out;
