@@ -6,6 +6,7 @@ export default defineConfig({
     // test/services: real InfluxDB, Mosquitto or Chromium; test/harness: helpers; test/cases: data-driven cases.
     include: ['test/**/*.test.ts', 'test/**/*.test.tsx'],
     testTimeout: 60_000,
+    setupFiles: ['test/harness/fast-check-seed.ts'],
     hookTimeout: 120_000,
     // Real services (InfluxDB, Mosquitto, Chromium) are started per test file; keep the 2-core CI machine calm.
     fileParallelism: true,

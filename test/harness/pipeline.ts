@@ -1,6 +1,6 @@
 /** The processor's pipeline in-process, for property tests that need thousands of runs. */
 import { parseKeyFile } from '../../core/keyfile';
-import { loadVerifier } from '../../core/node/verifier';
+import { loadVerifier, type SignatureVerifier } from '../../core/node/verifier';
 import { MetricSplitter } from '../../core/lineprotocol/split';
 import { createLogger } from '../../processor/log';
 import { LastAccepted } from '../../processor/last-accepted';
@@ -9,14 +9,15 @@ import { Pipeline } from '../../processor/pipeline';
 import { ReadingExtractor } from '../../processor/reading';
 import { Stats } from '../../processor/stats';
 
-const crypto = loadVerifier();
+const defaultCrypto = loadVerifier();
 
 export interface InProcess {
   /** Each metric the splitter found in `input`, with exactly what the pipeline wrote for it. */
   run(input: Uint8Array, chunk?: number): { pairs: { input: Buffer; output: Buffer }[]; log: string[] };
 }
 
-export function inProcessPipeline(keys: Record<string, string>): InProcess {
+/** `crypto` may be wrapped, e.g. to count verifications. */
+export function inProcessPipeline(keys: Record<string, string>, crypto: SignatureVerifier = defaultCrypto): InProcess {
   const registry = parseKeyFile(JSON.stringify(keys));
   return {
     run(input, chunk = input.length || 1) {

@@ -3,7 +3,8 @@
  * the json v1 parser (or the value parser, exact mode), and the influx serializer that feeds
  * `processors.execd`. It reproduces their byte-level output as read from their source (docs/design.md §2–3):
  * - json v1 flattens nested keys with `_`, arrays to `_0.._n`, makes every number a float64 and drops
- *   strings unless `json_string_fields` names them;
+ *   strings and booleans unless `json_string_fields` names them (plugins/parsers/json/parser.go,
+ *   `switchFieldToTag`), and null always;
  * - the serializer sorts tags, skips empty tag values, escapes names/keys with `\t \n \f \r , space (=)`,
  *   string fields with only `"` and `\`, and prints floats as Go's `strconv.FormatFloat(v, 'f', -1, 64)`.
  * Field order inside a Telegraf metric follows a Go map, so callers may shuffle it.
@@ -47,8 +48,8 @@ function flatten(prefix: string, v: unknown, out: Field[], stringFields: readonl
   if (Array.isArray(v)) v.forEach((item, i) => flatten(join(prefix, String(i)), item, out, stringFields));
   else if (v !== null && typeof v === 'object')
     for (const [k, item] of Object.entries(v)) flatten(join(prefix, k), item, out, stringFields);
-  else if (typeof v === 'number' || typeof v === 'boolean') out.push([prefix, v]);
-  else if (typeof v === 'string' && stringFields.some((g) => glob(g).test(prefix))) out.push([prefix, v]);
+  else if (typeof v === 'number') out.push([prefix, v]);
+  else if ((typeof v === 'string' || typeof v === 'boolean') && stringFields.some((g) => glob(g).test(prefix))) out.push([prefix, v]);
 }
 
 const join = (prefix: string, key: string) => (prefix ? `${prefix}_${key}` : key);

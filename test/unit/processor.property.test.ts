@@ -28,6 +28,9 @@ plugs.forEach((p) => {
 });
 const pipeline = inProcessPipeline(Object.fromEntries(plugs.map((p) => [p.name, p.publicKeyHex])));
 
+const RESERVED = ['verified', 'verify_status', 'signed_message'];
+const PLACEHOLDER = 'meterproof_dropped_reserved';
+
 /** Removes exactly what the processor may add; what remains must be the input line. */
 const strip = (line: string) =>
   line.replace(/,verified=(true|false),verify_status=[a-z_]+/, '').replace(/,signed_message="(?:[^"\\]|\\.)*"/, '');
@@ -46,7 +49,19 @@ function checkRun(input: Uint8Array, chunk?: number): void {
     if ('error' in m) throw new Error(`output is not line protocol (${m.error}): ${out.toString()}`);
     const tags = Object.fromEntries(m.tags);
     expect(['true', 'false']).toContain(tags.verified);
-    if (!inMetric.fields.some(([k]) => k === 'value')) expect(strip(out.toString('latin1'))).toBe(inp.toString('latin1'));
+    // The verdict appears once, as tags, and never as a field InfluxQL could read instead.
+    expect(m.tags.filter(([k]) => k === 'verified' || k === 'verify_status').length).toBe(2);
+    expect(m.fields.filter(([k]) => k === 'verified' || k === 'verify_status')).toEqual([]);
+    if (tags.verified !== 'true') expect(m.fields.filter(([k]) => k === 'signed_message')).toEqual([]);
+    const reservedIn = [...inMetric.tags, ...inMetric.fields].some(([k]) => RESERVED.includes(k));
+    if (reservedIn) {
+      // Incoming verdict names are dropped, whatever they were; everything else stays.
+      expect(m.tags.filter(([k]) => !RESERVED.includes(k))).toEqual(inMetric.tags.filter(([k]) => !RESERVED.includes(k)));
+      const kept = inMetric.fields.filter(([k]) => !RESERVED.includes(k));
+      const written = m.fields.filter(([k]) => !RESERVED.includes(k) && k !== PLACEHOLDER);
+      if (!inMetric.fields.some(([k]) => k === 'value')) expect(written).toEqual(kept);
+      if (kept.length === 0 && tags.verified !== 'true') expect(m.fields.map(([k]) => k)).toEqual([PLACEHOLDER]);
+    } else if (!inMetric.fields.some(([k]) => k === 'value')) expect(strip(out.toString('latin1'))).toBe(inp.toString('latin1'));
     if (tags.verified === 'true') {
       const sm = m.fields.find(([k]) => k === 'signed_message')?.[1];
       const device = tags.device ?? tags.topic?.split('/')[1] ?? '';
@@ -87,6 +102,10 @@ describe('pipeline properties', () => {
       '2025-01-01T00:00:00',
       'signed_message',
       'verified',
+      'verify_status',
+      ',verified=true',
+      ',verify_status=ok',
+      'signed_message="x"',
       '\u00e9',
       '\r',
     );
@@ -100,7 +119,13 @@ describe('pipeline properties', () => {
     const mutation = fc.record({
       line: fc.integer({ min: 0, max: genuine.length - 1 }),
       at: fc.nat(),
-      op: fc.constantFrom('flip', 'insert', 'delete', 'dup', 'swap-device'),
+      op: fc.constantFrom('flip', 'insert', 'delete', 'dup', 'swap-device', 'reserved'),
+      reserved: fc.constantFrom(
+        ',verified=true',
+        ',verify_status=ok',
+        ',signed_message="2025-01-01T00:00:00,1.000"',
+        ',verified=true,verify_status=ok',
+      ),
       byte: fc.integer({ min: 0, max: 255 }),
       len: fc.integer({ min: 1, max: 12 }),
     });
@@ -119,6 +144,13 @@ describe('pipeline properties', () => {
               return Buffer.concat([b.subarray(0, at), b.subarray(Math.min(b.length, at + m.len))]);
             case 'dup':
               return Buffer.concat([b.subarray(0, at + m.len), b.subarray(at)]);
+            case 'reserved': {
+              // A verdict's name among the tags (after the topic tag) or the fields (after the first space).
+              const text = b.toString('latin1');
+              const where = m.at % 2 ? text.indexOf(',topic=') + 1 : text.indexOf(' ') + 1;
+              const insert = m.at % 2 ? m.reserved.slice(1) + ',' : m.reserved.slice(1).replace(/=true/, '=T') + ',';
+              return Buffer.from(text.slice(0, where) + insert + text.slice(where), 'latin1');
+            }
             default:
               return Buffer.from(
                 b.toString().replace(/device=p\d|tele\/p\d/g, (s) => s.replace(/\d$/, String((Number(s.slice(-1)) + 1) % 3))),
