@@ -263,8 +263,8 @@ export class Pipeline {
     this.d.log.log(
       'W',
       `device "${device}": readings do not verify with its registered key. If the plug was hard-reset (seven power cycles) it ` +
-        `generated a new key: read it from the plug's web UI (Information page, public key), add it to the keys file ` +
-        `with not_before set to the reset time, and set not_after on the old key; meterproof reloads the file.`,
+        `generated a new key: read it from the plug's Information page and run \`meterproof keys rotate --keys <key file> ` +
+        `--device ${device} --key <new key> --at <reset time>\`; the processor reloads the file.`,
     );
   }
 }

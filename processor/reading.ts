@@ -10,6 +10,7 @@ import { FIELD_FLOAT, FIELD_INT, FIELD_STRING, FIELD_UINT, spanEquals, type Line
 import { decodeKeyOrTagValue, decodeStringField, parseFloatSpan, parseIntSpan } from '../core/lineprotocol/decode';
 import { flattenJson, type FlatField } from '../core/payload/json-v1';
 import { JsonError, parseJson, type JsonValue } from '../core/payload/json-spans';
+import { quoteBracedSignature } from '../core/payload/early-firmware';
 import { MAX_PHASES, readSignedPayload, writableField } from '../core/payload/signed-payload';
 
 export interface Candidate {
@@ -122,7 +123,7 @@ export class ReadingExtractor {
 
   /** `time`, `total` and the phases: the line's own fields of those names, beside the payload (-1 or 0: none). */
   private exact(buf: Uint8Array, l: LineLayout, f: number, time: number, total: number, phaseCount: number): Extraction {
-    const text = decodeStringField(buf, l.fieldValueStart[f]!, l.fieldValueEnd[f]!);
+    const text = quoteBracedSignature(decodeStringField(buf, l.fieldValueStart[f]!, l.fieldValueEnd[f]!));
     let root: JsonValue;
     try {
       root = parseJson(text);

@@ -262,6 +262,21 @@ const cases: Record<string, () => Case> = {
       lines: [line],
     };
   },
+  'early-firmware-braced-signature': () => {
+    // Builds before 2023-02-10 print "Signature": {<hex>}; some add the text they signed.
+    const brace = (payload: string) => payload.replace(/"Signature":"([0-9a-f]{128})"/, '"Signature": {$1}');
+    const a = signedPayload('early', 0, '0.250');
+    const b = signedPayload('early', 1, '0.300');
+    const c = signedPayload('early', 2, '0.350');
+    const withText = brace(b.payload).replace('{"Time"', `{"Calculating signature on":"${tasmotaTime(at(1))},0.300","Time"`);
+    const tampered = brace(c.payload).replace('"Total":0.350', '"Total":0.450');
+    return {
+      readme:
+        'Early firmware (before 2023-02-10) braces the signature, "Signature": {<hex>}, which is not JSON; in exact mode it still verifies (ok, ok with the extra "Calculating signature on" field), and a tampered one does not (bad_signature).',
+      keys: { early: a.key },
+      lines: [brace(a.payload), withText, tampered].map((payload, i) => telegrafLine(a.topic, payload, arrival(i), VALUE)),
+    };
+  },
 };
 
 for (const [name, make] of Object.entries(cases)) {

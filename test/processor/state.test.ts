@@ -235,5 +235,6 @@ describe('key lifecycle', () => {
     const r = await runProcessor(['--keys', file], input);
     expect(statuses(r.stdout)).toEqual(['bad_signature', 'bad_signature', 'bad_signature']);
     expect(r.stderr.match(/hard-reset/g)?.length).toBe(1);
+    expect(r.stderr).toContain('meterproof keys rotate --keys <key file> --device reset --key <new key>');
   });
 });
