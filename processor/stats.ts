@@ -51,7 +51,7 @@ const emptyCounts = () => Object.fromEntries(VERIFY_STATUSES.map((s) => [s, 0]))
 
 export function summaryLine(s: StatsSnapshot, keyReloads: number): string {
   const parts = VERIFY_STATUSES.filter((k) => s.counts[k] > 0).map((k) => `${k}=${s.counts[k]}`);
-  return `summary: ${parts.join(' ') || 'no metrics'}; devices=${s.devicesCapped ? '>=' : ''}${s.devices} invalid_lines=${s.invalidLines} key_reloads=${keyReloads}`;
+  return `summary: ${parts.join(' ') || 'no metrics'}; devices${s.devicesCapped ? '>=' : '='}${s.devices} invalid_lines=${s.invalidLines} key_reloads=${keyReloads}`;
 }
 
 /** The `meterproof` metric: one extra line beyond one-for-one, only with --stats-interval. */
