@@ -5,7 +5,7 @@
  */
 import { KeyFileError } from '../core/keyfile';
 import { isVerifyWorker, runVerifyWorker, VerifyPool } from './crypto/pool';
-import { loadVerifier, nativePointCheck } from '../core/node/verifier';
+import { loadVerifier, nativePointCheck, sodiumRefused, type SignatureVerifier } from '../core/node/verifier';
 import { KeyRegistry } from './key-registry';
 import { MetricSplitter } from '../core/lineprotocol/split';
 import { createLogger } from './log';
@@ -36,16 +36,24 @@ function main(): void {
     return;
   }
 
+  const warn = (m: string) => log.log('W', m);
+  let crypto: SignatureVerifier;
+  try {
+    crypto = loadVerifier(opts.crypto, warn);
+  } catch (e) {
+    log.log('E', `${(e as Error).message}; cannot start`);
+    process.exitCode = 1;
+    return;
+  }
   let keys: KeyRegistry;
   try {
-    keys = new KeyRegistry(opts.keys, log, nativePointCheck());
+    keys = new KeyRegistry(opts.keys, log, nativePointCheck(opts.crypto, warn));
   } catch (e) {
     if (!(e instanceof KeyFileError)) throw e;
     log.log('E', `keys: ${opts.keys}: ${e.message}; cannot start without a key registry`);
     process.exitCode = 1;
     return;
   }
-  const crypto = loadVerifier(opts.crypto);
   const pool =
     opts.workers > 0
       ? new VerifyPool({
@@ -59,7 +67,7 @@ function main(): void {
   log.log(
     'I',
     `Ed25519 verification by ${crypto.name}${pool ? `, ${pool.threads} worker threads for bulk input` : ''}` +
-      `${crypto.name === 'node:crypto' ? ' (install sodium-native beside the processor for about twice the speed)' : ''}`,
+      `${crypto.name === 'node:crypto' && opts.crypto === 'auto' && !sodiumRefused() ? ' (install sodium-native beside the processor for about twice the speed)' : ''}`,
   );
 
   const { stdin, stdout } = process;

@@ -38,6 +38,9 @@ function sodiumBeside(warn: LoadWarning): SodiumLoad {
   return loaded;
 }
 
+/** Whether a sodium-native was found beside the processor and refused (so advice to install one would mislead). */
+export const sodiumRefused = (): boolean => loaded?.refused !== undefined;
+
 /**
  * libsodium's check for canonical, on-curve, prime-order points, when sodium-native beside the file
  * passes the self-test. With `node` chosen, nothing of sodium-native is looked at.
