@@ -24,6 +24,15 @@ const escapeQuoted = (text: string, quote: '"' | "'"): string =>
 /** An identifier (measurement, tag key, field key): `"name"`. */
 export const quoteIdent = (name: string): string => `"${escapeQuoted(name, '"')}"`;
 
+/**
+ * A tag reference: `"name"::tag`. A bare `"name"` means the field when the measurement has a field of that
+ * name, so one written row could otherwise turn every filter, grouping and audit on the tag (design.md §6).
+ */
+export const tagRef = (name: string): string => `${quoteIdent(name)}::tag`;
+
+/** A field reference: `"name"::field`, never a tag of the same name. */
+export const fieldRef = (name: string): string => `${quoteIdent(name)}::field`;
+
 /** A string literal (tag value in `=`/`!=` comparisons): `'value'`. */
 export const quoteString = (value: string): string => `'${escapeQuoted(value, "'")}'`;
 
