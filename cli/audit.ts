@@ -28,14 +28,14 @@ those tags without ::tag reads the field instead.
   --db NAME            database (InfluxDB 2.x/3.x: the bucket mapped to it)
   --keys FILE          pub_keys.json, the same registry the processor uses
   --measurement NAME   (default mqtt_consumer)
-  --json               one JSON document on stdout: devices, disagreements, examples, stats
+  --json               one JSON document on stdout: devices, disagreements, shadowed, examples, stats
   --page-size N        rows per page read from InfluxDB (default ${DEFAULT_PAGE_SIZE})
   --username NAME      also from $INFLUX_USERNAME
   --password SECRET    also from $INFLUX_PASSWORD (prefer the variable: arguments show in ps)
                        A token (InfluxDB 2.x/3.x) is read from $INFLUX_TOKEN.
 
-Exit status: 0 every row agrees with its stored verdict, 1 at least one disagreement or
-shadowed tag, 2 cannot run (bad arguments, unreadable keys, InfluxDB unreachable or refusing the credentials,
+Exit status: 0 every row agrees with its stored verdict, 1 a disagreement or a shadowed tag,
+2 cannot run (bad arguments, unreadable keys, InfluxDB unreachable or refusing the credentials,
 no rows found).
 
 ${LIMITS}
