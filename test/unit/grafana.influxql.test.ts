@@ -165,6 +165,32 @@ describe('statements', () => {
     expect(tagValuesStatement('mqtt_consumer', 'device', 'a')).toBe('SHOW TAG VALUES FROM "mqtt_consumer" WITH KEY = "device" WHERE "device"::tag =~ /^(?:a)$/');
   });
 
+  it('name every tag as "tag"::tag, so that no field of the same name is read instead', () => {
+    const TAGS = new Set(['verified', 'verify_status', 'device', 'topic', 'host']);
+    const filters = ['=', '!=', '=~', '!~', '=|', '!=|'].flatMap((operator) =>
+      ['host', 'device', 'verified'].map((key) => ({ key, operator, value: 'x', values: ['x', 'y'] })),
+    );
+    const scopes = [scope(), benign, scope({ device: formatRegexVariable(['a', 'b']), filters })];
+    const statements = [
+      ...scopes.flatMap((s) => [...trustStatements(s), signedTotalsStatement(s, 60_000), eventsStatement(s, 10)]),
+      tagValuesStatement('mqtt_consumer', 'device'),
+      tagValuesStatement('mqtt_consumer', 'device', formatRegexVariable(['a'])),
+      tagValuesStatement('mqtt_consumer', 'verified', formatRegexVariable(['a'])),
+    ];
+    let refs = 0;
+    for (const q of statements) {
+      const t = scan(q);
+      t.forEach((tok, i) => {
+        if (tok.kind !== 'ident' || !TAGS.has(tok.value)) return;
+        // `SHOW TAG VALUES … WITH KEY = "device"` names a tag key by definition.
+        if (t[i - 2]?.value === 'KEY' && t[i - 1]?.value === '=') return;
+        refs++;
+        expect([t[i + 1]?.value, t[i + 2]?.value], `${tok.value} in ${q}`).toEqual(['::', 'TAG']);
+      });
+    }
+    expect(refs).toBeGreaterThan(100);
+  });
+
   it('write every ad-hoc operator safely and refuse the others', () => {
     expect(adHocCondition({ key: 'host', operator: '!=', value: "a'b" })).toBe(`"host"::tag != 'a\\'b'`);
     expect(adHocCondition({ key: 'host', operator: '=~', value: 'web/.*' })).toBe('"host"::tag =~ /web\\/.*/');
