@@ -144,7 +144,9 @@ export async function* readMeasurement(target: InfluxTarget, select: AuditSelect
   for await (const line of documents(res.body)) {
     for (const page of pagesOf(JSON.parse(line) as QueryDocument)) {
       if (page.columns.length !== select.columns.length || page.columns[0] !== 'time')
-        throw new InfluxUnavailable(`InfluxDB answered the audit's SELECT with unexpected columns (${page.columns.slice(0, 8).join(', ')}, …)`);
+        throw new InfluxUnavailable(
+          `InfluxDB answered the audit's SELECT with unexpected columns (${page.columns.slice(0, 8).join(', ')}, …)`,
+        );
       yield { columns: select.columns, values: page.values };
     }
   }

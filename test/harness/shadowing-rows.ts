@@ -41,7 +41,11 @@ export async function shadowingRows(dir: string, seed: string): Promise<Shadowin
   if (code !== 0 || lines.length !== 2) throw new Error(`processor exited ${code} with ${lines.length}/2 metrics: ${stderr}`);
   const [unsigned, identityFields] = lines as [string, string];
   const hasField = (line: string, field: string) => new RegExp(`[ ,]${field}[, ]`).test(line);
-  if (!/,verified=false,verify_status=unsigned /.test(unsigned) || !hasField(identityFields, 'device=7') || !hasField(identityFields, 'topic=1'))
+  if (
+    !/,verified=false,verify_status=unsigned /.test(unsigned) ||
+    !hasField(identityFields, 'device=7') ||
+    !hasField(identityFields, 'topic=1')
+  )
     throw new Error(`unexpected processor output: ${unsigned}\n${identityFields}`);
   const verifiedField = unsigned.replace(/ (\d+)$/, ',verified="true" $1');
   return {

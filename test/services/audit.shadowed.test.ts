@@ -30,7 +30,8 @@ describe('meterproof audit with fields that shadow its tags', () => {
   let secured: InfluxServer;
   let dir: string;
   let store: ShadowingRows;
-  const audit = (db: string, ...extra: string[]) => runCli(['audit', '--url', influx.url, '--db', db, '--keys', store.fleet.keysPath, ...extra]);
+  const audit = (db: string, ...extra: string[]) =>
+    runCli(['audit', '--url', influx.url, '--db', db, '--keys', store.fleet.keysPath, ...extra]);
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'meterproof-audit-shadowed-'));
@@ -99,7 +100,8 @@ describe('meterproof audit with fields that shadow its tags', () => {
 
   describe('never prints the credentials of --url', () => {
     const withUser = (url: string, password = PASSWORD) => url.replace('http://', `http://${USER}:${encodeURIComponent(password)}@`);
-    const run = (url: string, ...extra: string[]) => runCli(['audit', '--url', url, '--db', 'shadowed', '--keys', store.fleet.keysPath, ...extra]);
+    const run = (url: string, ...extra: string[]) =>
+      runCli(['audit', '--url', url, '--db', 'shadowed', '--keys', store.fleet.keysPath, ...extra]);
     const expectClean = (res: CliResult) => {
       for (const out of [res.stdout, res.stderr]) {
         expect(out).not.toContain(PASSWORD);

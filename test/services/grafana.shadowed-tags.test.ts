@@ -56,7 +56,8 @@ afterAll(async () => {
 describe('InfluxDB 1.6 beside a field of the same name', () => {
   it('reads a bare name as the field, and "name"::tag as the tag, in WHERE, GROUP BY and SELECT', async () => {
     const ok = store.fleet.messages.filter((m) => m.expected === 'ok').length;
-    const count = async (where: string) => column((await answer(`SELECT count("ENERGY_Total") FROM ${M} WHERE ${where}`, 'shadowed'))[0]!, 'count');
+    const count = async (where: string) =>
+      column((await answer(`SELECT count("ENERGY_Total") FROM ${M} WHERE ${where}`, 'shadowed'))[0]!, 'count');
     expect(await count(`"verified" = 'true'`)).toEqual([1]); // the one unsigned row with the field
     expect(await count(`"verified"::tag = 'true'`)).toEqual([ok]);
 

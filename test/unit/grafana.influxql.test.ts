@@ -162,7 +162,9 @@ describe('statements', () => {
     expect(eventsStatement(benign, 50)).toMatch(/^SELECT "device"::tag, "verify_status"::tag, "topic"::tag, "Time", /);
     expect(eventsStatement(benign, 50)).toMatch(/"verified"::tag = 'false' .*ORDER BY time DESC LIMIT 50$/);
     expect(tagValuesStatement('mqtt_consumer', 'device')).toBe('SHOW TAG VALUES FROM "mqtt_consumer" WITH KEY = "device"');
-    expect(tagValuesStatement('mqtt_consumer', 'device', 'a')).toBe('SHOW TAG VALUES FROM "mqtt_consumer" WITH KEY = "device" WHERE "device"::tag =~ /^(?:a)$/');
+    expect(tagValuesStatement('mqtt_consumer', 'device', 'a')).toBe(
+      'SHOW TAG VALUES FROM "mqtt_consumer" WITH KEY = "device" WHERE "device"::tag =~ /^(?:a)$/',
+    );
   });
 
   it('name every tag as "tag"::tag, so that no field of the same name is read instead', () => {

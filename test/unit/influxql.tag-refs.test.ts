@@ -10,7 +10,13 @@ import { formatRegexVariable } from '../../core/influxql';
 import { auditSelect, fieldKeysStatement } from '../../audit/select';
 import { toTable } from '../../audit/report';
 import { AuditTally } from '../../audit/tally';
-import { eventsStatement, signedTotalsStatement, tagValuesStatement, tagKeysStatement, trustStatements } from '../../grafana-plugin/datasource/statements';
+import {
+  eventsStatement,
+  signedTotalsStatement,
+  tagValuesStatement,
+  tagKeysStatement,
+  trustStatements,
+} from '../../grafana-plugin/datasource/statements';
 import { influxqlInJson, influxqlInMarkdown, influxqlInYaml, unqualifiedTagRefs } from '../harness/influxql-tag-refs';
 
 const ROOT = join(__dirname, '..', '..');
@@ -47,7 +53,10 @@ function shippedInfluxQL(): Map<string, string[]> {
   const found = new Map<string, string[]>();
   for (const f of files) {
     const text = readFileSync(join(ROOT, f), 'utf8');
-    found.set(f, f.endsWith('.md') ? influxqlInMarkdown(text) : f.endsWith('.json') ? influxqlInJson(JSON.parse(text)) : influxqlInYaml(text));
+    found.set(
+      f,
+      f.endsWith('.md') ? influxqlInMarkdown(text) : f.endsWith('.json') ? influxqlInJson(JSON.parse(text)) : influxqlInYaml(text),
+    );
   }
   return found;
 }
