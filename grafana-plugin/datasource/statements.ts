@@ -1,8 +1,8 @@
 /**
  * InfluxQL for each query type. Pure: every identifier and literal is written by core/influxql, and the
  * statements run unchanged on InfluxDB 1.6+ and on the v1 `/query` API of InfluxDB 2.x and 3.x.
- * Every tag is named `"tag"::tag`: a bare name means a field of that name once any row carries one, and a
- * json-mode message can create fields named `device`, `topic` or `verified` (core/influxql `tagRef`).
+ * Every tag is named `"tag"::tag` (core/influxql `tagRef`): a bare name means the field of that name once any
+ * row carries one, and a json-mode payload creates fields `device` or `topic` as easily as a Total.
  */
 import { DEFAULT_FIELD_NAMES } from '../../core/field-names';
 import {
