@@ -8,6 +8,8 @@
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { quoteIdent } from '../core/influxql';
+import { displayUrl } from './display-url';
+import { fieldKeysStatement, type AuditSelect } from './select';
 
 export interface InfluxTarget {
   /** Base URL, e.g. http://127.0.0.1:8086 (a path prefix behind a proxy is kept). */
@@ -32,10 +34,10 @@ export function endpoint(target: InfluxTarget, path: string): string {
   try {
     base = new URL(target.url);
   } catch {
-    throw new InfluxUnavailable(`--url "${target.url}" is not a URL`);
+    throw new InfluxUnavailable(`--url "${displayUrl(target.url)}" is not a URL`);
   }
   if (base.protocol !== 'http:' && base.protocol !== 'https:')
-    throw new InfluxUnavailable(`--url must be http:// or https://, got "${target.url}"`);
+    throw new InfluxUnavailable(`--url must be http:// or https://, got "${displayUrl(target.url)}"`);
   return new URL(path, base.href.endsWith('/') ? base.href : `${base.href}/`).href;
 }
 
@@ -71,7 +73,7 @@ function send(target: InfluxTarget, path: string, body: URLSearchParams | undefi
     req.once('error', (e: NodeJS.ErrnoException) => {
       const why =
         e.name === 'TimeoutError' || e.name === 'AbortError' ? `no answer within ${(timeoutMs ?? 0) / 1000} s` : (e.code ?? e.message);
-      reject(new InfluxUnavailable(`cannot reach InfluxDB at ${target.url}: ${why}`));
+      reject(new InfluxUnavailable(`cannot reach InfluxDB at ${displayUrl(target.url)}: ${why}`));
     });
     req.end(payload);
   });
@@ -126,14 +128,28 @@ export async function countRows(target: InfluxTarget, measurement: string): Prom
   return Math.max(0, ...counts.filter((n): n is number => typeof n === 'number'));
 }
 
-/** Every row of the measurement in time order, one page at a time. Times are RFC 3339 strings. */
-export async function* readMeasurement(target: InfluxTarget, measurement: string, pageSize: number): AsyncGenerator<Page> {
-  const res = await request(
-    target,
-    'query',
-    form(target, `SELECT * FROM ${quoteIdent(measurement)}`, { chunked: 'true', chunk_size: String(pageSize) }),
-  );
-  for await (const line of documents(res.body)) yield* pagesOf(JSON.parse(line) as QueryDocument);
+/** The measurement's field keys (once each: SHOW FIELD KEYS repeats a key whose type differs between shards). */
+export async function fieldKeys(target: InfluxTarget, measurement: string): Promise<string[]> {
+  const res = await request(target, 'query', form(target, fieldKeysStatement(measurement)));
+  const keys = pagesOf(JSON.parse(await readAll(res.body)) as QueryDocument).flatMap((p) => p.values.map((row) => row[0]));
+  return [...new Set(keys.filter((k): k is string => typeof k === 'string'))];
+}
+
+/**
+ * Every row of the measurement in time order, one page at a time, with `select`'s columns named as it
+ * says (the query's own column names are positional aliases). Times are RFC 3339 strings.
+ */
+export async function* readMeasurement(target: InfluxTarget, select: AuditSelect, pageSize: number): AsyncGenerator<Page> {
+  const res = await request(target, 'query', form(target, select.statement, { chunked: 'true', chunk_size: String(pageSize) }));
+  for await (const line of documents(res.body)) {
+    for (const page of pagesOf(JSON.parse(line) as QueryDocument)) {
+      if (page.columns.length !== select.columns.length || page.columns[0] !== 'time')
+        throw new InfluxUnavailable(
+          `InfluxDB answered the audit's SELECT with unexpected columns (${page.columns.slice(0, 8).join(', ')}, …)`,
+        );
+      yield { columns: select.columns, values: page.values };
+    }
+  }
 }
 
 /** Splits the byte stream at newlines (never inside JSON: InfluxDB escapes them in strings). */

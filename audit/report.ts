@@ -1,5 +1,7 @@
 /** The audit's output: a table for people, or one JSON document for machines. */
+import { fieldRef, quoteIdent } from '../core/influxql';
 import { textTable, type Align } from '../core/text-table';
+import { displayUrl } from './display-url';
 import { DISAGREEMENT_KINDS, type DisagreementKind } from './recheck';
 import type { AuditResult } from './run';
 import type { DeviceTally } from './tally';
@@ -26,9 +28,11 @@ export function toJson(scope: AuditScope, r: AuditResult): string {
   const devices = r.tally.devices();
   const doc = {
     ...scope,
+    url: displayUrl(scope.url),
     rows: r.tally.rows,
     reverified: sum(devices, (d) => d.reverified),
     disagreements: r.tally.disagreements,
+    shadowed: r.shadowed,
     byKind: Object.fromEntries(DISAGREEMENT_KINDS.map((k) => [k, sum(devices, (d) => d.byKind[k])])),
     devices,
     examples: r.tally.examples,
@@ -56,7 +60,7 @@ export function toTable(scope: AuditScope, r: AuditResult): string {
   };
   const align = header.map((_, c): Align => (c === 0 ? 'left' : 'right'));
   const table = textTable(header, devices.map(line), { align, footer: line(total) });
-  const out = [`Audit of "${scope.measurement}" in database "${scope.db}" at ${scope.url}`, '', table];
+  const out = [`Audit of "${scope.measurement}" in database "${scope.db}" at ${displayUrl(scope.url)}`, '', table];
 
   if (r.tally.disagreements > 0) {
     const kinds = DISAGREEMENT_KINDS.map((k) => [k, sum(devices, (d) => d.byKind[k])] as const).filter(([, n]) => n > 0);
@@ -68,12 +72,24 @@ export function toTable(scope: AuditScope, r: AuditResult): string {
   } else {
     out.push('Every row agrees with its stored verified tag.', '');
   }
+  if (r.shadowed.length > 0) out.push(...shadowedLines(scope.measurement, r.shadowed), '');
   const s = r.stats;
   out.push(
     `${r.tally.rows.toLocaleString('en-US')} rows in ${s.seconds} s (${s.rowsPerSecond.toLocaleString('en-US')} rows/s, ${s.verifier}, peak memory ${Math.round(s.peakRssBytes / 2 ** 20)} MiB).`,
   );
   out.push(LIMITS);
   return `${out.join('\n')}\n`;
+}
+
+/** The shadowed-tag finding in words, with the query that lists the rows carrying such a field. */
+function shadowedLines(measurement: string, shadowed: readonly string[]): string[] {
+  const names = shadowed.map((n) => `"${n}"`).join(', ');
+  return [
+    `Shadowed tags: fields named ${names} exist beside the tags of these names. InfluxQL that names such a tag`,
+    'without ::tag reads the field instead, so queries and alerts on it miss the genuine rows (the audit read the',
+    'tags). The rows that carry these fields:',
+    `  SELECT ${shadowed.map(fieldRef).join(', ')} FROM ${quoteIdent(measurement)}`,
+  ];
 }
 
 function sum(devices: readonly DeviceTally[], f: (d: DeviceTally) => number): number {

@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { KeyFileError, parseKeyFile, type KeyFile } from '../core/keyfile';
 import { loadVerifier } from '../core/node/verifier';
+import { displayUrl, redactUrlsIn, withoutUrlSecrets } from '../audit/display-url';
 import { countRows, InfluxUnavailable, ping, type InfluxTarget } from '../audit/influx-pager';
 import { LIMITS, toJson, toTable } from '../audit/report';
 import { DEFAULT_PAGE_SIZE, runAudit } from '../audit/run';
@@ -18,18 +19,22 @@ that verify now, and every disagreement with the stored verified tag:
   - verified=true rows whose signature does not prove them (forged or altered in the database),
   - rows the processor rejected that verify now (except replay/rollback, valid by design),
   - rows whose signed_message does not match their Time and Total.
+Every row is judged by its tags, read as "verified"::tag (never a field of the same name). Fields
+named verified, verify_status, device or topic are reported as shadowed tags: InfluxQL that names
+those tags without ::tag reads the field instead.
 
-  --url URL            InfluxDB base URL, e.g. http://127.0.0.1:8086
+  --url URL            InfluxDB base URL, e.g. http://127.0.0.1:8086 (user info in it is
+                       used, and printed as user:***)
   --db NAME            database (InfluxDB 2.x/3.x: the bucket mapped to it)
   --keys FILE          pub_keys.json, the same registry the processor uses
   --measurement NAME   (default mqtt_consumer)
-  --json               one JSON document on stdout: devices, disagreements, examples, stats
+  --json               one JSON document on stdout: devices, disagreements, shadowed, examples, stats
   --page-size N        rows per page read from InfluxDB (default ${DEFAULT_PAGE_SIZE})
   --username NAME      also from $INFLUX_USERNAME
   --password SECRET    also from $INFLUX_PASSWORD (prefer the variable: arguments show in ps)
                        A token (InfluxDB 2.x/3.x) is read from $INFLUX_TOKEN.
 
-Exit status: 0 every row agrees with its stored verdict, 1 at least one disagreement,
+Exit status: 0 every row agrees with its stored verdict, 1 a disagreement or a shadowed tag,
 2 cannot run (bad arguments, unreadable keys, InfluxDB unreachable or refusing the credentials,
 no rows found).
 
@@ -70,12 +75,14 @@ export const audit: Command = {
       progress.done();
       if (result.tally.rows === 0)
         return fail(`no rows in measurement "${a.measurement}" of database "${a.target.db}" (check --db and --measurement)`);
-      const scope = { url: a.target.url, db: a.target.db, measurement: a.measurement };
+      const scope = { url: displayUrl(a.target.url), db: a.target.db, measurement: a.measurement };
       process.stdout.write(a.json ? toJson(scope, result) : toTable(scope, result));
-      return result.tally.disagreements > 0 ? 1 : 0;
+      return result.tally.disagreements > 0 || result.shadowed.length > 0 ? 1 : 0;
     } catch (e) {
       progress.done();
-      if (e instanceof InfluxUnavailable) return fail(e.message);
+      if (e instanceof InfluxUnavailable) return fail(withoutUrlSecrets(e.message, a.target.url));
+      // Not ours: main.ts prints its message, which must not carry --url's user info either.
+      if (e instanceof Error) e.message = withoutUrlSecrets(e.message, a.target.url);
       throw e;
     }
   },
@@ -102,7 +109,8 @@ function parseOptions(args: string[]): AuditArgs | 'help' {
       },
     }).values;
   } catch (e) {
-    throw new UsageError((e as Error).message);
+    // The parser quotes a stray argument, which may be a URL with a password in it.
+    throw new UsageError(redactUrlsIn((e as Error).message));
   }
   if (v.help) return 'help';
   for (const name of ['url', 'db', 'keys'] as const) if (!v[name]) throw new UsageError(`--${name} is required (try --help)`);

@@ -24,6 +24,16 @@ const escapeQuoted = (text: string, quote: '"' | "'"): string =>
 /** An identifier (measurement, tag key, field key): `"name"`. */
 export const quoteIdent = (name: string): string => `"${escapeQuoted(name, '"')}"`;
 
+/**
+ * A tag reference: `"name"::tag`. A bare `"name"` means the field when the measurement has a field of that
+ * name, so one written row would otherwise redirect every filter, grouping and audit on the tag
+ * (docs/grafana.md, "Name tags as tags"; InfluxDB 1.6 checked in test/services/grafana.shadowed-tags.test.ts).
+ */
+export const tagRef = (name: string): string => `${quoteIdent(name)}::tag`;
+
+/** A field reference: `"name"::field`, never a tag of the same name. */
+export const fieldRef = (name: string): string => `${quoteIdent(name)}::field`;
+
 /** A string literal (tag value in `=`/`!=` comparisons): `'value'`. */
 export const quoteString = (value: string): string => `'${escapeQuoted(value, "'")}'`;
 

@@ -1,6 +1,8 @@
 /**
  * InfluxQL for each query type. Pure: every identifier and literal is written by core/influxql, and the
  * statements run unchanged on InfluxDB 1.6+ and on the v1 `/query` API of InfluxDB 2.x and 3.x.
+ * Every tag is named `"tag"::tag` (core/influxql `tagRef`): a bare name means the field of that name once any
+ * row carries one, and a json-mode payload creates fields `device` or `topic` as easily as a Total.
  */
 import { DEFAULT_FIELD_NAMES } from '../../core/field-names';
 import {
@@ -13,6 +15,7 @@ import {
   quoteIdent,
   quoteString,
   regexLiteral,
+  tagRef,
   timeRangeCondition,
 } from '../../core/influxql';
 import { SIGNED_MESSAGE_FIELD, STATUS_TAG, VERIFIED_TAG } from '../../core/status';
@@ -40,27 +43,31 @@ export interface AdHocFilter {
 
 const id = quoteIdent;
 
+/** Ad-hoc filter keys come from `SHOW TAG KEYS` (getTagKeys), so they are tags. */
 export function adHocCondition(f: AdHocFilter): string {
+  const key = tagRef(f.key);
   switch (f.operator) {
     case '=':
     case '!=':
-      return `${id(f.key)} ${f.operator} ${quoteString(f.value)}`;
+      return `${key} ${f.operator} ${quoteString(f.value)}`;
     case '=~':
     case '!~':
-      return `${id(f.key)} ${f.operator} ${regexLiteral(f.value)}`;
+      return `${key} ${f.operator} ${regexLiteral(f.value)}`;
     case '=|':
     case '!=|': // Grafana's multi-value operators: one of / none of.
-      return `${id(f.key)} ${f.operator === '=|' ? '=~' : '!~'} ${anchoredRegexLiteral(formatRegexVariable(f.values ?? [f.value]))}`;
+      return `${key} ${f.operator === '=|' ? '=~' : '!~'} ${anchoredRegexLiteral(formatRegexVariable(f.values ?? [f.value]))}`;
     default:
       throw new InfluxQLError(`ad-hoc filter operator "${f.operator}" is not supported (use =, !=, =~, !~)`);
   }
 }
 
-const verifiedIs = (v: boolean): string => `${id(VERIFIED_TAG)} = ${quoteString(String(v))}`;
+const verifiedIs = (v: boolean): string => `${tagRef(VERIFIED_TAG)} = ${quoteString(String(v))}`;
+
+const deviceMatches = (deviceRegex: string): string => `${tagRef(DEVICE_TAG)} =~ ${anchoredRegexLiteral(deviceRegex)}`;
 
 function where(s: Scope, ...extra: string[]): string {
   const parts = [timeRangeCondition(s.fromMs, s.toMs), ...extra];
-  if (s.device) parts.push(`${id(DEVICE_TAG)} =~ ${anchoredRegexLiteral(s.device)}`);
+  if (s.device) parts.push(deviceMatches(s.device));
   for (const f of s.filters) parts.push(adHocCondition(f));
   return parts.join(' AND ');
 }
@@ -69,7 +76,7 @@ function where(s: Scope, ...extra: string[]): string {
 const totalsSelector = (totalField: string): string => regexLiteral(`^${escapeRegexValue(totalField)}(?:_[0-9]+)?$`);
 
 const from = (s: Scope): string => `FROM ${id(s.measurement)}`;
-const lastPerDevice = `GROUP BY ${id(DEVICE_TAG)} ORDER BY time DESC LIMIT 1`;
+const lastPerDevice = `GROUP BY ${tagRef(DEVICE_TAG)} ORDER BY time DESC LIMIT 1`;
 
 /**
  * Trust status, three statements answered in one request:
@@ -81,25 +88,29 @@ const lastPerDevice = `GROUP BY ${id(DEVICE_TAG)} ORDER BY time DESC LIMIT 1`;
 export function trustStatements(s: Scope): string[] {
   const totals = totalsSelector(s.totalField);
   return [
-    `SELECT ${id(VERIFIED_TAG)}, ${id(STATUS_TAG)}, ${totals}, ${id(TIME_FIELD)} ${from(s)} WHERE ${where(s)} ${lastPerDevice}`,
+    `SELECT ${tagRef(VERIFIED_TAG)}, ${tagRef(STATUS_TAG)}, ${totals}, ${id(TIME_FIELD)} ${from(s)} WHERE ${where(s)} ${lastPerDevice}`,
     `SELECT ${totals}, ${id(SIGNED_MESSAGE_FIELD)}, ${id(SIGNATURE_FIELD)} ${from(s)} WHERE ${where(s, verifiedIs(true))} ${lastPerDevice}`,
-    `SELECT COUNT(*) ${from(s)} WHERE ${where(s)} GROUP BY ${id(DEVICE_TAG)}, ${id(STATUS_TAG)}`,
+    `SELECT COUNT(*) ${from(s)} WHERE ${where(s)} GROUP BY ${tagRef(DEVICE_TAG)}, ${tagRef(STATUS_TAG)}`,
   ];
 }
 
 /** Verified totals per device; `last` is a selector, so every point is a value that was signed. */
 export const signedTotalsStatement = (s: Scope, intervalMs: number): string =>
   `SELECT last(${totalsSelector(s.totalField)}) ${from(s)} WHERE ${where(s, verifiedIs(true))} ` +
-  `GROUP BY time(${durationLiteral(intervalMs)}), ${id(DEVICE_TAG)} fill(none)`;
+  `GROUP BY time(${durationLiteral(intervalMs)}), ${tagRef(DEVICE_TAG)} fill(none)`;
 
 /** The most recent readings that did not verify, newest first. */
 export const eventsStatement = (s: Scope, limit: number): string =>
-  `SELECT ${id(DEVICE_TAG)}, ${id(STATUS_TAG)}, ${id(TOPIC_TAG)}, ${id(TIME_FIELD)}, ${totalsSelector(s.totalField)}, ${id(SIGNATURE_FIELD)} ` +
+  `SELECT ${tagRef(DEVICE_TAG)}, ${tagRef(STATUS_TAG)}, ${tagRef(TOPIC_TAG)}, ${id(TIME_FIELD)}, ${totalsSelector(s.totalField)}, ${id(SIGNATURE_FIELD)} ` +
   `${from(s)} WHERE ${where(s, verifiedIs(false))} ORDER BY time DESC LIMIT ${integerLiteral(limit)}`;
 
-/** Values of a tag (devices for a template variable; any tag for ad-hoc filters). */
+/**
+ * Values of a tag (devices for a template variable; any tag for ad-hoc filters). `WITH KEY` names a tag
+ * by definition, but the WHERE does not: InfluxDB 1.6 ignores a bare `"device" =~` there once a field
+ * `device` exists, and offers every device.
+ */
 export function tagValuesStatement(measurement: string, key: string, deviceRegex?: string): string {
-  const filter = deviceRegex ? ` WHERE ${id(DEVICE_TAG)} =~ ${anchoredRegexLiteral(deviceRegex)}` : '';
+  const filter = deviceRegex ? ` WHERE ${deviceMatches(deviceRegex)}` : '';
   return `SHOW TAG VALUES FROM ${id(measurement)} WITH KEY = ${id(key)}${filter}`;
 }
 

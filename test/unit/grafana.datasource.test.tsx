@@ -158,7 +158,7 @@ describe('queries', () => {
     expect(totals[0]!.fields[1]!.values).toEqual([1.5, 1.75]);
     expect(totals[0]!.fields[1]!.labels).toEqual({ device: 'p1' });
     expect(totals[2]!.fields[1]!.values).toEqual([20]);
-    expect(new URLSearchParams(String(sent[0]!.data)).get('q')).toContain('GROUP BY time(1s), "device" fill(none)');
+    expect(new URLSearchParams(String(sent[0]!.data)).get('q')).toContain('GROUP BY time(1s), "device"::tag fill(none)');
 
     const [events] = (await ds.query(request([{ refId: 'E', queryType: 'events', limit: 7 }]))).data as DataFrame[];
     expect(new URLSearchParams(String(sent[1]!.data)).get('q')).toMatch(/LIMIT 7$/);
@@ -173,8 +173,8 @@ describe('queries', () => {
       }),
     );
     const q = new URLSearchParams(String(sent[0]!.data)).get('q')!;
-    expect(q).toContain(`"device" =~ /^(?:(?:it\\x{27}s|plug\\x{2e}2))$/`);
-    expect(q).toContain(`"host" = 'x\\'; DROP DATABASE telegraf; --'`);
+    expect(q).toContain(`"device"::tag =~ /^(?:(?:it\\x{27}s|plug\\x{2e}2))$/`);
+    expect(q).toContain(`"host"::tag = 'x\\'; DROP DATABASE telegraf; --'`);
     expect(q).not.toContain("'it's'");
   });
 
@@ -201,7 +201,7 @@ describe('queries', () => {
       { text: "it's", value: "it's" },
     ]);
     expect(new URLSearchParams(String(sent[0]!.data)).get('q')).toBe(
-      'SHOW TAG VALUES FROM "mqtt_consumer" WITH KEY = "device" WHERE "device" =~ /^(?:back\\x{5c}slash)$/',
+      'SHOW TAG VALUES FROM "mqtt_consumer" WITH KEY = "device" WHERE "device"::tag =~ /^(?:back\\x{5c}slash)$/',
     );
   });
 

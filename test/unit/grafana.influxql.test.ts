@@ -150,24 +150,54 @@ describe('statements', () => {
   it('ask InfluxDB for what each query type needs', () => {
     const [last, signed, counts] = trustStatements(benign);
     expect(last).toBe(
-      'SELECT "verified", "verify_status", /^ENERGY_Total(?:_[0-9]+)?$/, "Time" FROM "mqtt_consumer" WHERE time >= 1700000000000ms AND time <= 1700000360000ms ' +
-        `AND "device" =~ /^(?:plug-1)$/ AND "host" = 'h' GROUP BY "device" ORDER BY time DESC LIMIT 1`,
+      'SELECT "verified"::tag, "verify_status"::tag, /^ENERGY_Total(?:_[0-9]+)?$/, "Time" FROM "mqtt_consumer" WHERE time >= 1700000000000ms AND time <= 1700000360000ms ' +
+        `AND "device"::tag =~ /^(?:plug-1)$/ AND "host"::tag = 'h' GROUP BY "device"::tag ORDER BY time DESC LIMIT 1`,
     );
-    expect(signed).toContain(`"verified" = 'true'`);
+    expect(signed).toContain(`"verified"::tag = 'true'`);
     expect(signed).toContain('"signed_message", "Signature"');
     expect(counts).toContain('SELECT COUNT(*)');
-    expect(counts).toContain('GROUP BY "device", "verify_status"');
+    expect(counts).toContain('GROUP BY "device"::tag, "verify_status"::tag');
     expect(signedTotalsStatement(benign, 90_500)).toContain(`SELECT last(/^ENERGY_Total(?:_[0-9]+)?$/) FROM "mqtt_consumer" WHERE`);
-    expect(signedTotalsStatement(benign, 90_500)).toContain('GROUP BY time(91s), "device" fill(none)');
-    expect(eventsStatement(benign, 50)).toMatch(/"verified" = 'false' .*ORDER BY time DESC LIMIT 50$/);
+    expect(signedTotalsStatement(benign, 90_500)).toContain('GROUP BY time(91s), "device"::tag fill(none)');
+    expect(eventsStatement(benign, 50)).toMatch(/^SELECT "device"::tag, "verify_status"::tag, "topic"::tag, "Time", /);
+    expect(eventsStatement(benign, 50)).toMatch(/"verified"::tag = 'false' .*ORDER BY time DESC LIMIT 50$/);
     expect(tagValuesStatement('mqtt_consumer', 'device')).toBe('SHOW TAG VALUES FROM "mqtt_consumer" WITH KEY = "device"');
+    expect(tagValuesStatement('mqtt_consumer', 'device', 'a')).toBe(
+      'SHOW TAG VALUES FROM "mqtt_consumer" WITH KEY = "device" WHERE "device"::tag =~ /^(?:a)$/',
+    );
+  });
+
+  it('name every tag as "tag"::tag, so that no field of the same name is read instead', () => {
+    const TAGS = new Set(['verified', 'verify_status', 'device', 'topic', 'host']);
+    const filters = ['=', '!=', '=~', '!~', '=|', '!=|'].flatMap((operator) =>
+      ['host', 'device', 'verified'].map((key) => ({ key, operator, value: 'x', values: ['x', 'y'] })),
+    );
+    const scopes = [scope(), benign, scope({ device: formatRegexVariable(['a', 'b']), filters })];
+    const statements = [
+      ...scopes.flatMap((s) => [...trustStatements(s), signedTotalsStatement(s, 60_000), eventsStatement(s, 10)]),
+      tagValuesStatement('mqtt_consumer', 'device'),
+      tagValuesStatement('mqtt_consumer', 'device', formatRegexVariable(['a'])),
+      tagValuesStatement('mqtt_consumer', 'verified', formatRegexVariable(['a'])),
+    ];
+    let refs = 0;
+    for (const q of statements) {
+      const t = scan(q);
+      t.forEach((tok, i) => {
+        if (tok.kind !== 'ident' || !TAGS.has(tok.value)) return;
+        // `SHOW TAG VALUES … WITH KEY = "device"` names a tag key by definition.
+        if (t[i - 2]?.value === 'KEY' && t[i - 1]?.value === '=') return;
+        refs++;
+        expect([t[i + 1]?.value, t[i + 2]?.value], `${tok.value} in ${q}`).toEqual(['::', 'TAG']);
+      });
+    }
+    expect(refs).toBeGreaterThan(100);
   });
 
   it('write every ad-hoc operator safely and refuse the others', () => {
-    expect(adHocCondition({ key: 'host', operator: '!=', value: "a'b" })).toBe(`"host" != 'a\\'b'`);
-    expect(adHocCondition({ key: 'host', operator: '=~', value: 'web/.*' })).toBe('"host" =~ /web\\/.*/');
-    expect(adHocCondition({ key: 'host', operator: '=|', value: '', values: ['a', 'b.c'] })).toBe('"host" =~ /^(?:(?:a|b\\x{2e}c))$/');
-    expect(adHocCondition({ key: 'host', operator: '!=|', value: '', values: ['a'] })).toBe('"host" !~ /^(?:a)$/');
+    expect(adHocCondition({ key: 'host', operator: '!=', value: "a'b" })).toBe(`"host"::tag != 'a\\'b'`);
+    expect(adHocCondition({ key: 'host', operator: '=~', value: 'web/.*' })).toBe('"host"::tag =~ /web\\/.*/');
+    expect(adHocCondition({ key: 'host', operator: '=|', value: '', values: ['a', 'b.c'] })).toBe('"host"::tag =~ /^(?:(?:a|b\\x{2e}c))$/');
+    expect(adHocCondition({ key: 'host', operator: '!=|', value: '', values: ['a'] })).toBe('"host"::tag !~ /^(?:a)$/');
     expect(() => adHocCondition({ key: 'host', operator: '<', value: '1' })).toThrow(InfluxQLError);
     expect(() => integerLiteral(1.5)).toThrow(InfluxQLError);
     expect(() => eventsStatement(benign, Number.NaN)).toThrow(InfluxQLError);

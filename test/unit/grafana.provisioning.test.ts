@@ -53,7 +53,7 @@ describe('provisioning', () => {
     expect(queryTypes.sort()).toEqual(['events', 'totals', 'trust']);
     expect(panels.find((p) => p.targets[0]!.queryType === 'trust')!.type).toBe('meterproof-trust-panel');
     const stock = panels.find((p) => p.datasource.uid === 'influxdb-meterproof')!;
-    expect(stock.targets[0]!.query).toContain(`"verified" = 'true'`);
+    expect(stock.targets[0]!.query).toContain(`"verified"::tag = 'true'`);
     expect(dash.templating.list[0]).toMatchObject({
       name: 'device',
       datasource: { uid: 'meterproof-trust' },
