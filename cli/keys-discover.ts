@@ -17,6 +17,7 @@ import {
   keyName,
   loadKeyFile,
   otherDevicesWithKey,
+  refusedFor,
   rotateCommand,
   TOFU_NOTE,
 } from './keys-shared';
@@ -71,6 +72,8 @@ interface Found {
   readonly notes: string[];
   /** Why the page could not be read. */
   readonly problem?: string;
+  /** The key file's refused entries for this device: it is not enrolled until they are fixed. */
+  readonly refused?: string[];
 }
 
 const DISCOVERY = 'tasmota/discovery/+/config';
@@ -172,10 +175,10 @@ export async function discover(args: string[]): Promise<number> {
     );
     for (const f of changed) say(`  ${rotateCommand(file, f.device, f.key!)}\n`);
   }
-  const problems = found.some((f) => f.state === 'unreachable' || f.state === 'changed on the plug') || shared.size > 0;
+  const problems = found.some((f) => f.state === 'unreachable' || f.state === 'changed on the plug' || f.refused) || shared.size > 0;
 
   if (v.enroll) {
-    const enrol = found.filter((f) => f.state === 'not registered' && f.key && !shared.has(f.device));
+    const enrol = found.filter((f) => f.state === 'not registered' && f.key && !shared.has(f.device) && !f.refused);
     if (!enrol.length) {
       say('\nnothing to enroll\n');
     } else {
@@ -283,13 +286,15 @@ function judge(plug: Announced, page: PlugPage | Error, k: KeyFile, sensors: Rea
   if (!key) return { plug, device, state: 'unsigned firmware', notes };
   const twins = otherDevicesWithKey(k, key, device);
   if (twins.length) notes.push(`same key as ${twins.map((d) => `"${d}"`).join(', ')}`);
+  const refused = refusedFor(k, device);
+  if (refused.length) notes.push('key file entry refused (see `meterproof keys check`)');
   const entries = entriesOf(k, device);
   const mine = entries.find((e) => e.key.hex === key);
   if (mine) {
     if (mine.revoked) notes.push('revoked in the key file');
     return { plug, device, state: 'registered', key, notes };
   }
-  return { plug, device, state: entries.length ? 'changed on the plug' : 'not registered', key, notes };
+  return { plug, device, state: entries.length ? 'changed on the plug' : 'not registered', key, notes, ...(refused.length && { refused }) };
 }
 
 const SHORT: Record<PlugPageError['kind'], string> = {

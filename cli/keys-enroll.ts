@@ -9,6 +9,7 @@ import {
   keyName,
   loadKeyFile,
   otherDevicesWithKey,
+  requireNoRefused,
   rotateCommand,
   TOFU_NOTE,
   windowText,
@@ -91,6 +92,7 @@ export async function enroll(args: string[]): Promise<number> {
   say(`public key  ${key}\nfingerprint ${fingerprint(key)}\n${TOFU_NOTE}`);
 
   const k = loadKeyFile(file);
+  requireNoRefused(k, file, device);
   const entries = entriesOf(k, device);
   const same = entries.find((e) => e.key.hex === key);
   if (same) {

@@ -3,7 +3,18 @@ import { parseArgs } from 'node:util';
 import { signedTime } from '../core/firmware';
 import { KeyRejected, parsePublicKey } from '../core/pubkey';
 import { UsageError } from './command';
-import { addKey, diffLine, endKey, entriesOf, keyName, loadKeyFile, localTime, otherDevicesWithKey, windowText } from './keys-shared';
+import {
+  addKey,
+  diffLine,
+  endKey,
+  entriesOf,
+  keyName,
+  loadKeyFile,
+  localTime,
+  otherDevicesWithKey,
+  requireNoRefused,
+  windowText,
+} from './keys-shared';
 import { confirm } from './prompt';
 
 const HELP = `Usage: meterproof keys rotate --keys FILE --device NAME --key HEX [--at TIME] [--label TEXT] [--yes]
@@ -65,6 +76,7 @@ export async function rotate(args: string[]): Promise<number> {
   const device = v.device;
 
   const k = loadKeyFile(file);
+  requireNoRefused(k, file, device);
   const entries = entriesOf(k, device);
   if (!entries.length) {
     throw new UsageError(

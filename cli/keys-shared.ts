@@ -91,3 +91,12 @@ async function keysCommand(args: string[]): Promise<void> {
 
 /** The entries of `device`, or none. */
 export const entriesOf = (k: KeyFile, device: string): readonly KeyEntry[] => k.devices.get(device) ?? [];
+
+/** Why the processor refuses some of `device`'s entries; empty when it refuses none. */
+export const refusedFor = (k: KeyFile, device: string): string[] => k.rejected.filter((r) => r.device === device).map((r) => r.reason);
+
+/** A usage error when the file holds entries for `device` that the processor refuses: fix those first. */
+export function requireNoRefused(k: KeyFile, file: string, device: string): void {
+  const refused = refusedFor(k, device);
+  if (refused.length) throw new UsageError(`${file}: ${refused.join('; ')}: fix or remove that entry first`);
+}
