@@ -240,7 +240,9 @@ async function listen(
     else process.stderr.write(`meterproof keys: warning: ignored ${topic}: not a Tasmota discovery config with ip and t\n`);
   });
   try {
-    await client.subscribeAsync([DISCOVERY, SENSOR], { qos: 0 });
+    const granted = await client.subscribeAsync([DISCOVERY, SENSOR], { qos: 0 });
+    const denied = granted.filter((g) => g.qos === 128).map((g) => g.topic);
+    if (denied.length) throw new Error(`the broker refused the subscription to ${denied.join(' and ')}`);
     await sleep(wait * 1000);
   } catch (e) {
     lost ??= e as Error;

@@ -95,6 +95,10 @@ export async function enroll(args: string[]): Promise<number> {
   requireNoRefused(k, file, device);
   const entries = entriesOf(k, device);
   const same = entries.find((e) => e.key.hex === key);
+  if (same?.revoked) {
+    process.stderr.write(`meterproof keys enroll: this key is revoked for device "${device}" in ${file}; it is not registered again\n`);
+    return 1;
+  }
   if (same) {
     say(`device "${device}" already has this key in ${file} (${windowText(same)}): nothing to do\n`);
     return 0;

@@ -164,6 +164,22 @@ describe('meterproof keys enroll', () => {
     expect(readFileSync(file, 'utf8')).toBe(before);
   });
 
+  it('does not bring back a revoked key, exit 1; a refused entry for the device must be fixed first, exit 2', async () => {
+    const revoked = keyFile({ kitchen: [{ key: k1, revoked: true }] });
+    const before = readFileSync(revoked, 'utf8');
+    const r = await enroll(['--keys', revoked, '--plug', kitchen.url]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(`meterproof keys enroll: this key is revoked for device "kitchen" in ${revoked}; it is not registered again\n`);
+    expect(readFileSync(revoked, 'utf8')).toBe(before);
+
+    const refused = keyFile({ kitchen: 'ab'.repeat(32) });
+    const bad = await enroll(['--keys', refused, '--plug', kitchen.url]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(
+      /^meterproof keys enroll: .*: device "kitchen": key is not a valid Ed25519 point .*: fix or remove that entry first\n$/,
+    );
+  });
+
   it('exit 2 with one prefixed line: bad usage, unreachable plug, not an Information page, unusable key file', async () => {
     const file = keyFile();
     const cases: [string[], RegExp][] = [
