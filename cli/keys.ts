@@ -6,15 +6,23 @@ import { KeyFileError, parseKeyFile, type KeyEntry } from '../core/keyfile';
 import { KeyRejected, parsePublicKey } from '../core/pubkey';
 import { UsageError, type Command } from './command';
 import { textTable } from '../core/text-table';
+import { keysSubcommandAt, runKeysSubcommand } from './keys-subcommands';
 
-const HELP = `Usage: meterproof keys <list|check|add|revoke> --keys FILE [options]
+const HELP = `Usage: meterproof keys <list|check|add|revoke|enroll|discover|rotate> --keys FILE [options]
 
-  list                         devices, key fingerprints, validity windows, revoked flags
+  list                         devices, key fingerprints, validity windows, revoked flags, labels
   check                        validate the file: exit 0 when every key is admitted, 1 when some are refused
   add --device D --key HEX [--not-before T] [--not-after T] [--label L]
                                register a key (e.g. after a hard reset); T is YYYY-MM-DD[THH:MM:SS]
   revoke --device D (--key HEX | --fingerprint FP) [--not-after T]
                                mark a key revoked, or end its validity at T instead
+  enroll --plug URL [--device D] [--web-password PW] [--yes]
+                               register the key shown on a plug's Information page
+  discover --mqtt URL [--wait S] [--enroll] [--web-password PW] [--yes]
+                               list the plugs announced on MQTT and their key state; --enroll registers new ones
+  rotate --device D --key HEX [--at T] [--yes]
+                               after a hard reset: end the old key(s) at T and register the new key from T
+  (\`meterproof keys <command> --help\` for enroll, discover and rotate)
 
 The file is rewritten atomically; a running processor reloads it within its --reload-interval.
 `;
@@ -26,8 +34,10 @@ export const fingerprint = (keyHex: string): string =>
 type RawEntry = string | Record<string, unknown>;
 
 export const keys: Command = {
-  summary: 'list, check, add or revoke device public keys in a key file',
+  summary: 'list, check, add, revoke, enroll, discover or rotate device public keys in a key file',
   async run(args) {
+    const at = keysSubcommandAt(args);
+    if (at >= 0) return runKeysSubcommand(args, at);
     const { values: v, positionals } = parseArgs({
       args,
       allowPositionals: true,
@@ -70,7 +80,7 @@ export const keys: Command = {
       case 'list': {
         const k = load(read());
         const rows = [...k.devices].flatMap(([device, list]) => list.map((e) => describe(device, e)));
-        process.stdout.write(textTable(['device', 'fingerprint', 'key', 'valid', 'state'], rows));
+        process.stdout.write(textTable(['device', 'fingerprint', 'key', 'valid', 'state', 'label'], rows));
         for (const r of k.rejected) process.stdout.write(`refused: ${r.reason}\n`);
         return 0;
       }
@@ -95,6 +105,13 @@ export const keys: Command = {
           }
           if (list.some((e) => String(e.key).toLowerCase() === v.key!.toLowerCase()))
             throw new UsageError(`device "${v.device}" already has this key`);
+          if (list.length && !v['not-before']) {
+            process.stderr.write(
+              `meterproof keys: warning: device "${v.device}" already has a key and the new one has no --not-before: ` +
+                'a Total below the last accepted one will then be a rollback, even from the new key ' +
+                '(after a hard reset use `meterproof keys rotate`, or give --not-before the reset time)\n',
+            );
+          }
           list.push({
             key: v.key.toLowerCase(),
             ...(v['not-before'] && { not_before: v['not-before'] }),
@@ -106,7 +123,7 @@ export const keys: Command = {
             v.key
               ? String(e.key).toLowerCase() === v.key.toLowerCase()
               : v.fingerprint
-                ? fingerprint(String(e.key)) === v.fingerprint
+                ? fingerprint(String(e.key)).replace(/:/g, '') === v.fingerprint.replace(/:/g, '').toLowerCase()
                 : false,
           );
           if (!target) throw new UsageError(`device "${v.device}" has no such key (give --key HEX or --fingerprint FP)`);
@@ -131,12 +148,12 @@ export const keys: Command = {
         return 0;
       }
       default:
-        throw new UsageError(`unknown keys command "${sub}" (list, check, add, revoke)`);
+        throw new UsageError(`unknown keys command "${sub}" (list, check, add, revoke, enroll, discover, rotate)`);
     }
   },
 };
 
 function describe(device: string, e: KeyEntry): string[] {
   const window = e.notBefore || e.notAfter ? `${e.notBefore ?? '…'} to ${e.notAfter ?? '…'}` : 'always';
-  return [device, fingerprint(e.key.hex), `${e.key.hex.slice(0, 12)}…`, window, e.revoked ? 'REVOKED' : 'active'];
+  return [device, fingerprint(e.key.hex), `${e.key.hex.slice(0, 12)}…`, window, e.revoked ? 'REVOKED' : 'active', e.label ?? ''];
 }
