@@ -3,6 +3,7 @@
  * retained on `tasmota/discovery/<MAC>/config`), reads each one's Information page, and says how its
  * key stands against the key file; `--enroll` registers the plugs not registered yet.
  */
+import { hasBracedSignature } from '../core/payload/early-firmware';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { connectAsync, type MqttClient } from 'mqtt';
@@ -78,8 +79,6 @@ interface Found {
 
 const DISCOVERY = 'tasmota/discovery/+/config';
 const SENSOR = 'tele/+/SENSOR';
-/** Builds of the fork before 2023-02-10 wrote `"Signature": {<128 hex>}`: not JSON, so only the raw payload can be read. */
-const BRACED_SIGNATURE = /"Signature"\s*:\s*\{\s*[0-9a-fA-F]{128}\s*\}/;
 const PAGE_READS_AT_ONCE = 8;
 
 export async function discover(args: string[]): Promise<number> {
@@ -278,7 +277,7 @@ function judge(plug: Announced, page: PlugPage | Error, k: KeyFile, sensors: Rea
   const device = page instanceof Error || !page.topic ? plug.topic : page.topic;
   if (!(page instanceof Error) && page.topic && page.topic !== plug.topic) notes.push(`discovery says topic "${plug.topic}"`);
   const sensor = sensors.get(device) ?? sensors.get(plug.topic);
-  if (sensor !== undefined && BRACED_SIGNATURE.test(sensor))
+  if (sensor !== undefined && hasBracedSignature(sensor))
     notes.push('early firmware "Signature": {…}: needs exact mode, data_format = "value"');
   if (page instanceof Error) {
     notes.push(page instanceof PlugPageError ? SHORT[page.kind] : 'bad address');
