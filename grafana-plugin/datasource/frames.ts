@@ -4,6 +4,7 @@ import { DEFAULT_FIELD_NAMES } from '../../core/field-names';
 import { STATUS_TAG, VERIFIED_TAG, VERIFY_STATUSES, isVerifyStatus, type VerifyStatus } from '../../core/status';
 import { STATUS_REASON } from '../shared/statusText';
 import { TRUST_FIELDS, TRUST_FRAME_KIND, countField } from '../shared/trustFrame';
+import { SEVERITY, rowVerdict, tagText, type TrustStatus } from '../shared/verdict';
 import type { InfluxResult, InfluxSeries } from './influxClient';
 
 const KWH = 'kwatth';
@@ -41,18 +42,73 @@ function totalsOf(row: Row, totalField: string): number[] {
     .filter((v): v is number => v !== null);
 }
 
-interface DeviceRow {
+/** A device's rows that share its latest time in one statement's answer. */
+interface Latest<T> {
+  time: number;
+  rows: T[];
+}
+
+/** Keeps the rows with the greatest time: ties are kept, so that none of them can hide another. */
+function keepLatest<T>(latest: Latest<T> | undefined, time: number, row: T): Latest<T> {
+  if (!latest || time > latest.time) return { time, rows: [row] };
+  if (time === latest.time) latest.rows.push(row);
+  return latest;
+}
+
+/**
+ * A tag of a row. Tags the statement grouped by are in the series' `tags`, where nothing but a tag can be;
+ * otherwise the column the statement selected (`"verified"::tag`). A tag value is a string, so a boolean
+ * or a number in that column came from a field of the same name and is no verdict (shared/verdict).
+ */
+const tagOf = (s: InfluxSeries, row: Row, key: string): string | undefined =>
+  tagText(s.tags && Object.prototype.hasOwnProperty.call(s.tags, key) ? s.tags[key] : row[key]);
+
+interface LastRow {
+  verified?: string;
   status?: string;
-  verified?: boolean;
-  lastSeen?: number;
-  signedAt?: number;
-  values?: number[];
+}
+
+interface SignedRow {
+  values: number[];
   message?: string;
   signature?: string;
+}
+
+interface DeviceRow {
+  last?: Latest<LastRow>;
+  signed?: Latest<SignedRow>;
   counts: Map<VerifyStatus, number>;
 }
 
-/** One row per device from the three trust statements (see statements.ts). */
+/** The verified rows at the latest verified time, if they all carry their proof and say the same thing. */
+function provenSigned(latest: Latest<SignedRow> | undefined): (SignedRow & { at: number }) | undefined {
+  const [first, ...others] = latest?.rows ?? [];
+  if (!latest || !first?.message || !first.signature || first.values.length === 0) return undefined;
+  const same = (r: SignedRow) =>
+    r.message === first.message &&
+    r.signature === first.signature &&
+    r.values.length === first.values.length &&
+    r.values.every((v, i) => v === first.values[i]);
+  return others.every(same) ? { ...first, at: latest.time } : undefined;
+}
+
+/**
+ * A device's verdict, failing closed: the worst verdict of the rows at its latest time (statement 0), and
+ * `ok` only if those rows are all verified and the last verified row (statement 1) is one of that time
+ * and carries `signed_message` and `Signature`.
+ */
+function judge(d: DeviceRow, signed: ReturnType<typeof provenSigned>): { verdict?: TrustStatus; status?: string } {
+  if (!d.last) return {};
+  const judged = d.last.rows.map((r) => ({ verdict: rowVerdict(r.verified, r.status), status: r.status }));
+  const worst = judged.reduce((a, b) => (SEVERITY[b.verdict] > SEVERITY[a.verdict] ? b : a));
+  if (worst.verdict !== 'ok') return worst;
+  return { verdict: signed?.at === d.last.time ? 'ok' : 'unproven', status: worst.status };
+}
+
+/**
+ * One row per device from the three trust statements (see statements.ts). Each statement's answer may hold
+ * several rows per device (several series, or ties at the latest time): all rows at the latest time count.
+ */
 export function trustFrame(results: readonly InfluxResult[], totalField: string, refId: string, executed: string): DataFrame {
   const devices = new Map<string, DeviceRow>();
   const get = (s: InfluxSeries): DeviceRow | undefined => {
@@ -63,21 +119,24 @@ export function trustFrame(results: readonly InfluxResult[], totalField: string,
     return d;
   };
   for (const s of results[0]?.series ?? []) {
-    const [row] = rowsOf(s);
     const d = get(s);
-    if (!row || !d) continue;
-    d.status = str(row[STATUS_TAG]) ?? undefined;
-    d.verified = row[VERIFIED_TAG] === 'true';
-    d.lastSeen = num(row.time) ?? undefined;
+    for (const row of d ? rowsOf(s) : []) {
+      const time = num(row.time);
+      if (time !== null) d!.last = keepLatest(d!.last, time, { verified: tagOf(s, row, VERIFIED_TAG), status: tagOf(s, row, STATUS_TAG) });
+    }
   }
   for (const s of results[1]?.series ?? []) {
-    const [row] = rowsOf(s);
     const d = get(s);
-    if (!row || !d) continue;
-    d.signedAt = num(row.time) ?? undefined;
-    d.values = totalsOf(row, totalField);
-    d.message = str(row[TRUST_FIELDS.signedMessage]) ?? undefined;
-    d.signature = str(row[TRUST_FIELDS.signature]) ?? undefined;
+    for (const row of d ? rowsOf(s) : []) {
+      const time = num(row.time);
+      const verified = tagOf(s, row, VERIFIED_TAG); // the statement selects verified rows; where it says, it must agree
+      if (time === null || (verified !== undefined && verified !== 'true')) continue;
+      d!.signed = keepLatest(d!.signed, time, {
+        values: totalsOf(row, totalField),
+        message: str(row[TRUST_FIELDS.signedMessage]) ?? undefined,
+        signature: str(row[TRUST_FIELDS.signature]) ?? undefined,
+      });
+    }
   }
   for (const s of results[2]?.series ?? []) {
     const status = s.tags?.[STATUS_TAG] ?? '';
@@ -90,11 +149,15 @@ export function trustFrame(results: readonly InfluxResult[], totalField: string,
         .filter(([k]) => k.startsWith('count_'))
         .map(([, v]) => num(v) ?? 0),
     );
-    d.counts.set(status, count);
+    d.counts.set(status, (d.counts.get(status) ?? 0) + count); // one series per status, or several if grouped finer
   }
 
   const names = [...devices.keys()].sort((a, b) => a.localeCompare(b, undefined, { numeric: true }));
-  const rows = names.map((n) => devices.get(n)!);
+  const rows = names.map((n) => {
+    const d = devices.get(n)!;
+    const signed = provenSigned(d.signed);
+    return { ...d, ...judge(d, signed), lastSeen: d.last?.time, signed };
+  });
   const readings = rows.map((d) => [...d.counts.values()].reduce((a, b) => a + b, 0));
   const F = TRUST_FIELDS;
   return frame(
@@ -105,12 +168,18 @@ export function trustFrame(results: readonly InfluxResult[], totalField: string,
         F.status,
         FieldType.string,
         rows.map((d) => d.status ?? null),
+        { displayName: 'Last verify_status' },
+      ),
+      field(
+        F.verdict,
+        FieldType.string,
+        rows.map((d) => d.verdict ?? null),
         { displayName: 'Last verdict' },
       ),
       field(
         F.verified,
         FieldType.boolean,
-        rows.map((d) => d.verified ?? null),
+        rows.map((d) => (d.verdict === undefined ? null : d.verdict === 'ok')),
       ),
       field(
         F.lastSeen,
@@ -121,29 +190,29 @@ export function trustFrame(results: readonly InfluxResult[], totalField: string,
       field(
         F.signedAt,
         FieldType.time,
-        rows.map((d) => d.signedAt ?? null),
+        rows.map((d) => d.signed?.at ?? null),
         { displayName: 'Last verified reading' },
       ),
       field(
         F.signedTotal,
         FieldType.number,
-        rows.map((d) => (d.values?.length === 1 ? d.values[0] : null)),
+        rows.map((d) => (d.signed?.values.length === 1 ? d.signed.values[0] : null)),
         { displayName: 'Signed total', unit: KWH },
       ),
       field(
         F.signedValues,
         FieldType.other,
-        rows.map((d) => d.values ?? null),
+        rows.map((d) => d.signed?.values ?? null),
       ),
       field(
         F.signedMessage,
         FieldType.string,
-        rows.map((d) => d.message ?? null),
+        rows.map((d) => d.signed?.message ?? null),
       ),
       field(
         F.signature,
         FieldType.string,
-        rows.map((d) => d.signature ?? null),
+        rows.map((d) => d.signed?.signature ?? null),
       ),
       field(F.readings, FieldType.number, readings),
       field(

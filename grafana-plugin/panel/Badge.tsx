@@ -1,8 +1,7 @@
 import * as React from 'react';
 import type { GrafanaTheme2 } from '@grafana/data';
-import type { VerifyStatus } from '../../core/status';
-import { STATUS_LABEL, STATUS_REASON } from '../shared/statusText';
-import type { TrustStatus } from './deviceTrust';
+import { TRUST_LABEL, TRUST_REASON } from '../shared/statusText';
+import type { TrustStatus } from '../shared/verdict';
 import type { RecheckOutcome } from './recheck';
 
 type Tone = 'good' | 'bad' | 'warn' | 'neutral';
@@ -68,6 +67,8 @@ const STATUS_TONE: Record<TrustStatus, Tone> = {
   rollback: 'bad',
   replay: 'bad',
   not_verified: 'bad',
+  unproven: 'bad',
+  untagged: 'bad',
   unknown_device: 'warn',
   unsigned: 'warn',
   malformed: 'warn',
@@ -75,15 +76,7 @@ const STATUS_TONE: Record<TrustStatus, Tone> = {
 
 export function StatusBadge({ theme, status }: { theme: GrafanaTheme2; status: TrustStatus | undefined }) {
   if (!status) return <Badge theme={theme} tone="neutral" text="no reading" />;
-  const known = status !== 'not_verified';
-  return (
-    <Badge
-      theme={theme}
-      tone={STATUS_TONE[status]}
-      text={known ? STATUS_LABEL[status as VerifyStatus] : 'not verified'}
-      title={known ? STATUS_REASON[status as VerifyStatus] : 'verified = false; group by verify_status to see why'}
-    />
-  );
+  return <Badge theme={theme} tone={STATUS_TONE[status]} text={TRUST_LABEL[status]} title={TRUST_REASON[status]} />;
 }
 
 /** The browser's verdict beside the stored one; a disagreement is loud. */

@@ -1,6 +1,7 @@
 import * as React from 'react';
+import { css } from '@emotion/css';
 import { LoadingState, type GrafanaTheme2, type PanelProps } from '@grafana/data';
-import { useTheme2 } from '@grafana/ui';
+import { useStyles2, useTheme2 } from '@grafana/ui';
 import { STATUS_LABEL } from '../shared/statusText';
 import { Badge, RecheckBadge, StatusBadge } from './Badge';
 import { buildTrustOverview, type DeviceTrust } from './deviceTrust';
@@ -39,6 +40,12 @@ const COLUMNS: Array<{ key?: SortKey; label: string; title?: string }> = [
   { label: 'Browser re-check', title: 'Ed25519 (strict) again in your browser, with the data source public keys' },
 ];
 
+const getStyles = (theme: GrafanaTheme2) => ({
+  asStored: css({ color: theme.colors.text.secondary, marginLeft: theme.spacing(0.5) }),
+});
+
+const AS_STORED = 'This query has no signed_message: the value as stored, which no signature here proves';
+
 /** Ticks so that "5 min ago" and the stale flag move on without a query refresh. */
 function useNow(intervalMs: number): number {
   const [now, setNow] = React.useState(() => Date.now());
@@ -70,6 +77,7 @@ function Message({
 
 export function TrustPanel({ data, options, width, height }: PanelProps<TrustPanelOptions>): React.ReactElement {
   const theme = useTheme2();
+  const styles = useStyles2(getStyles);
   const now = useNow(30_000);
   const [search, setSearch] = React.useState('');
   const [group, setGroup] = React.useState<Group>('all');
@@ -141,9 +149,16 @@ export function TrustPanel({ data, options, width, height }: PanelProps<TrustPan
         <div
           role="cell"
           style={{ ...cell, fontVariantNumeric: 'tabular-nums' }}
-          title={d.signed?.message ? `signed_message: ${d.signed.message}` : undefined}
+          title={d.signed?.message ? `signed_message: ${d.signed.message}` : total?.asStored ? AS_STORED : undefined}
         >
-          {total ? `${total} ${options.unit}` : <span style={{ color: theme.colors.text.secondary }}>none in range</span>}
+          {total ? (
+            <>
+              {`${total.text} ${options.unit}`}
+              {total.asStored && <span className={styles.asStored}>(as stored)</span>}
+            </>
+          ) : (
+            <span style={{ color: theme.colors.text.secondary }}>none in range</span>
+          )}
         </div>
         <div role="cell" style={cell} title={d.signedAt ? new Date(d.signedAt).toISOString() : 'no verified reading in range'}>
           {d.signedAt !== undefined && `${formatAge(now - d.signedAt)} ago `}

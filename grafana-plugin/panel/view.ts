@@ -1,7 +1,8 @@
 /** What the panel shows of the devices' trust: freshness, ordering, filtering and the summary line. Pure. */
 import { SIGNED_TIME_LENGTH } from '../../core/firmware';
 import type { VerifyStatus } from '../../core/status';
-import type { DeviceTrust, TrustStatus } from './deviceTrust';
+import { SEVERITY, type TrustStatus } from '../shared/verdict';
+import type { DeviceTrust } from './deviceTrust';
 import { disagrees, type RecheckOutcome } from './recheck';
 
 export type SortKey = 'device' | 'status' | 'total' | 'freshness' | 'share';
@@ -19,17 +20,7 @@ export const GROUP_LABELS: Record<Group, string> = {
   disagree: 'Browser disagrees',
 };
 
-/** How bad a last verdict is, for sorting: forgery signs first, then missing data. */
-const SEVERITY: Record<TrustStatus, number> = {
-  bad_signature: 7,
-  rollback: 6,
-  replay: 5,
-  not_verified: 4,
-  unknown_device: 3,
-  malformed: 2,
-  unsigned: 1,
-  ok: 0,
-};
+/** How bad a last verdict is, for sorting: forgery signs first, then missing data (shared/verdict). */
 const severity = (s: TrustStatus | undefined): number => (s === undefined ? -1 : SEVERITY[s]);
 
 /** Stale: no verified reading within `staleMs`, or none at all. */
@@ -45,13 +36,17 @@ export function formatAge(ms: number): string {
   return `${Math.round(s / 86400)} d`;
 }
 
-/** The Total as signed (the digits of `signed_message`), else the stored values. */
-export function signedTotalText(d: DeviceTrust): string | undefined {
+/**
+ * The last signed total: the digits of `signed_message` as the meter signed them. `asStored` when the query
+ * did not select `signed_message` (stock time series): then it is the stored value, which nothing proves.
+ */
+export function signedTotalText(d: DeviceTrust): { text: string; asStored: boolean } | undefined {
   const signed = d.signed;
   if (!signed) return undefined;
   const text = signed.message?.slice(SIGNED_TIME_LENGTH + 1);
-  if (text) return text.startsWith('[') ? text.slice(1, -1).split(',').join(' / ') : text;
-  return signed.values.length ? signed.values.join(' / ') : undefined;
+  if (text) return { text: text.startsWith('[') ? text.slice(1, -1).split(',').join(' / ') : text, asStored: false };
+  if (signed.message !== undefined || signed.signature !== undefined) return undefined; // half a proof is none
+  return signed.values.length ? { text: signed.values.join(' / '), asStored: true } : undefined;
 }
 
 /** Failure reasons with counts, worst first: "bad signature 3 · replay 1". */

@@ -11,12 +11,17 @@ export const TRUST_FRAME_KIND = 'trust-status';
 
 export const TRUST_FIELDS = {
   device: 'device',
-  /** Last verdict's `verify_status`. */
+  /** `verify_status` tag of the last reading (of the worst one, when several share the latest time). */
   status: 'verify_status',
-  /** Last verdict (`verified` tag), as a boolean. */
+  /**
+   * The data source's fail-closed verdict on the last reading (shared/verdict `TrustStatus`): `ok` only when
+   * every row at the latest time is tagged verified and the last verified row carries its proof.
+   */
+  verdict: 'verdict',
+  /** Whether `verdict` is `ok`, as a boolean (false, never true, for a row without a `verified` tag). */
   verified: 'verified',
   lastSeen: 'last_seen',
-  /** Time of the last verified reading. */
+  /** Time of the last verified reading that carries `signed_message` and `Signature`. */
   signedAt: 'signed_at',
   /** Last verified Total: the single value, or null on multi-phase meters (see signedValues). */
   signedTotal: 'signed_total',

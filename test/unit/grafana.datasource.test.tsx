@@ -100,6 +100,7 @@ describe('queries', () => {
     expect(column(frame!, 'device')).toEqual(['a', 'b', 'c']);
     expect(column(frame!, 'verify_status')).toEqual(['bad_signature', 'ok', 'unsigned']);
     expect(column(frame!, 'verified')).toEqual([false, true, false]);
+    expect(column(frame!, 'verdict')).toEqual(['bad_signature', 'ok', 'unsigned']);
     expect(column(frame!, 'last_seen')).toEqual([2000, 1500, 2500]);
     expect(column(frame!, 'signed_at')).toEqual([1000, 1500, null]);
     expect(column(frame!, 'signed_total')).toEqual([1.5, null, null]);

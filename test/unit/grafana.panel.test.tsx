@@ -288,6 +288,9 @@ describe('TrustPanel', () => {
       lastSeen: NOW - i * 1000,
       signedAt: NOW - i * 1000,
       values: [i + 0.5],
+      // A verified row carries its proof (re-checks are off here, so the signature is only present).
+      message: `2024-05-01T10:00:00,${(i + 0.5).toFixed(3)}`,
+      signature: 'ab'.repeat(64),
       counts: { ok: 100 },
     }));
     const started = performance.now();
