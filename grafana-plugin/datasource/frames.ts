@@ -139,10 +139,12 @@ export function trustFrame(results: readonly InfluxResult[], totalField: string,
     }
   }
   for (const s of results[2]?.series ?? []) {
-    const status = s.tags?.[STATUS_TAG] ?? '';
+    const tagged = s.tags?.[STATUS_TAG] ?? '';
     const [row] = rowsOf(s);
     const d = get(s);
-    if (!row || !d || !isVerifyStatus(status)) continue; // untagged rows predate meterproof
+    if (!row || !d || !isVerifyStatus(tagged)) continue; // untagged rows predate meterproof
+    // An `ok` without `verified=true` beside it is no verified reading (a row written past the processor).
+    const status = tagged === 'ok' && s.tags?.[VERIFIED_TAG] !== 'true' ? 'malformed' : tagged;
     const count = Math.max(
       0,
       ...Object.entries(row)

@@ -76,21 +76,27 @@ function where(s: Scope, ...extra: string[]): string {
 const totalsSelector = (totalField: string): string => regexLiteral(`^${escapeRegexValue(totalField)}(?:_[0-9]+)?$`);
 
 const from = (s: Scope): string => `FROM ${id(s.measurement)}`;
-const lastPerDevice = `GROUP BY ${tagRef(DEVICE_TAG)} ORDER BY time DESC LIMIT 1`;
+/**
+ * The last row of each device *and verdict*: grouped by the device alone, InfluxDB 1.6 answers a tie at
+ * the latest time with the verified row in every write order, and the failing one would go unseen.
+ */
+const byVerdict = `${tagRef(DEVICE_TAG)}, ${tagRef(VERIFIED_TAG)}, ${tagRef(STATUS_TAG)}`;
+const lastPerDeviceAndVerdict = `GROUP BY ${byVerdict} ORDER BY time DESC LIMIT 1`;
 
 /**
  * Trust status, three statements answered in one request:
- * 0. each device's last reading (its verdict and reason);
+ * 0. each device's last reading per verdict (frames.ts takes the worst at the latest time);
  * 1. each device's last verified reading (signed total, its time, what the browser re-checks);
- * 2. readings per device and `verify_status` (share and reasons). COUNT(*) counts per field; the
- *    largest column is the row count, since every Tasmota SENSOR row carries the ENERGY fields.
+ * 2. readings per device and verdict (share and reasons; a `verify_status=ok` row without
+ *    `verified=true` is not counted as ok). COUNT(*) counts per field; the largest column is the row
+ *    count, since every Tasmota SENSOR row carries the ENERGY fields.
  */
 export function trustStatements(s: Scope): string[] {
   const totals = totalsSelector(s.totalField);
   return [
-    `SELECT ${tagRef(VERIFIED_TAG)}, ${tagRef(STATUS_TAG)}, ${totals}, ${id(TIME_FIELD)} ${from(s)} WHERE ${where(s)} ${lastPerDevice}`,
-    `SELECT ${totals}, ${id(SIGNED_MESSAGE_FIELD)}, ${id(SIGNATURE_FIELD)} ${from(s)} WHERE ${where(s, verifiedIs(true))} ${lastPerDevice}`,
-    `SELECT COUNT(*) ${from(s)} WHERE ${where(s)} GROUP BY ${tagRef(DEVICE_TAG)}, ${tagRef(STATUS_TAG)}`,
+    `SELECT ${tagRef(VERIFIED_TAG)}, ${tagRef(STATUS_TAG)}, ${totals}, ${id(TIME_FIELD)} ${from(s)} WHERE ${where(s)} ${lastPerDeviceAndVerdict}`,
+    `SELECT ${totals}, ${id(SIGNED_MESSAGE_FIELD)}, ${id(SIGNATURE_FIELD)} ${from(s)} WHERE ${where(s, verifiedIs(true))} ${lastPerDeviceAndVerdict}`,
+    `SELECT COUNT(*) ${from(s)} WHERE ${where(s)} GROUP BY ${byVerdict}`,
   ];
 }
 

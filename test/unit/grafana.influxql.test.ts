@@ -151,12 +151,12 @@ describe('statements', () => {
     const [last, signed, counts] = trustStatements(benign);
     expect(last).toBe(
       'SELECT "verified"::tag, "verify_status"::tag, /^ENERGY_Total(?:_[0-9]+)?$/, "Time" FROM "mqtt_consumer" WHERE time >= 1700000000000ms AND time <= 1700000360000ms ' +
-        `AND "device"::tag =~ /^(?:plug-1)$/ AND "host"::tag = 'h' GROUP BY "device"::tag ORDER BY time DESC LIMIT 1`,
+        `AND "device"::tag =~ /^(?:plug-1)$/ AND "host"::tag = 'h' GROUP BY "device"::tag, "verified"::tag, "verify_status"::tag ORDER BY time DESC LIMIT 1`,
     );
     expect(signed).toContain(`"verified"::tag = 'true'`);
     expect(signed).toContain('"signed_message", "Signature"');
     expect(counts).toContain('SELECT COUNT(*)');
-    expect(counts).toContain('GROUP BY "device"::tag, "verify_status"::tag');
+    expect(counts).toContain('GROUP BY "device"::tag, "verified"::tag, "verify_status"::tag');
     expect(signedTotalsStatement(benign, 90_500)).toContain(`SELECT last(/^ENERGY_Total(?:_[0-9]+)?$/) FROM "mqtt_consumer" WHERE`);
     expect(signedTotalsStatement(benign, 90_500)).toContain('GROUP BY time(91s), "device"::tag fill(none)');
     expect(eventsStatement(benign, 50)).toMatch(/^SELECT "device"::tag, "verify_status"::tag, "topic"::tag, "Time", /);
