@@ -291,6 +291,8 @@ function problem(e: unknown, folder: string): string {
       return `${folder} is on a read-only file system (point --state at a writable folder, e.g. /var/lib/meterproof)`;
     case 'ENOTDIR':
       return `part of ${folder} is not a folder`;
+    case 'EISDIR':
+      return 'it is a folder, not a file';
     case 'ENOSPC':
     case 'EDQUOT':
       return `no space left for ${folder}`;
