@@ -4,7 +4,7 @@
  * storm of SIGHUPs. Each run answers every metric and ends as Telegraf expects.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import {
   chmodSync,
   chownSync,
@@ -17,7 +17,6 @@ import {
   unlinkSync,
   writeFileSync,
 } from 'node:fs';
-import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { Plug } from '../../sim/plug';
 import { parseState } from '../../processor/state-file';
@@ -46,6 +45,17 @@ async function waitFor(what: string, ok: () => boolean, ms = 5000): Promise<void
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await sleep(20);
   }
+}
+/** The next answer, or a failure as soon as the processor has exited (rather than a test timeout). */
+function answers(child: ChildProcessWithoutNullStreams): () => Promise<string> {
+  const next = lineReader(child);
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<never>((_, reject) =>
+    child.once('exit', (code, signal) => reject(new Error(`the processor exited (${code ?? signal}) before answering:\n${stderr}`))),
+  );
+  exited.catch(() => {});
+  return () => Promise.race([next(), exited]);
 }
 const errorLines = (stderr: string) => stderr.split('\n').filter((l) => l.startsWith('E! '));
 
@@ -76,7 +86,7 @@ describe('--state in a bad place: memory only, one E! line, retried', () => {
     const folder = join(dir, 'later');
     const state = join(folder, 'state.json');
     const child = startProcessor(['--keys', keys, '--state', state, '--state-retry-interval', '200'], ['--summary-interval', '0.3']);
-    const next = lineReader(child);
+    const next = answers(child);
     const done = collect(child);
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
@@ -106,7 +116,7 @@ describe('--state in a bad place: memory only, one E! line, retried', () => {
     const folder = unwritableFolder('unwritable');
     const state = join(folder, 'state.json');
     const child = startUnprivileged(['--keys', keys, '--state', state, '--state-retry-interval', '200', '--summary-interval', '0.3']);
-    const next = lineReader(child);
+    const next = answers(child);
     const done = collect(child);
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
@@ -144,7 +154,7 @@ describe('files beside the state file', () => {
     symlinkSync(victims[0]!, `${state}.tmp-${child.pid}`);
     symlinkSync(victims[1]!, `${state}.lock.${child.pid}`);
     symlinkSync(victims[2]!, `${state}.lock`);
-    const next = lineReader(child);
+    const next = answers(child);
     const done = collect(child);
     child.stdin.write(reading());
     expect(statusOf(await next())).toBe('ok');
@@ -197,7 +207,7 @@ describe('keys that block, and signals', () => {
   it('keeps the last good keys when the key file becomes a FIFO, still answering metrics and SIGTERM', async () => {
     const file = writeKeys(dir, { env: plug.publicKeyHex }, 'fifo-reload.json');
     const child = startProcessor(['--keys', file, '--reload-interval', '100']);
-    const next = lineReader(child);
+    const next = answers(child);
     const done = collect(child);
     child.stdin.write(reading());
     expect(statusOf(await next())).toBe('ok');
@@ -218,40 +228,44 @@ describe('keys that block, and signals', () => {
     expect(r.stderr).toMatch(/^E! keys: .*fifo-reload\.json: not a regular file .*keeping the last good keys \(1 devices\)$/m);
   });
 
-  it('survives a burst of 200 SIGHUPs, even before start-up has finished, and exits 0 on EOF', async () => {
-    const child = startProcessor(['--keys', keys]);
+  it('survives a burst of 200 SIGHUPs while start-up is still loading a large state file, and exits 0 on EOF', async () => {
+    // A large fleet's state file takes a while to load: something slow at start-up, as on a real host.
+    const state = join(dir, 'large-state.json');
+    const devices: Record<string, unknown> = {};
+    for (let i = 0; i < 100_000; i++) devices[`fleet-${i}`] = { time: '2025-01-01T00:00:00', totals: [i / 1000], key: 'ab'.repeat(32) };
+    writeFileSync(state, JSON.stringify({ version: 1, devices }));
+    const child = startProcessor(['--keys', keys, '--state', state]);
     const done = collect(child);
-    const pid = child.pid!;
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const burst = (count: number) => {
       for (let i = 0; i < count; i++) child.kill('SIGHUP');
     };
     // As soon as a SIGHUP handler exists (SigCgt bit 1), and again at the first log line.
     const catches = () => {
       try {
-        return (BigInt(`0x${/SigCgt:\s+([0-9a-f]+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]}`) & 1n) === 1n;
+        return (BigInt(`0x${/SigCgt:\s+([0-9a-f]+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))![1]}`) & 1n) === 1n;
       } catch {
         return false;
       }
     };
-    const firstLog = new Promise<void>((r) => child.stderr.once('data', () => r()));
-    let early = false;
+    const running = () => child.exitCode === null && child.signalCode === null;
     const watch = (async () => {
-      while (!catches() && child.exitCode === null && child.signalCode === null) await new Promise((r) => setImmediate(r));
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      early = true;
-      burst(100);
+      while (!catches() && running()) await new Promise((r) => setImmediate(r));
+      if (running()) burst(100);
     })();
-    await firstLog;
+    await new Promise<void>((r) => child.stderr.once('data', () => r()));
+    const beforeStateLoaded = !/state: loaded/.test(stderr);
     burst(100);
     await watch;
     await sleep(300);
-    const lines = [reading(), reading(), reading()];
-    child.stdin.end(lines.join(''));
+    child.stdin.end([reading(), reading(), reading()].join(''));
     const r = await done;
     expect([r.code, r.signal]).toEqual([0, null]);
-    expect(early).toBe(true);
+    expect(beforeStateLoaded).toBe(true);
+    expect(r.stderr).toMatch(/^I! state: loaded 100000 devices/m);
     expect(splitLines(r.stdout).map((l) => tag(decode(l), 'verify_status'))).toEqual(['ok', 'ok', 'ok']);
-    // Reloads asked for while one is under way are coalesced into one more.
+    // Reloads asked for while one is under way fold into one more.
     expect(r.stderr.match(/^I! keys: reloaded/gm)?.length ?? 0).toBeLessThan(20);
   });
 });
