@@ -18,7 +18,8 @@ import type { KeyLookup } from './verdict';
 const RELOAD_TIMEOUT_MS = 5000;
 
 export class KeyRegistry implements KeyLookup {
-  private current: KeyFile | undefined;
+  private current: KeyFile = parseKeyFile('{}'); // until start() has loaded the file
+  private started = false;
   private lastStamp = '';
   private lastPoll = 0;
   private pollMs = 1000;
@@ -38,6 +39,7 @@ export class KeyRegistry implements KeyLookup {
       this.lastStamp = await this.stamp();
       const k = await this.read();
       this.current = k;
+      this.started = true;
       this.report(k, 'loaded');
     })();
     this.reading = first.then(
@@ -54,7 +56,7 @@ export class KeyRegistry implements KeyLookup {
   }
 
   keysFor(device: string): readonly KeyEntry[] | undefined {
-    return this.current?.devices.get(device);
+    return this.current.devices.get(device);
   }
 
   /** Re-reads the file if it changed (or when forced, as on SIGHUP), in the background. */
@@ -93,7 +95,7 @@ export class KeyRegistry implements KeyLookup {
 
   private settled(): void {
     this.reading = undefined;
-    if (this.forceAgain && this.current) {
+    if (this.forceAgain && this.started) {
       this.forceAgain = false;
       this.reload(true);
     }
@@ -110,10 +112,7 @@ export class KeyRegistry implements KeyLookup {
       this.reloads++;
       this.report(next, 'reloaded');
     } catch (e) {
-      this.log.log(
-        'E',
-        `keys: ${this.path}: ${(e as Error).message}; keeping the last good keys (${this.current?.devices.size ?? 0} devices)`,
-      );
+      this.log.log('E', `keys: ${this.path}: ${(e as Error).message}; keeping the last good keys (${this.current.devices.size} devices)`);
     }
   }
 
