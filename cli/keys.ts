@@ -1,9 +1,11 @@
 /** `meterproof keys`: list, check, add and revoke keys in a registry file (the processor's `--keys`). */
 import { createHash } from 'node:crypto';
-import { chownSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, type Stats } from 'node:fs';
+import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
 import { KeyFileError, parseKeyFile, type KeyEntry } from '../core/keyfile';
 import { KeyRejected, parsePublicKey } from '../core/pubkey';
+import { writeAtomic } from '../core/node/atomic-file';
 import { UsageError, type Command } from './command';
 import { textTable } from '../core/text-table';
 import { keysSubcommandAt, runKeysSubcommand } from './keys-subcommands';
@@ -93,7 +95,8 @@ export const keys: Command = {
       case 'add':
       case 'revoke': {
         if (!v.device) throw new UsageError('--device is required');
-        const doc = JSON.parse(read()) as Record<string, RawEntry | RawEntry[]>;
+        // `add` starts a missing key file; `revoke` needs one.
+        const doc = JSON.parse(sub === 'add' && !existsSync(file) ? '{}' : read()) as Record<string, RawEntry | RawEntry[]>;
         const list = ([] as RawEntry[]).concat(doc[v.device] ?? []).map((e) => (typeof e === 'string' ? { key: e } : e));
         if (sub === 'add') {
           if (!v.key) throw new UsageError('--key HEX is required');
@@ -135,15 +138,7 @@ export const keys: Command = {
         const k = load(text); // refuse to write a file the processor would reject
         const refused = k.rejected.filter((r) => r.device === v.device);
         if (refused.length) throw new UsageError(refused.map((r) => r.reason).join('; '));
-        const tmp = `${file}.tmp-${process.pid}`;
-        const { mode, uid, gid } = statSync(file);
-        writeFileSync(tmp, text, { mode }); // the processor must still be able to read the new file
-        try {
-          chownSync(tmp, uid, gid);
-        } catch {
-          /* not ours to give away: the file keeps our ownership */
-        }
-        renameSync(tmp, file);
+        writeKeyFile(file, text);
         process.stdout.write(`${sub === 'add' ? 'added' : 'updated'} key for device "${v.device}" in ${file}\n`);
         return 0;
       }
@@ -152,6 +147,65 @@ export const keys: Command = {
     }
   },
 };
+
+/**
+ * Atomically, keeping the owner, and readable by the processor whatever our umask: an existing
+ * file keeps its mode plus read for all (public keys are no secret), a new one is 0644 in folders
+ * made 0755.
+ */
+function writeKeyFile(file: string, text: string): void {
+  try {
+    let old: Stats | undefined;
+    try {
+      old = statSync(file);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    }
+    if (!old) makeFolders(dirname(file));
+    writeAtomic(file, text, {
+      mode: old ? (old.mode & 0o777) | 0o444 : 0o644,
+      ...(old && { owner: { uid: old.uid, gid: old.gid } }),
+      syncFolder: true,
+    });
+  } catch (e) {
+    throw new UsageError(`cannot write ${file}: ${writeProblem(e as NodeJS.ErrnoException, file)}`);
+  }
+}
+
+/** `mkdir -p` with mode 0755 on each folder it creates (mkdir's own mode is cut by the umask). */
+function makeFolders(folder: string): void {
+  const first = mkdirSync(folder, { recursive: true, mode: 0o755 });
+  if (first === undefined) return;
+  for (let f = folder; ; f = dirname(f)) {
+    chmodSync(f, 0o755);
+    if (f === first || f === dirname(f)) break;
+  }
+}
+
+function writeProblem(e: NodeJS.ErrnoException, file: string): string {
+  switch (e.code) {
+    case 'EACCES':
+    case 'EPERM':
+      return `permission denied (run with sudo, or as the owner of ${nearestFolder(dirname(file))})`;
+    case 'EROFS':
+      return 'read-only file system';
+    case 'ENOSPC':
+    case 'EDQUOT':
+      return 'no space left on device';
+    case 'ENOTDIR':
+      return 'part of its path is not a folder';
+    case 'EISDIR':
+      return 'it is a folder';
+    default:
+      return e.code ?? e.message;
+  }
+}
+
+/** The folder that exists, for "the owner of …": a missing key file's folder may be missing too. */
+function nearestFolder(folder: string): string {
+  while (!existsSync(folder) && dirname(folder) !== folder) folder = dirname(folder);
+  return folder;
+}
 
 function describe(device: string, e: KeyEntry): string[] {
   const window = e.notBefore || e.notAfter ? `${e.notBefore ?? '…'} to ${e.notAfter ?? '…'}` : 'always';

@@ -8,9 +8,9 @@ import { isVerifyWorker, runVerifyWorker, VerifyPool } from './crypto/pool';
 import { loadVerifier, nativePointCheck, sodiumRefused, type SignatureVerifier } from '../core/node/verifier';
 import { KeyRegistry } from './key-registry';
 import { MetricSplitter } from '../core/lineprotocol/split';
-import { createLogger } from './log';
+import { createLogger, type Logger } from './log';
 import { LastAccepted } from './last-accepted';
-import { OptionsError, parseOptions, USAGE } from './options';
+import { OptionsError, parseOptions, USAGE, type ProcessorOptions } from './options';
 import { OutputBuffer } from './output';
 import { Pipeline } from './pipeline';
 import { ReadingExtractor } from './reading';
@@ -21,8 +21,14 @@ import { Stats, statsMetric, summaryLine } from './stats';
 const MAX_PENDING = 2048;
 
 function main(): void {
+  // Signal handlers before anything slow: until one exists, a SIGHUP kills the process (Node's default).
+  let onHup = () => {};
+  let onTerm: () => void = () => process.exit(0); // during start-up nothing has been read yet, nor locked
+  process.on('SIGHUP', () => onHup());
+  process.on('SIGTERM', () => onTerm());
+
   const log = createLogger((line) => process.stderr.write(line));
-  let opts;
+  let opts: ProcessorOptions | 'help';
   try {
     opts = parseOptions(process.argv.slice(2));
   } catch (e) {
@@ -45,15 +51,26 @@ function main(): void {
     process.exitCode = 1;
     return;
   }
-  let keys: KeyRegistry;
-  try {
-    keys = new KeyRegistry(opts.keys, log, nativePointCheck(opts.crypto, warn));
-  } catch (e) {
-    if (!(e instanceof KeyFileError)) throw e;
-    log.log('E', `keys: ${opts.keys}: ${e.message}; cannot start without a key registry`);
-    process.exitCode = 1;
-    return;
-  }
+  const keys = new KeyRegistry(opts.keys, log, nativePointCheck(opts.crypto, warn));
+  onHup = () => keys.reload(true);
+  const o = opts;
+  keys.start().then(
+    () => run(o, log, keys, crypto, (finish) => (onTerm = finish)),
+    (e: unknown) => {
+      const why = e instanceof KeyFileError ? e.message : `cannot read: ${(e as Error).message}`;
+      log.log('E', `keys: ${o.keys}: ${why}; cannot start without a key registry`);
+      process.exit(1); // a read stuck on a hung mount would keep the process alive
+    },
+  );
+}
+
+function run(
+  opts: ProcessorOptions,
+  log: Logger,
+  keys: KeyRegistry,
+  crypto: SignatureVerifier,
+  onTerm: (finish: () => void) => void,
+): void {
   const pool =
     opts.workers > 0
       ? new VerifyPool({
@@ -85,7 +102,7 @@ function main(): void {
   });
   const stats = new Stats();
   const memory = new LastAccepted();
-  const state = opts.state === undefined ? undefined : new StateFile(opts.state, memory, log);
+  const state = opts.state === undefined ? undefined : new StateFile(opts.state, memory, log, opts.stateRetryMs);
   state?.open(opts.stateIntervalMs);
   const pipeline = new Pipeline({
     extractor: new ReadingExtractor(opts.fields),
@@ -118,10 +135,9 @@ function main(): void {
   };
 
   const stopWatching = keys.watch(opts.reloadIntervalMs);
-  process.on('SIGHUP', () => keys.reload(true));
   const timers = [
     every(opts.summaryIntervalMs, () => {
-      log.log('I', summaryLine(stats.peek(), keys.reloads));
+      log.log('I', summaryLine(stats.peek(), keys.reloads, state?.mode));
       log.flushSuppressed();
       if (opts.statsIntervalMs === 0) stats.reset();
     }),
@@ -153,6 +169,7 @@ function main(): void {
       stdout.write('', () => {
         process.exitCode = 0;
         stdin.destroy();
+        if (keys.busy) process.exit(0); // a key read stuck on a hung mount must not keep us alive
       });
     });
   };
@@ -162,7 +179,7 @@ function main(): void {
     drainLines();
   });
   stdin.on('end', finish);
-  process.on('SIGTERM', finish);
+  onTerm(finish);
   stdout.on('error', (e: NodeJS.ErrnoException) => {
     // Telegraf is gone: nobody is left to deliver to. Keep the state, then leave.
     log.log('E', `stdout: ${e.message}`);

@@ -8,6 +8,8 @@ export interface ProcessorOptions {
   readonly keys: string;
   readonly state?: string;
   readonly stateIntervalMs: number;
+  /** How often a --state that cannot be written (missing folder, permissions) is tried again. */
+  readonly stateRetryMs: number;
   readonly crypto: BackendChoice;
   readonly reloadIntervalMs: number;
   /** Verification threads beside the main one; 0 verifies inline only. */
@@ -26,6 +28,8 @@ metric with verified=true|false and verify_status=<reason>.
   --keys FILE              device → public key registry (JSON; required). Reloaded on change and SIGHUP.
   --state FILE             remember the last accepted reading per device across restarts (replay checks)
   --state-interval MS      how often changed state is written (default 1000; what a kill -9 can lose)
+  --state-retry-interval MS  while --state cannot be written (missing folder, permissions), replay memory
+                           is kept in memory only and the file tried again this often (default 30000)
   --crypto auto|sodium|node  Ed25519 backend (default auto: libsodium if installed, else node:crypto)
   --reload-interval MS     how often the keys file is checked for changes (default 1000)
   --workers N              extra verification threads for bulk input, beside the main thread's own share
@@ -54,6 +58,7 @@ export function parseOptions(argv: string[]): ProcessorOptions | 'help' {
         keys: { type: 'string' },
         state: { type: 'string' },
         'state-interval': { type: 'string', default: '1000' },
+        'state-retry-interval': { type: 'string', default: '30000' },
         crypto: { type: 'string', default: 'auto' },
         'reload-interval': { type: 'string', default: '1000' },
         workers: { type: 'string' },
@@ -80,6 +85,7 @@ export function parseOptions(argv: string[]): ProcessorOptions | 'help' {
     keys: v.keys,
     ...(v.state !== undefined && { state: v.state }),
     stateIntervalMs: number(v['state-interval']!, '--state-interval', 50),
+    stateRetryMs: number(v['state-retry-interval']!, '--state-retry-interval', 50),
     crypto: v.crypto as BackendChoice,
     reloadIntervalMs: number(v['reload-interval']!, '--reload-interval', 50),
     // The main thread verifies its own share of bulk input, so one worker per other core.

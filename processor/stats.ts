@@ -49,9 +49,13 @@ export class Stats {
 
 const emptyCounts = () => Object.fromEntries(VERIFY_STATUSES.map((s) => [s, 0])) as Record<VerifyStatus, number>;
 
-export function summaryLine(s: StatsSnapshot, keyReloads: number): string {
+/** `state` (with --state): `file`, or `memory-only` while the state file cannot be written. */
+export function summaryLine(s: StatsSnapshot, keyReloads: number, state?: string): string {
   const parts = VERIFY_STATUSES.filter((k) => s.counts[k] > 0).map((k) => `${k}=${s.counts[k]}`);
-  return `summary: ${parts.join(' ') || 'no metrics'}; devices${s.devicesCapped ? '>=' : '='}${s.devices} invalid_lines=${s.invalidLines} key_reloads=${keyReloads}`;
+  return (
+    `summary: ${parts.join(' ') || 'no metrics'}; devices${s.devicesCapped ? '>=' : '='}${s.devices} invalid_lines=${s.invalidLines} key_reloads=${keyReloads}` +
+    (state === undefined ? '' : ` state=${state}`)
+  );
 }
 
 /** The `meterproof` metric: one extra line beyond one-for-one, only with --stats-interval. */
