@@ -108,13 +108,6 @@ export const keys: Command = {
           }
           if (list.some((e) => String(e.key).toLowerCase() === v.key!.toLowerCase()))
             throw new UsageError(`device "${v.device}" already has this key`);
-          if (list.length && !v['not-before']) {
-            process.stderr.write(
-              `meterproof keys: warning: device "${v.device}" already has a key and the new one has no --not-before: ` +
-                'a Total below the last accepted one will then be a rollback, even from the new key ' +
-                '(after a hard reset use `meterproof keys rotate`, or give --not-before the reset time)\n',
-            );
-          }
           list.push({
             key: v.key.toLowerCase(),
             ...(v['not-before'] && { not_before: v['not-before'] }),
@@ -138,8 +131,16 @@ export const keys: Command = {
         const k = load(text); // refuse to write a file the processor would reject
         const refused = k.rejected.filter((r) => r.device === v.device);
         if (refused.length) throw new UsageError(refused.map((r) => r.reason).join('; '));
+        const secondKey = sub === 'add' && list.length > 1 && !v['not-before'];
         writeKeyFile(file, text);
         process.stdout.write(`${sub === 'add' ? 'added' : 'updated'} key for device "${v.device}" in ${file}\n`);
+        if (secondKey) {
+          process.stderr.write(
+            `meterproof keys: warning: device "${v.device}" already has a key and the new one has no --not-before: ` +
+              'a Total below the last accepted one will then be a rollback, even from the new key ' +
+              '(after a hard reset use `meterproof keys rotate`, or give --not-before the reset time)\n',
+          );
+        }
         return 0;
       }
       default:

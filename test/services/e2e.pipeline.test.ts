@@ -179,8 +179,15 @@ describe('simulate → Mosquitto → Telegraf stand-in → processor → InfluxD
     const results = await Promise.all(statements.map(async (q) => (await influx.query(q, `e2e_${mode}`))[0]!));
     const devices = [...new Set(expected.map((m) => m.device))];
 
-    // 0: each device's last reading and its verdict.
-    const last = Object.fromEntries(results[0]!.series!.map((s) => [s.tags!.device, rowsOf(s)[0]!.verify_status]));
+    // 0: each device's last reading per verdict; the newest of them is the device's last reading.
+    const newest: Record<string, { time: number; status: unknown }> = {};
+    for (const s of results[0]!.series!) {
+      const row = rowsOf(s)[0]!;
+      const time = Date.parse(String(row.time));
+      const d = s.tags!.device!;
+      if (!newest[d] || time > newest[d].time) newest[d] = { time, status: row.verify_status };
+    }
+    const last = Object.fromEntries(Object.entries(newest).map(([d, n]) => [d, n.status]));
     expect(last).toEqual(Object.fromEntries(devices.map((d) => [d, expected.filter((m) => m.device === d).at(-1)!.expected])));
 
     // 1: each device's last verified reading carries the text its plug signed; unknown plugs have none.
