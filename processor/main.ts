@@ -10,7 +10,7 @@ import { KeyRegistry } from './key-registry';
 import { MetricSplitter } from '../core/lineprotocol/split';
 import { createLogger } from './log';
 import { LastAccepted } from './last-accepted';
-import { OptionsError, parseOptions, USAGE } from './options';
+import { OptionsError, parseOptions, USAGE, VERSION } from './options';
 import { OutputBuffer } from './output';
 import { Pipeline } from './pipeline';
 import { ReadingExtractor } from './reading';
@@ -33,6 +33,10 @@ function main(): void {
   }
   if (opts === 'help') {
     process.stdout.write(USAGE);
+    return;
+  }
+  if (opts === 'version') {
+    process.stdout.write(`meterproof ${VERSION}\n`);
     return;
   }
 
