@@ -22,7 +22,7 @@ export interface Account {
 export const SERVICE_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 function id(args: string[]): string | undefined {
-  const r = spawnSync('id', args, { encoding: 'utf8' });
+  const r = spawnSync('id', args, { encoding: 'utf8', env: { ...process.env, PATH: `${process.env.PATH ?? ''}:${SERVICE_PATH}` } });
   return r.status === 0 ? r.stdout.trim() : undefined;
 }
 
