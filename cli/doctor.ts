@@ -2,7 +2,6 @@
  * `meterproof doctor`: before and after install, checks that Telegraf can run the processor as
  * configured, as the account Telegraf runs as. One line per check; exit 0 when none fails.
  */
-import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseCommandArgs, UsageError, VERSION, type Command } from './command';
 import { AccountAccess, currentAccount, lookupAccount } from './doctor/account';
@@ -139,11 +138,15 @@ function loadConfig(paths: readonly string[], access: AccountAccess): { finding:
   const read: string[] = [];
   let problem: Finding | undefined;
   for (const path of paths) {
-    if (!statSync(path, { throwIfNoEntry: false })) {
-      problem ??= fail('config', `${path} does not exist`);
+    let files: string[];
+    try {
+      files = configFiles(path);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      problem ??= fail('config', code === 'ENOENT' ? `${path} does not exist` : `cannot read ${path} (${code})`);
       continue;
     }
-    for (const file of configFiles(path)) {
+    for (const file of files) {
       if (!access.can(file, 'read'))
         problem ??= fail('config', `${file} is not readable by ${name}, so Telegraf cannot start`, `make it readable by ${name}`);
       try {

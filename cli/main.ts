@@ -45,6 +45,12 @@ async function main(argv: string[]): Promise<number> {
 
 const oneLine = (e: unknown): string => (e instanceof Error ? e.message : String(e)).replace(/\s*\n\s*/g, ' ');
 
+// `meterproof … | head`: a reader that stops early ends the output, not with a stack trace.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code !== 'EPIPE') throw e;
+  process.exit();
+});
+
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;

@@ -18,6 +18,15 @@ export interface Account {
   readonly groups: readonly number[];
 }
 
+/** `stat`, or undefined when the path does not exist or you may not look (EACCES): never throws. */
+export function look(path: string): Stats | undefined {
+  try {
+    return statSync(path);
+  } catch {
+    return undefined;
+  }
+}
+
 /** systemd's PATH for services (and the official Telegraf image's): no nvm, no ~/.local. */
 export const SERVICE_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
@@ -64,6 +73,11 @@ export class AccountAccess {
   constructor(readonly account: Account) {
     const me = process.getuid!();
     this.how = account.uid === me ? 'self' : me === 0 ? 'switch' : 'bits';
+  }
+
+  /** Who programs run as: the account, or you in 'bits' mode. */
+  get runner(): string {
+    return this.how === 'bits' ? currentAccount().name : this.account.name;
   }
 
   /** The PATH the account's Telegraf would search: yours when checking yourself, else systemd's. */
@@ -124,11 +138,11 @@ export class AccountAccess {
 function byModeBits(a: Account, path: string, need: Need): boolean {
   const full = resolve(path);
   for (let d = dirname(full); ; d = dirname(d)) {
-    const st = statSync(d, { throwIfNoEntry: false });
+    const st = look(d);
     if (!st || !allows(st, a, 1)) return false;
     if (d === dirname(d)) break;
   }
-  const st = statSync(full, { throwIfNoEntry: false });
+  const st = look(full);
   if (!st) return false;
   return need === 'read' ? allows(st, a, 4) : need === 'write' ? allows(st, a, 2) && allows(st, a, 1) : allows(st, a, 1);
 }
@@ -144,7 +158,7 @@ export function which(name: string, pathVar: string): string | undefined {
   for (const dir of pathVar.split(':')) {
     if (!dir) continue;
     const candidate = resolve(dir, name);
-    const st = statSync(candidate, { throwIfNoEntry: false });
+    const st = look(candidate);
     if (st?.isFile() && (st.mode & 0o111) !== 0) return candidate;
   }
   return undefined;

@@ -6,7 +6,7 @@ import { basename, dirname, isAbsolute, resolve } from 'node:path';
 import { KeyFileError, parseKeyFile } from '../../core/keyfile';
 import { hexToBytes, parsePublicKey } from '../../core/pubkey';
 import { nativePointCheck, sodiumRoutes, sodiumVerifier } from '../../core/node/verifier';
-import { SERVICE_PATH, which, type AccountAccess } from './account';
+import { currentAccount, look, SERVICE_PATH, which, type AccountAccess } from './account';
 import { fail, ok, warn, type Finding } from './finding';
 import { judgeNodeVersion } from './node-release';
 import { judgeTelegrafVersion } from './telegraf';
@@ -43,7 +43,7 @@ export function checkNodePath(command: string, access: AccountAccess, fromConfig
   let origin = fromConfig ? 'from the execd command' : 'as given';
   let node: string | undefined;
   if (isAbsolute(command)) {
-    if (!statSync(command, { throwIfNoEntry: false })?.isFile())
+    if (!look(command)?.isFile())
       return {
         finding: fail(what, `${command} (${origin}) does not exist`, `${INSTALL_NODE}, or write the path that \`command -v node\` prints`),
       };
@@ -88,7 +88,7 @@ export function checkNodePath(command: string, access: AccountAccess, fromConfig
 
 export function checkNodeVersion(node: string, access: AccountAccess): Finding {
   const r = access.run(node, ['--version']);
-  if (r.status !== 0) return fail('node version', `${access.account.name} cannot run ${node}: ${complaint(r.stderr)}`, INSTALL_NODE);
+  if (r.status !== 0) return fail('node version', `${access.runner} cannot run ${node}: ${complaint(r.stderr)}`, INSTALL_NODE);
   return judgeNodeVersion(r.stdout, node);
 }
 
@@ -103,7 +103,7 @@ export function checkProcessor(
 ): Finding {
   const what = 'processor';
   const { name } = access.account;
-  const st = statSync(processor, { throwIfNoEntry: false });
+  const st = look(processor);
   if (!st?.isFile()) return fail(what, `${processor} does not exist`, 'npm ci && npm run build in the meterproof folder');
   if (!access.can(processor, 'read'))
     return fail(
@@ -119,7 +119,7 @@ export function checkProcessor(
     return fail(what, `${shown} --version as ${name} failed: ${complaint(r.stderr)}`, 'fix the execd command (docs/install.md)');
   if (printed !== version)
     return warn(what, `${processor} is meterproof ${printed}, this doctor is ${version}`, 'npm ci && npm run build, then restart Telegraf');
-  return ok(what, `${processor} starts as ${name}${withFlags ? " with the execd command's flags" : ''} (meterproof ${printed})`);
+  return ok(what, `${processor} starts as ${access.runner}${withFlags ? " with the execd command's flags" : ''} (meterproof ${printed})`);
 }
 
 // RFC 8032 §7.1 TEST 1 (the empty message).
@@ -190,7 +190,7 @@ export function checkKeyFile(path: string, access: AccountAccess, cli: string): 
           `${sudo()}${cli} keys add --keys ${path} --device <MQTT Topic> --key <64 hex> creates it`,
         ),
       ];
-    return [fail('key file', `cannot see ${path} (${code})`, 'run doctor with sudo')];
+    return [warn('key file', `cannot see ${path} as ${currentName()} (${code}), so it is not checked`, 'run doctor with sudo')];
   }
   if (!st.isFile()) return [fail('key file', `${path} is not a file`)];
   if (!access.can(path, 'read'))
@@ -214,7 +214,14 @@ export function checkKeyFile(path: string, access: AccountAccess, cli: string): 
   try {
     bytes = readFileSync(path);
   } catch (e) {
-    return [readable, fail('keys', `cannot read ${path} (${(e as NodeJS.ErrnoException).code})`, 'run doctor with sudo')];
+    return [
+      readable,
+      warn(
+        'keys',
+        `cannot read ${path} as ${currentName()} (${(e as NodeJS.ErrnoException).code}), so its keys are not checked`,
+        'run doctor with sudo',
+      ),
+    ];
   }
   let keys;
   try {
@@ -248,13 +255,24 @@ export function checkKeyFile(path: string, access: AccountAccess, cli: string): 
   return [readable, ok('keys', `${plural(keys.keyCount, 'key')} for ${plural(keys.devices.size, 'device')}, none refused`)];
 }
 
+const currentName = () => currentAccount().name;
+
+function folderStat(folder: string) {
+  try {
+    return statSync(folder, { throwIfNoEntry: false });
+  } catch {
+    return 'denied' as const;
+  }
+}
+
 /** The state file's folder must let the account create files (temporary file, rename, lock). */
 export function checkStateFolder(path: string, access: AccountAccess): Finding {
   const what = 'state folder';
   const { name, group } = access.account;
   const file = resolve(path);
   const folder = dirname(file);
-  const st = statSync(folder, { throwIfNoEntry: false });
+  const st = folderStat(folder);
+  if (st === 'denied') return warn(what, `cannot see ${folder} as ${currentName()}, so it is not checked`, 'run doctor with sudo');
   if (!st) return fail(what, `${folder} does not exist`, `${sudo()}install -d -o ${name} -g ${group} -m 750 ${folder}`);
   if (!st.isDirectory()) return fail(what, `${folder} is not a folder`);
   if (!access.can(folder, 'write'))
@@ -263,7 +281,12 @@ export function checkStateFolder(path: string, access: AccountAccess): Finding {
       `${folder} is not writable by ${name}${cannotEnter(access, folder)}`,
       reach(access, folder, `${sudo()}chown ${name}:${group} ${folder}`),
     );
-  const state = statSync(file, { throwIfNoEntry: false });
+  let state;
+  try {
+    state = statSync(file, { throwIfNoEntry: false });
+  } catch {
+    return ok(what, `${folder} is writable by ${name} (you cannot look inside it: sudo checks ${basename(file)} too)`);
+  }
   if (!state) return ok(what, `${folder} is writable by ${name} (${basename(file)} appears after the first verified reading)`);
   if (!access.can(file, 'read')) return fail(what, `${file} is not readable by ${name}`, `${sudo()}chown ${name}:${group} ${file}`);
   try {
