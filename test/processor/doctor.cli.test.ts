@@ -4,6 +4,7 @@
  * processor. As root, the "not writable / not readable" cases are checked as `nobody`, which is what
  * doctor does for the telegraf account; otherwise with chmod, as yourself.
  */
+import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
@@ -200,5 +201,41 @@ describe('meterproof doctor', () => {
       /^warn {2}config: no --config: Telegraf settings not checked; fix: add --config \/etc\/telegraf\/telegraf\.conf/,
     );
     expect(r.stdout).toMatch(/^ok {4}processor: .*dist\/processor\.js starts as /m);
+  });
+
+  it.runIf(ROOT)('without root, judges the account from mode bits, and says what it could not see instead of failing', () => {
+    const { base, config, keys, state } = install();
+    chmodSync(state, 0o700); // root's: nobody may not look inside
+    const hidden = join(base, 'hidden');
+    mkdirSync(hidden, { mode: 0o700 });
+    const r = spawnSync(
+      'setpriv',
+      [
+        '--reuid=nobody',
+        '--regid=nogroup',
+        '--clear-groups',
+        process.execPath,
+        requireBuild('meterproof.js'),
+        'doctor',
+        '--config',
+        config,
+        '--as',
+        'root',
+        '--keys',
+        join(hidden, 'keys.json'),
+      ],
+      { encoding: 'utf8' },
+    );
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toMatch(
+      /^meterproof doctor .*: checking as root \(uid 0\); not root, so access is judged from mode bits and programs run as nobody/,
+    );
+    expect(r.stdout).toMatch(
+      /^warn {2}key file: cannot see .*hidden\/keys\.json as nobody \(EACCES\), so it is not checked; fix: run doctor with sudo$/m,
+    );
+    expect(r.stdout).toMatch(new RegExp(`^ok {4}state folder: ${state} is writable by root \\(you cannot look inside it`, 'm'));
+    expect(r.stdout).toMatch(/^ok {4}processor: .* starts as nobody /m);
+    expect(r.stdout).toContain(`but the execd command reads ${keys}`);
+    expect(r.status, r.stdout).toBe(0);
   });
 });
