@@ -1,13 +1,12 @@
 /** `meterproof audit`: re-checks rows stored in InfluxDB against their stored `verified` tag. */
 import { readFile } from 'node:fs/promises';
-import { parseArgs } from 'node:util';
 import { KeyFileError, parseKeyFile, type KeyFile } from '../core/keyfile';
 import { loadVerifier } from '../core/node/verifier';
 import { displayUrl, redactUrlsIn, withoutUrlSecrets } from '../audit/display-url';
 import { countRows, InfluxUnavailable, ping, type InfluxTarget } from '../audit/influx-pager';
 import { LIMITS, toJson, toTable } from '../audit/report';
 import { DEFAULT_PAGE_SIZE, runAudit } from '../audit/run';
-import { EXIT_USAGE, UsageError, type Command } from './command';
+import { EXIT_USAGE, parseCommandArgs, UsageError, type Command } from './command';
 import { statusLine } from './status-line';
 
 const HELP = `Usage: meterproof audit --url URL --db NAME --keys FILE [options]
@@ -92,7 +91,7 @@ function parseOptions(args: string[]): AuditArgs | 'help' {
   const text = { type: 'string' } as const;
   let v;
   try {
-    v = parseArgs({
+    v = parseCommandArgs({
       args,
       strict: true,
       allowPositionals: false,
@@ -113,7 +112,7 @@ function parseOptions(args: string[]): AuditArgs | 'help' {
     throw new UsageError(redactUrlsIn((e as Error).message));
   }
   if (v.help) return 'help';
-  for (const name of ['url', 'db', 'keys'] as const) if (!v[name]) throw new UsageError(`--${name} is required (try --help)`);
+  for (const name of ['url', 'db', 'keys'] as const) if (!v[name]) throw new UsageError(`--${name} is required`);
   const pageSize = Number(v['page-size'] ?? DEFAULT_PAGE_SIZE);
   if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > 1_000_000)
     throw new UsageError(`--page-size must be a whole number from 1 to 1000000, got "${v['page-size']}"`);

@@ -4,22 +4,26 @@
  * per-device trust table of what came out.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { VERIFY_STATUSES, type VerifyStatus } from '../core/status';
 import { decodeLine } from '../core/lineprotocol/decode';
 import { DEMO_FLEET, SimulatedFleet, type FleetMessage } from '../sim/fleet';
 import { telegrafLine, type InputMode } from '../sim/telegraf-lines';
-import type { Command } from './command';
+import { parseCommandArgs, UsageError, type Command } from './command';
 import { textTable } from '../core/text-table';
+
+const MAX_ROUNDS = 10_000;
 
 const HELP = `Usage: meterproof demo [--rounds N] [--processor PATH]
 
 Runs a built-in fleet (EnergyRes 0–5, a three-phase meter, a zone-suffixed clock, a tampered plug,
 an unknown plug, an unsigned plug, a replayed reading) through dist/processor.js and prints the
 verdicts per device.
+
+  --rounds N        readings per plug, 1 to ${MAX_ROUNDS} (default 5)
+  --processor PATH  the processor to run (default: processor.js beside this program)
 `;
 
 const START = Date.UTC(2026, 10, 26, 8, 0, 0);
@@ -27,7 +31,7 @@ const START = Date.UTC(2026, 10, 26, 8, 0, 0);
 export const demo: Command = {
   summary: 'run a built-in fleet through the processor and print per-device trust',
   async run(args) {
-    const { values: v } = parseArgs({
+    const { values: v } = parseCommandArgs({
       args,
       strict: true,
       options: { rounds: { type: 'string', default: '5' }, processor: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
@@ -36,14 +40,19 @@ export const demo: Command = {
       process.stdout.write(HELP);
       return 0;
     }
+    const rounds = Number(v.rounds);
+    if (!/^\d+$/.test(v.rounds!) || rounds < 1 || rounds > MAX_ROUNDS)
+      throw new UsageError(`--rounds must be a whole number from 1 to ${MAX_ROUNDS}, got "${v.rounds}"`);
     const processor = v.processor ?? join(__dirname, 'processor.js');
+    if (!statSync(processor, { throwIfNoEntry: false })?.isFile())
+      throw new UsageError(v.processor ? `--processor ${processor}: no such file` : `${processor} is missing (run npm run build)`);
     const fleet = new SimulatedFleet(
       [...DEMO_FLEET, { name: 'hallway-meddled', energyRes: 3 }, { name: 'legacy-unsigned', energyRes: 3 }],
       'meterproof-demo',
       [{ name: 'guest-plug', energyRes: 3 }],
     );
     const messages: FleetMessage[] = [];
-    for (let r = 0; r < Number(v.rounds); r++) {
+    for (let r = 0; r < rounds; r++) {
       messages.push(...fleet.round(new Date(START + r * 60_000), {}, { 'hallway-meddled': 'tampered', 'legacy-unsigned': 'unsigned' }));
     }
     // Someone re-publishes kitchen-fridge's first reading at the end: a replay.

@@ -10,14 +10,17 @@ import { fingerprint, keys } from './keys';
 
 export { fingerprint };
 
-/** The key file as the processor would load it; unreadable or unusable files are a usage error. */
+/**
+ * The key file as the processor would load it; a missing one holds no keys yet (writing creates it, as
+ * `keys add` does), an unreadable or unusable one is a usage error.
+ */
 export function loadKeyFile(file: string): KeyFile {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch (e) {
-    const hint = (e as NodeJS.ErrnoException).code === 'ENOENT' ? ` (start an empty one with: echo '{}' > ${shellQuote(file)})` : '';
-    throw new UsageError(`cannot read ${file}: ${(e as Error).message}${hint}`);
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return parseKeyFile('{}');
+    throw new UsageError(`cannot read ${file}: ${(e as Error).message}`);
   }
   try {
     return parseKeyFile(text);

@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
 import { KeyFileError, parseKeyFile, type KeyEntry } from '../core/keyfile';
 import { KeyRejected, parsePublicKey } from '../core/pubkey';
 import { writeAtomic } from '../core/node/atomic-file';
-import { UsageError, type Command } from './command';
+import { CannotRun, UsageError, type Command } from './command';
 import { textTable } from '../core/text-table';
 import { keysSubcommandAt, runKeysSubcommand } from './keys-subcommands';
 
@@ -169,7 +169,7 @@ function writeKeyFile(file: string, text: string): void {
       syncFolder: true,
     });
   } catch (e) {
-    throw new UsageError(`cannot write ${file}: ${writeProblem(e as NodeJS.ErrnoException, file)}`);
+    throw new CannotRun(`cannot write ${file}: ${writeProblem(e as NodeJS.ErrnoException, file)}`);
   }
 }
 

@@ -1,11 +1,10 @@
 /** `meterproof simulate`: publishes a firmware-faithful plug fleet to a real MQTT broker. */
 import { writeFile } from 'node:fs/promises';
-import { parseArgs } from 'node:util';
 import { connectAsync, type MqttClient } from 'mqtt';
 import { deviceClock, parseStart, zonedNow } from '../sim/clock';
 import type { Fault } from '../sim/fleet';
 import { buildSimulatedFleet, DEFAULT_SEED, fleetRounds, parseFleetOptions } from '../sim/options';
-import { EXIT_USAGE, UsageError, type Command } from './command';
+import { EXIT_USAGE, parseCommandArgs, UsageError, type Command } from './command';
 import { statusLine } from './status-line';
 
 const HELP = `Usage: meterproof simulate [options]
@@ -72,38 +71,33 @@ interface SimulateRun {
 
 function parseOptions(args: string[]): SimulateRun | 'help' {
   const text = { type: 'string' } as const;
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        help: { type: 'boolean', short: 'h' },
-        broker: text,
-        username: text,
-        password: text,
-        qos: text,
-        devices: text,
-        'energy-res': text,
-        phases: text,
-        zone: text,
-        seed: text,
-        'keys-out': text,
-        tampered: text,
-        foreign: text,
-        unsigned: text,
-        replayed: text,
-        rollback: text,
-        unknown: text,
-        interval: text,
-        count: text,
-        start: text,
-      },
-    }));
-  } catch (e) {
-    throw new UsageError((e as Error).message);
-  }
+  const { values } = parseCommandArgs({
+    args,
+    strict: true,
+    allowPositionals: false,
+    options: {
+      help: { type: 'boolean', short: 'h' },
+      broker: text,
+      username: text,
+      password: text,
+      qos: text,
+      devices: text,
+      'energy-res': text,
+      phases: text,
+      zone: text,
+      seed: text,
+      'keys-out': text,
+      tampered: text,
+      foreign: text,
+      unsigned: text,
+      replayed: text,
+      rollback: text,
+      unknown: text,
+      interval: text,
+      count: text,
+      start: text,
+    },
+  });
   if (values.help) return 'help';
   try {
     const broker = values.broker ?? 'mqtt://127.0.0.1:1883';

@@ -10,7 +10,7 @@ import { KeyRegistry } from './key-registry';
 import { MetricSplitter } from '../core/lineprotocol/split';
 import { createLogger, type Logger } from './log';
 import { LastAccepted } from './last-accepted';
-import { OptionsError, parseOptions, USAGE, type ProcessorOptions } from './options';
+import { OptionsError, parseOptions, USAGE, VERSION, type ProcessorOptions } from './options';
 import { OutputBuffer } from './output';
 import { Pipeline } from './pipeline';
 import { ReadingExtractor } from './reading';
@@ -28,7 +28,7 @@ function main(): void {
   process.on('SIGTERM', () => onTerm());
 
   const log = createLogger((line) => process.stderr.write(line));
-  let opts: ProcessorOptions | 'help';
+  let opts: ReturnType<typeof parseOptions>;
   try {
     opts = parseOptions(process.argv.slice(2));
   } catch (e) {
@@ -39,6 +39,10 @@ function main(): void {
   }
   if (opts === 'help') {
     process.stdout.write(USAGE);
+    return;
+  }
+  if (opts === 'version') {
+    process.stdout.write(`meterproof ${VERSION}\n`);
     return;
   }
 

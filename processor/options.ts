@@ -3,6 +3,10 @@ import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import type { BackendChoice } from '../core/node/verifier';
 import { DEFAULT_FIELD_NAMES, type FieldNames } from '../core/field-names';
+import { version } from '../package.json';
+
+/** package.json's version, bundled into dist/processor.js at build time. */
+export const VERSION: string = version;
 
 export interface ProcessorOptions {
   readonly keys: string;
@@ -43,12 +47,13 @@ metric with verified=true|false and verify_status=<reason>.
   --total-field NAME       json v1 name of Total (default ENERGY_Total; phases NAME_0..n)
   --payload-field NAME     string field with the raw payload in exact mode (default value)
   --no-expand-payload      in exact mode, do not add the payload's fields the way json v1 would
+  --version                print "meterproof <version>" and exit
   --help                   this text
 `;
 
 export class OptionsError extends Error {}
 
-export function parseOptions(argv: string[]): ProcessorOptions | 'help' {
+export function parseOptions(argv: string[]): ProcessorOptions | 'help' | 'version' {
   let v;
   try {
     v = parseArgs({
@@ -72,12 +77,14 @@ export function parseOptions(argv: string[]): ProcessorOptions | 'help' {
         'payload-field': { type: 'string' },
         'no-expand-payload': { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
+        version: { type: 'boolean', default: false },
       },
     }).values;
   } catch (e) {
     throw new OptionsError((e as Error).message);
   }
   if (v.help) return 'help';
+  if (v.version) return 'version';
   if (!v.keys) throw new OptionsError('--keys FILE is required');
   if (!['auto', 'sodium', 'node'].includes(v.crypto!)) throw new OptionsError(`--crypto must be auto, sodium or node, not "${v.crypto}"`);
   const d = DEFAULT_FIELD_NAMES;

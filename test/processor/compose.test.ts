@@ -73,7 +73,9 @@ describe('docker-compose.yml', () => {
     const targets = mounts(telegraf);
     expect(targets).toContainEqual({ source: './telegraf.conf', target: '/etc/telegraf/telegraf.conf' });
     const [node, ...args] = conf.processors.execd[0]!.command;
-    expect(node).toBe('node');
+    // The sample names node by its absolute path; the image puts node there.
+    expect(node).toBe('/usr/bin/node');
+    expect(read(telegraf.build!.dockerfile)).toMatch(new RegExp(`^COPY --from=node \\S+ ${node}$`, 'm'));
     for (const path of args.filter((a) => a.startsWith('/'))) {
       expect(
         targets.some((m) => path === m.target || path.startsWith(`${m.target}/`)),

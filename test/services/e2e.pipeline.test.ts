@@ -57,6 +57,11 @@ function signedText(payload: string): string {
   return `${m[1]},${m[2]}`;
 }
 
+/** An RFC 3339 time as InfluxDB returns it (up to nanoseconds), as epoch nanoseconds. */
+const epochNs = (t: string): bigint => {
+  const [sec, frac = ''] = t.replace('Z', '').split('.');
+  return BigInt(Date.parse(`${sec}Z`)) * 1_000_000n + BigInt(`${frac}000000000`.slice(0, 9));
+};
 const rowsOf = (series: InfluxSeries | undefined) =>
   (series?.values ?? []).map((v) => Object.fromEntries(series!.columns.map((c, i) => [c, v[i]])) as Record<string, unknown>);
 
@@ -180,10 +185,10 @@ describe('simulate → Mosquitto → Telegraf stand-in → processor → InfluxD
     const devices = [...new Set(expected.map((m) => m.device))];
 
     // 0: each device's last reading per verdict; the newest of them is the device's last reading.
-    const newest: Record<string, { time: number; status: unknown }> = {};
+    const newest: Record<string, { time: bigint; status: unknown }> = {};
     for (const s of results[0]!.series!) {
       const row = rowsOf(s)[0]!;
-      const time = Date.parse(String(row.time));
+      const time = epochNs(String(row.time));
       const d = s.tags!.device!;
       if (!newest[d] || time > newest[d].time) newest[d] = { time, status: row.verify_status };
     }
