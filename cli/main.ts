@@ -7,6 +7,7 @@ const commands: Record<string, () => Promise<Command>> = {
   simulate: async () => (await import('./simulate')).simulate,
   keys: async () => (await import('./keys')).keys,
   audit: async () => (await import('./audit')).audit,
+  statement: async () => (await import('./statement')).statement,
 };
 
 async function main(argv: string[]): Promise<number> {
