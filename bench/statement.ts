@@ -19,14 +19,14 @@ import type { Statement } from '../core/statement/format';
 import { startInfluxDB, type InfluxServer } from '../test/harness/influxdb';
 
 const CLI = join(__dirname, 'meterproof.js');
-const STEP_MS = 10_000;
-const T0 = Date.parse('2023-01-01T00:00:00Z');
+export const STEP_MS = 10_000;
+export const T0 = Date.parse('2023-01-01T00:00:00Z');
 const BATCH = 20_000;
 const FLEET = 200;
 const FLEET_READINGS = 1_440; // four hours each
 const CONCURRENCY = 4;
 
-interface Signer {
+export interface Signer {
   readonly publicKeyHex: string;
   sign(message: string): string;
 }
@@ -35,7 +35,7 @@ const requireHere = createRequire(__filename);
 const PKCS8_ED25519_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
 
 /** A deterministic key per name; libsodium signs about twice as fast as node:crypto. */
-function signer(name: string): Signer {
+export function signer(name: string): Signer {
   const seed = Buffer.alloc(32);
   seed.write(`meterproof-bench-statement:${name}`.slice(0, 32));
   try {
@@ -62,7 +62,7 @@ function signer(name: string): Signer {
 }
 
 /** A plug's readings as the processor stores them: Total with 3 decimals, from 1000.000 kWh. */
-function* deviceLines(device: string, s: Signer, count: number, totals: string[]): Generator<string> {
+export function* deviceLines(device: string, s: Signer, count: number, totals: string[]): Generator<string> {
   let units = 1_000_000n;
   for (let i = 0; i < count; i++) {
     units += BigInt(1 + ((i * 7) % 5));
@@ -79,7 +79,7 @@ function* deviceLines(device: string, s: Signer, count: number, totals: string[]
 }
 
 /** Writes lines in batches of BATCH, two requests in flight (influxd ingests while the next batch is signed). */
-async function load(influx: InfluxServer, db: string, lines: Iterable<string>): Promise<number> {
+export async function load(influx: InfluxServer, db: string, lines: Iterable<string>): Promise<number> {
   let batch: string[] = [];
   let n = 0;
   const inFlight: Promise<void>[] = [];

@@ -91,6 +91,8 @@ interface Boundary {
 /** Drops re-verified before the statement gives up: a genuine history has one per hard reset. */
 export const MAX_DROPS = 1000;
 const ANCHOR_PAGE = 50;
+const MAX_ANCHOR_PAGE = 10_000;
+const MAX_REMEMBERED = 100_000;
 
 const names = DEFAULT_FIELD_NAMES;
 const sameKey = (a: KeyEntry, b: KeyEntry): boolean => a.key.hex === b.key.hex;
@@ -110,9 +112,11 @@ class Irregularities {
   private readonly seen = new Set<string>();
 
   add(kind: IrregularityKind, stored: string, message: string | null, previous: string | null, detail: string): void {
+    // Only a row re-checked from several places (an anchor search, then a drop) can come twice;
+    // the set stops growing at MAX_REMEMBERED, however many rows a tampered database holds.
     const id = `${kind}\n${stored}\n${message}`;
     if (this.seen.has(id)) return;
-    this.seen.add(id);
+    if (this.seen.size < MAX_REMEMBERED) this.seen.add(id);
     this.count++;
     if (this.examples.length < MAX_IRREGULARITY_EXAMPLES)
       this.examples.push({ kind, stored_time: stored, signed_message: message, previous_signed_message: previous, detail });
@@ -252,15 +256,23 @@ class StatementMaker {
     }
   }
 
-  /** The first row in `order` within `bounds` that re-verifies; reading stops there. */
+  /**
+   * The first row in `order` within `bounds` that re-verifies. The first query asks for one row
+   * (`LIMIT 1`, as cheap as `last()`); only when that row fails the re-check are more read, in growing
+   * pages (`LIMIT`/`OFFSET`, which neither skip nor repeat rows that share a timestamp).
+   */
   private async firstOf(bounds: readonly Bound[], order: 'ASC' | 'DESC'): Promise<Anchor | undefined> {
-    const select = rowSelect(this.source.measurement, this.fields, this.device, bounds, order);
-    for await (const page of queryPages(this.source.target, select, ANCHOR_PAGE))
-      for (const row of page.values) {
-        const found = this.reverify(row);
-        if (found) return found;
-      }
-    return undefined;
+    for (let offset = 0, limit = 1; ; offset += limit, limit = Math.min(limit * 10, MAX_ANCHOR_PAGE)) {
+      const select = rowSelect(this.source.measurement, this.fields, this.device, bounds, order, { limit, offset });
+      let rows = 0;
+      for await (const page of queryPages(this.source.target, select, limit))
+        for (const row of page.values) {
+          rows++;
+          const found = this.reverify(row);
+          if (found) return found;
+        }
+      if (rows < limit) return undefined;
+    }
   }
 
   private lastReverified(at: Bound, after?: Bound): Promise<Anchor | undefined> {

@@ -5,7 +5,7 @@
  * Columns are aliased by position (`c1`, `c2`, …) so that no two share a name.
  */
 import { DEFAULT_FIELD_NAMES } from '../../core/field-names';
-import { escapeRegexValue, quoteIdent, quoteString, regexLiteral } from '../../core/influxql';
+import { escapeRegexValue, integerLiteral, quoteIdent, quoteString, regexLiteral } from '../../core/influxql';
 import { SIGNED_MESSAGE_FIELD, STATUS_TAG, VERIFIED_TAG } from '../../core/status';
 import { formatStoredTime } from '../../core/statement/time';
 import type { Select } from './influx';
@@ -57,12 +57,14 @@ export function rowSelect(
   device: string,
   bounds: readonly Bound[],
   order: 'ASC' | 'DESC',
+  page?: { readonly limit: number; readonly offset: number },
 ): Select {
   const refs = [...ROW_TAGS.map(tag), ...fields.map(field)];
+  const paged = page ? ` LIMIT ${integerLiteral(page.limit)}${page.offset > 0 ? ` OFFSET ${integerLiteral(page.offset)}` : ''}` : '';
   return {
     statement:
       `SELECT ${refs.map((r, i) => `${r} AS ${quoteIdent(`c${i + 1}`)}`).join(', ')} FROM ${quoteIdent(measurement)} ` +
-      `WHERE ${where(device, bounds)}${order === 'DESC' ? ' ORDER BY time DESC' : ''}`,
+      `WHERE ${where(device, bounds)}${order === 'DESC' ? ' ORDER BY time DESC' : ''}${paged}`,
     columns: ['time', ...ROW_TAGS, ...fields],
   };
 }
