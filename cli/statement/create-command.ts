@@ -243,6 +243,7 @@ function parseCreateArgs(args: string[]): CreateArgs | 'help' {
 /**
  * `http://user:pass@host:8086` is a common way to give credentials. They are taken out of the URL and
  * sent as the credentials they are, so that no message, which may quote the URL, can show them.
+ * (`--url` reaches audit/influx-pager.ts, whose messages quote it.)
  */
 export function splitUserInfo(raw: string): { url: string; inUrl?: { username: string; password: string } } {
   let u: URL;
@@ -251,11 +252,12 @@ export function splitUserInfo(raw: string): { url: string; inUrl?: { username: s
   } catch {
     return { url: raw.includes('@') ? raw.replace(/^([^:/]*:\/\/)?.*@/, '$1') : raw };
   }
-  if (!u.username && !u.password) return { url: raw };
-  const inUrl = { username: decodeURIComponent(u.username), password: decodeURIComponent(u.password) };
-  u.username = '';
-  u.password = '';
-  return { url: u.href, inUrl };
+  // A query or fragment is never sent (paths are resolved against the base) but may hold `p=`.
+  if (!u.username && !u.password && !u.search && !u.hash) return { url: raw };
+  const inUrl =
+    u.username || u.password ? { username: decodeURIComponent(u.username), password: decodeURIComponent(u.password) } : undefined;
+  u.username = u.password = u.search = u.hash = '';
+  return { url: u.href, ...(inUrl && { inUrl }) };
 }
 
 export async function loadKeys(path: string): Promise<KeyFile> {

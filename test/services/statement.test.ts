@@ -83,7 +83,9 @@ describe('meterproof statement', () => {
   const statementOf = async (device: string, ...extra: string[]): Promise<Statement> => {
     const res = await create('--device', device, ...extra);
     expect(res.code, res.stderr).toBe(0);
-    return JSON.parse(res.stdout) as Statement;
+    const s = JSON.parse(res.stdout) as Statement;
+    expect(structureProblems(s)).toEqual([]); // statement.schema.json
+    return s;
   };
   const reading = (device: string, i: number) => devices.find((d) => d.name === device)!.readings[i]!;
 
@@ -378,7 +380,15 @@ describe('meterproof statement', () => {
     }
     const several = await create('--device', 'plain-1', '--device', 'three-1');
     expect(several.code).toBe(0);
-    expect((JSON.parse(several.stdout) as Statement[]).map((s) => s.device)).toEqual(['plain-1', 'three-1']);
+    const list = JSON.parse(several.stdout) as Statement[];
+    expect(list.map((s) => s.device)).toEqual(['plain-1', 'three-1']);
+    for (const s of list) expect(structureProblems(s)).toEqual([]);
+    const listFile = join(dir, 'several.json');
+    await writeFile(listFile, several.stdout);
+    const checked = await runCli(['statement', 'verify', listFile, '--keys', keysPath]);
+    expect(checked.code, checked.stdout).toBe(0);
+    expect(checked.stdout).toMatch(/several\.json \[0\]: valid statement for device "plain-1"/);
+    expect(checked.stdout).toMatch(/several\.json \[1\]: valid statement for device "three-1"/);
   });
 
   describe('statement verify', () => {

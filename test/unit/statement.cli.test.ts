@@ -80,6 +80,7 @@ describe('options and outputs', () => {
       inUrl: { username: 'u@x', password: 'p:ss' },
     });
     expect(splitUserInfo('http://influx:8086')).toEqual({ url: 'http://influx:8086' });
+    expect(splitUserInfo('http://influx:8086/?u=x&p=secret')).toEqual({ url: 'http://influx:8086/' });
     expect(splitUserInfo('not a url with user:pw@host').url).not.toContain('pw');
   });
 
