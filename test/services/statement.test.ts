@@ -368,10 +368,12 @@ describe('meterproof statement', () => {
 
   it('--all: one statement per registered device, one file each; a device without readings exits 2', async () => {
     const out = join(dir, 'all');
-    const res = await create('--all', '--out', out, '--concurrency', '3');
+    const pages = join(dir, 'all-html');
+    const res = await create('--all', '--out', out, '--html', pages, '--concurrency', '3');
     expect(res.code).toBe(2);
     expect(res.stderr).toMatch(/device "idle-1" has no verified reading/);
     expect((await readdir(out)).sort()).toEqual(['guard-1.json', 'plain-1.json', 'reset-1.json', 'three-1.json']);
+    expect((await readdir(pages)).sort()).toEqual(['guard-1.html', 'plain-1.html', 'reset-1.html', 'three-1.html']);
     expect(res.stdout).toMatch(/^reset-1: [\d.]+ kWh proven in 2 segments, 2 gaps, 235 readings checked$/m);
     for (const d of ['plain-1', 'reset-1']) {
       const alone = await statementOf(d);
