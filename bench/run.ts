@@ -26,6 +26,7 @@ import { rawAllCores, rawOnCore, rawRateChild, type RawBaseline } from './raw';
 import { referenceAvailable, referenceLoop } from './reference';
 import { attackStreams } from './attack';
 import { benchStream } from './stream';
+import { statementBench, statementOnly } from './statement';
 
 const PROCESSOR = join(__dirname, 'processor.js');
 
@@ -205,6 +206,7 @@ async function main(): Promise<void> {
     ['peak RSS, 200,000-metric run (1 thread / default)', `${f(m('rss1'), 1)} / ${f(m('rss2'), 1)} MB`],
     ['peak RSS, 100,000 registered devices (1 thread / default)', `${f(many1, 1)} / ${f(many2, 1)} MB`],
   ];
+  rows.push(...(await statementBench()));
   const w = Math.max(...rows.map(([k]) => k.length));
   for (const [k, v] of rows) console.log(`${k.padEnd(w)}  ${v}`);
   rmSync(dir, { recursive: true, force: true });
@@ -234,5 +236,6 @@ async function tamperedFlood(a: ReturnType<typeof writeInputs>['attack']) {
 
 const [, , mode, ...rest] = process.argv;
 if (mode === '--latency-probe') void latencyProbe(PROCESSOR, rest[0]!, rest[1]!);
+else if (mode === '--statement') void statementOnly();
 else if (mode === '--raw') rawRateChild(rest[0] as 'sodium' | 'node', rest[1]!, rest[2]!, Number(rest[3]));
 else void main();

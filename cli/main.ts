@@ -8,6 +8,7 @@ const commands: Record<string, () => Promise<Command>> = {
   keys: async () => (await import('./keys')).keys,
   audit: async () => (await import('./audit')).audit,
   doctor: async () => (await import('./doctor')).doctor,
+  statement: async () => (await import('./statement')).statement,
 };
 
 async function main(argv: string[]): Promise<number> {
