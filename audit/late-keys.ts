@@ -10,13 +10,15 @@
  *   `signed_message` (the processor writes one only on `ok`);
  * - its signature proves exactly its values under a key valid at its signed Time **that has a
  *   `not_before`** (a key registered as a successor from a given time, as `keys rotate` writes it);
- * - no row of the device stored before it is `verified=true` and proven by that same key: once the
- *   processor has verified a reading with a key, it knew that key, and a later rejection by it is not
- *   explained by late registration.
- * Such a row is re-tagged only if, in addition, it would have been `ok` in stored order: judged like the
- * processor (processor/last-accepted.ts) against the device's last `ok` reading stored before it, it is
- * neither a replay nor a rollback, and no `ok` row of the device stored after it is signed at or before
- * its Time (re-tagging it would make that one a replay).
+ * - no row of the device stored before it is `verified=true` and proven by that same key (once the
+ *   processor has verified a reading with a key, it knew that key, and a later rejection of a reading
+ *   it would have accepted is not explained by late registration: a demoted row stays an alarm), unless
+ *   the row would not have been `ok` in order anyway (below), so that its `verified=false` stands
+ *   whatever the key: the replays left alone stay verified later after `--retag` rewrote the rest.
+ * Such a row is re-tagged only if it would have been `ok` in stored order: judged like the processor
+ * (processor/last-accepted.ts) against the device's last `ok` reading stored before it, it is neither a
+ * replay nor a rollback; and no `ok` row of the device stored after it is signed at or before its Time
+ * (re-tagging it would make that one a replay).
  *
  * Memory: every verified-later row is held (a few hundred bytes, with its corrected point under
  * `--retag`); other rows leave only a small per-device state.
@@ -102,7 +104,10 @@ export class LateKeys {
     )
       return check;
     const seq = this.sequence(check.device);
-    if (seq.known.has(key.key.hex)) return check;
+    const time19 = proof.message.slice(0, 19);
+    const totals = totalsOf(proof.message);
+    const left = outOfOrder(seq.last, time19, totals, key);
+    if (left === undefined && seq.known.has(key.key.hex)) return check;
 
     const later: VerifiedLater = {
       time,
@@ -113,10 +118,8 @@ export class LateKeys {
       notBefore: key.notBefore,
     };
     this.rows.push(later);
-    const time19 = proof.message.slice(0, 19);
-    const totals = totalsOf(proof.message);
-    later.left = outOfOrder(seq.last, time19, totals, key);
-    if (later.left === undefined) {
+    later.left = left;
+    if (left === undefined) {
       seq.last = { time19, totals, keyHex: key.key.hex };
       seq.open.push(later);
       const rewrite = rewriteOf?.(proof.message);

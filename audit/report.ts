@@ -134,7 +134,7 @@ function laterLines(later: readonly VerifiedLater[]): string[] {
   const shown = later.length > MAX_EXAMPLES ? ` (first ${MAX_EXAMPLES})` : '';
   return [
     `Verified later: ${count(later.length, 'row')} rejected when stored (bad_signature or unknown_device) verify under a key`,
-    'registered after they arrived (one with not_before that the processor had not yet verified a reading with).',
+    'registered after they arrived (a key with not_before; docs/audit.md, "Verified later").',
     `They are not disagreements. ${retaggable === later.length ? 'All' : count(retaggable, 'row')} can be re-tagged with --retag${retaggable > 0 ? ' (verified=true, verify_status=ok, signed_message)' : ''}.`,
     `Rows${shown}:`,
     ...later

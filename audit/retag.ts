@@ -99,11 +99,12 @@ export function nanoseconds(time: string): bigint | undefined {
   return BigInt(ms) * 1_000_000n + BigInt((m[2] ?? '').padEnd(9, '0'));
 }
 
-/** A write or delete failed part-way: `done` rows were re-tagged before it. */
+/** A write or delete failed: `done` rows were re-tagged before it; `wrote`: whether anything was written. */
 export class RetagFailed extends Error {
   constructor(
     message: string,
     readonly done: readonly VerifiedLater[],
+    readonly wrote: boolean,
   ) {
     super(message);
   }
@@ -124,8 +125,9 @@ export async function retag(
 ): Promise<VerifiedLater[]> {
   const todo = rows.filter((r) => r.rewrite !== undefined);
   const done: VerifiedLater[] = [];
+  let wrote = false;
   const fail = (e: unknown): never => {
-    throw new RetagFailed(e instanceof Error ? e.message : String(e), [...done].reverse());
+    throw new RetagFailed(e instanceof Error ? e.message : String(e), [...done].reverse(), wrote);
   };
   if (todo.length === 0) return [];
   // Matches no series: whether DELETE runs at all (privileges, InfluxDB 2.x/3.x), before anything is written.
@@ -135,6 +137,7 @@ export async function retag(
   for (let start = 0; start < newestFirst.length; start += WRITE_BATCH) {
     const batch = newestFirst.slice(start, start + WRITE_BATCH);
     const lines = batch.filter((r) => !r.corrected).map((r) => r.rewrite!.line);
+    wrote = true; // a refused write may still have stored some points
     if (lines.length > 0) await writeLines(target, `${lines.join('\n')}\n`).catch(fail);
     for (let d = 0; d < batch.length; d += DELETES_PER_REQUEST) {
       const part = batch.slice(d, d + DELETES_PER_REQUEST);

@@ -136,12 +136,11 @@ async function retagRows(
     };
   } catch (e) {
     if (!(e instanceof RetagFailed)) throw e;
-    return {
-      done: e.done,
-      error:
-        `${e.message} (${e.done.length} of ${rows.length} rows re-tagged before it; the others are as they were or stored twice, ` +
-        'the old point beside its corrected copy, which the next audit recognises: run --retag again once InfluxDB accepts it)',
-    };
+    const what = e.wrote
+      ? `${e.done.length} of ${rows.length} rows re-tagged before it; a corrected copy written beside its old point is ` +
+        'recognised by the next audit, and --retag deletes the old point'
+      : 'nothing was written';
+    return { done: e.done, error: `${e.message} (${what})` };
   }
 }
 
