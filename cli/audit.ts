@@ -35,7 +35,8 @@ those tags without ::tag reads the field instead.
   --db NAME            database (InfluxDB 2.x/3.x: the bucket mapped to it)
   --keys FILE          pub_keys.json, the same registry the processor uses
   --measurement NAME   (default mqtt_consumer)
-  --json               one JSON document on stdout: devices, disagreements, shadowed, examples, stats
+  --json               one JSON document on stdout: devices, disagreements, shadowed,
+                       verifiedLater, examples, stats (and retagged, with --retag)
   --page-size N        rows per page read from InfluxDB (default ${DEFAULT_PAGE_SIZE})
   --retag              after the report, rewrite the re-taggable verified-later rows: the same
                        measurement, tags, fields and time, with verified=true, verify_status=ok
@@ -46,10 +47,10 @@ those tags without ::tag reads the field instead.
   --password SECRET    also from $INFLUX_PASSWORD (prefer the variable: arguments show in ps)
                        A token (InfluxDB 2.x/3.x) is read from $INFLUX_TOKEN.
 
-Exit status: 0 every row agrees with its stored verdict (verified-later rows included), 1 a
-disagreement or a shadowed tag, 2 cannot run (bad arguments, unreadable keys, InfluxDB unreachable
-or refusing the credentials, no rows found, --retag without --yes when stdin is not a terminal, or
-a re-tag InfluxDB refused).
+Exit status: 0 every row agrees with its stored verdict or is verified later, 1 a disagreement or
+a shadowed tag,
+2 cannot run (bad arguments, unreadable keys, InfluxDB unreachable or refusing the credentials,
+no rows found, --retag without --yes when stdin is not a terminal, a re-tag InfluxDB refused).
 
 ${LIMITS}
 `;
