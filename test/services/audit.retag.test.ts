@@ -17,6 +17,8 @@ import { requireBinary } from '../harness/ports';
 import { requireBuild, runProcessor } from '../harness/processor';
 import { telegrafLine } from '../harness/telegraf-mqtt-consumer';
 import { Plug, type PlugReading } from '../../sim/plug';
+import { RowWriter } from '../../audit/retag';
+import { auditSelect } from '../../audit/select';
 
 interface Later {
   time: string;
@@ -284,6 +286,35 @@ describe('audit after a key rotation', () => {
     const nothing = await audit('rotation', '--retag', '--yes');
     expect(nothing.code).toBe(0);
     expect(nothing.stdout).toContain('Re-tagged 0 rows in "mqtt_consumer"');
+  });
+
+  it('the DELETE (::tag, every tag key, exact time) removes exactly the old point on InfluxDB 1.6', async () => {
+    await influx.query('CREATE DATABASE "exact"');
+    const ns = 1_709_251_200_123_456_789n;
+    const tags = 'device=d,host=h';
+    await influx.write(
+      'exact',
+      [
+        `m,${tags},verified=false,verify_status=bad_signature v=1 ${ns}`, // the old point
+        `m,${tags},verified=true,verify_status=ok v=1 ${ns}`, // its corrected copy
+        `m,${tags},site=x,verified=false,verify_status=bad_signature v=2 ${ns}`, // one more tag
+        `m,${tags},verified=false,verify_status=bad_signature v=3 ${ns + 1n}`, // a nanosecond later
+        `m,device=e,host=h,verified=false,verify_status=bad_signature v=4 ${ns}`, // another device
+      ].join('\n'),
+    );
+    const select = auditSelect('m', ['v'], ['host', 'site'])!;
+    const values = { verified: 'false', verify_status: 'bad_signature', device: 'd', host: 'h' } as Record<string, string>;
+    const row = ['2024-03-01T00:00:00.123456789Z', ...select.sources.map((c) => (c.kind === 'tag' ? (values[c.name] ?? null) : 1))];
+    const rewrite = new RowWriter('m', select.sources, new Map([['v', new Set(['float'])]])).rewrite(row, row[0] as string, 'x');
+    if ('problem' in rewrite) throw new Error(rewrite.problem);
+    await influx.query(rewrite.deletion, 'exact');
+    const [r] = await influx.query('SELECT "v"::field, "verify_status"::tag, "site"::tag, "device"::tag FROM "m"', 'exact');
+    expect(r!.series![0]!.values.map(([, v, status, site, device]) => [v, status, site, device])).toEqual([
+      [2, 'bad_signature', 'x', 'd'],
+      [1, 'ok', null, 'd'],
+      [4, 'bad_signature', null, 'e'],
+      [3, 'bad_signature', null, 'd'],
+    ]);
   });
 
   describe('with forged, demoted, replayed and tampered rows', () => {
