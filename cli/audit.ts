@@ -47,8 +47,7 @@ those tags without ::tag reads the field instead.
   --password SECRET    also from $INFLUX_PASSWORD (prefer the variable: arguments show in ps)
                        A token (InfluxDB 2.x/3.x) is read from $INFLUX_TOKEN.
 
-Exit status: 0 every row agrees with its stored verdict or is verified later, 1 a disagreement or
-a shadowed tag,
+Exit status: 0 every row agrees or is verified later, 1 a disagreement or a shadowed tag,
 2 cannot run (bad arguments, unreadable keys, InfluxDB unreachable or refusing the credentials,
 no rows found, --retag without --yes when stdin is not a terminal, a re-tag InfluxDB refused).
 
