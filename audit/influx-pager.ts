@@ -9,7 +9,7 @@ import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { quoteIdent } from '../core/influxql';
 import { displayUrl } from './display-url';
-import { fieldKeysStatement, type AuditSelect } from './select';
+import { fieldKeysStatement, tagKeysStatement, type AuditSelect } from './select';
 
 export interface InfluxTarget {
   /** Base URL, e.g. http://127.0.0.1:8086 (a path prefix behind a proxy is kept). */
@@ -53,19 +53,23 @@ interface Answer {
   readonly body: AsyncIterable<Buffer>;
 }
 
+/** A form for /query, or line protocol for /write. */
+type Body = URLSearchParams | string;
+
 /**
  * node:http rather than fetch: a paused response stops reading the socket at once, where fetch's
  * body buffers tens of MiB ahead of a slow reader. No compression is asked for, so none is undone.
  */
-function send(target: InfluxTarget, path: string, body: URLSearchParams | undefined, timeoutMs?: number): Promise<Answer> {
+function send(target: InfluxTarget, path: string, body: Body | undefined, timeoutMs?: number): Promise<Answer> {
   const url = new URL(endpoint(target, path));
   const payload = body?.toString();
+  const contentType = body instanceof URLSearchParams ? 'application/x-www-form-urlencoded' : 'text/plain; charset=utf-8';
   return new Promise((resolve, reject) => {
     const req = (url.protocol === 'https:' ? httpsRequest : httpRequest)(url, {
       method: payload === undefined ? 'GET' : 'POST',
       headers: {
         ...headers(target),
-        ...(payload !== undefined && { 'Content-Type': 'application/x-www-form-urlencoded', 'Content-Length': Buffer.byteLength(payload) }),
+        ...(payload !== undefined && { 'Content-Type': contentType, 'Content-Length': Buffer.byteLength(payload) }),
       },
       ...(timeoutMs !== undefined && { signal: AbortSignal.timeout(timeoutMs) }),
     });
@@ -79,7 +83,7 @@ function send(target: InfluxTarget, path: string, body: URLSearchParams | undefi
   });
 }
 
-async function request(target: InfluxTarget, path: string, body?: URLSearchParams, timeoutMs?: number): Promise<Answer> {
+async function request(target: InfluxTarget, path: string, body?: Body, timeoutMs?: number): Promise<Answer> {
   const res = await send(target, path, body, timeoutMs);
   if (res.status === 401 || res.status === 403) {
     throw new InfluxUnavailable(`InfluxDB refused the credentials (HTTP ${res.status}): ${await errorText(res)}`);
@@ -130,9 +134,40 @@ export async function countRows(target: InfluxTarget, measurement: string): Prom
 
 /** The measurement's field keys (once each: SHOW FIELD KEYS repeats a key whose type differs between shards). */
 export async function fieldKeys(target: InfluxTarget, measurement: string): Promise<string[]> {
+  return [...(await fieldTypes(target, measurement)).keys()];
+}
+
+/** Each field key with its types (`float`, `integer`, `string`, `boolean`): more than one when shards differ. */
+export async function fieldTypes(target: InfluxTarget, measurement: string): Promise<Map<string, Set<string>>> {
   const res = await request(target, 'query', form(target, fieldKeysStatement(measurement)));
+  const types = new Map<string, Set<string>>();
+  for (const page of pagesOf(JSON.parse(await readAll(res.body)) as QueryDocument))
+    for (const [key, type] of page.values) {
+      if (typeof key !== 'string') continue;
+      const known = types.get(key) ?? new Set<string>();
+      if (typeof type === 'string') known.add(type);
+      types.set(key, known);
+    }
+  return types;
+}
+
+/** The measurement's tag keys. */
+export async function tagKeys(target: InfluxTarget, measurement: string): Promise<string[]> {
+  const res = await request(target, 'query', form(target, tagKeysStatement(measurement)));
   const keys = pagesOf(JSON.parse(await readAll(res.body)) as QueryDocument).flatMap((p) => p.values.map((row) => row[0]));
   return [...new Set(keys.filter((k): k is string => typeof k === 'string'))];
+}
+
+/** Writes line protocol (timestamps in nanoseconds) into the database's default retention policy. */
+export async function writeLines(target: InfluxTarget, lines: string): Promise<void> {
+  const query = new URLSearchParams({ db: target.db, precision: 'ns' });
+  await readAll((await request(target, `write?${query}`, lines)).body);
+}
+
+/** Runs statements that return no rows (`DELETE …; DELETE …`), failing on the first error any of them reports. */
+export async function execute(target: InfluxTarget, statements: string): Promise<void> {
+  const res = await request(target, 'query', form(target, statements));
+  pagesOf(JSON.parse(await readAll(res.body)) as QueryDocument);
 }
 
 /**

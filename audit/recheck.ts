@@ -6,7 +6,7 @@
  * reading, because ordering is judged by the processor as readings arrive.
  */
 import { exactDecimalCounts, formatTotal, signedMessage, signedTime } from '../core/firmware';
-import { keysValidAt, type KeyFile } from '../core/keyfile';
+import { keysValidAt, type KeyEntry, type KeyFile } from '../core/keyfile';
 import { SIGNED_MESSAGE_FIELD, STATUS_TAG, VERIFIED_TAG } from '../core/status';
 import type { SignatureVerifier } from '../core/node/verifier';
 import { flattenJson } from '../core/payload/json-v1';
@@ -30,9 +30,19 @@ export interface RowCheck {
   readonly device: string;
   /** The stored `verified` tag; undefined when the row never passed through the processor. */
   readonly storedVerified: boolean | undefined;
+  /** The stored `verify_status` tag. */
+  readonly status?: string;
   readonly signed: boolean;
   readonly proven: boolean;
+  /** When proven: the signed text and the key that verified it. */
+  readonly proof?: Proof;
   readonly disagreement?: { readonly kind: DisagreementKind; readonly detail: string };
+}
+
+export interface Proof {
+  /** `time19,Total` exactly as signed. */
+  readonly message: string;
+  readonly key: KeyEntry;
 }
 
 /** Statuses whose signature is valid by design: the processor rejected them for their order. */
@@ -99,8 +109,8 @@ export class Rechecker {
     const payload = exactPayload(str(row, l.payload));
     const fieldSignature = str(row, l.signature);
     const signatureHex = fieldSignature ?? payload?.signature;
-    const base = { device, storedVerified, signed: signatureHex !== undefined };
-    const judged = (why: string | undefined): RowCheck => {
+    const base = { device, storedVerified, ...(status !== undefined && { status }), signed: signatureHex !== undefined };
+    const judged = (why: string | undefined, proof?: Proof): RowCheck => {
       const proven = why === undefined;
       if (storedVerified === true && !proven)
         return { ...base, proven, disagreement: { kind: 'forged_verified', detail: `verified=true, but ${why}` } };
@@ -108,13 +118,14 @@ export class Rechecker {
         return {
           ...base,
           proven,
+          ...(proof && { proof }),
           disagreement: {
             kind: 'rejected_but_valid',
             detail: `stored verify_status=${status ?? '(none)'}, but the signature verifies now`,
           },
         };
       }
-      return { ...base, proven };
+      return { ...base, proven, ...(proof && { proof }) };
     };
 
     if (signatureHex === undefined) {
@@ -147,9 +158,10 @@ export class Rechecker {
     if (keys.length === 0) return judged(`device "${device}" has no key valid at ${time19}`);
     const match = runSignatureJob({ signature, messages: candidates.messages, keys }, this.crypto);
     if (match < 0) return judged(`the signature does not verify "${candidates.messages.join('" or "')}"`);
-    const d = candidates.decimals[Math.floor(match / keys.length)];
+    const m = Math.floor(match / keys.length);
+    const d = candidates.decimals[m];
     if (d !== undefined) this.decimals.set(device, d);
-    return judged(undefined);
+    return judged(undefined, { message: candidates.messages[m]!, key: keys[match % keys.length]! });
   }
 
   /** Exact mode's one message from the raw payload, or json v1 fields' candidates; both must agree. */

@@ -1,5 +1,6 @@
 /** Per-device counts of an audit, plus the first few disagreements as examples. Memory grows with devices, not rows. */
-import { DISAGREEMENT_KINDS, type DisagreementKind, type RowCheck } from './recheck';
+import type { ReviewedRow } from './late-keys';
+import { DISAGREEMENT_KINDS, type DisagreementKind } from './recheck';
 
 export interface DeviceTally {
   readonly device: string;
@@ -14,6 +15,8 @@ export interface DeviceTally {
   untagged: number;
   disagreements: number;
   readonly byKind: Record<DisagreementKind, number>;
+  /** Rows rejected when stored that a key registered later proves (late-keys.ts): not disagreements. */
+  verifiedLater: number;
 }
 
 export interface Example {
@@ -28,10 +31,11 @@ export const MAX_EXAMPLES = 20;
 export class AuditTally {
   rows = 0;
   disagreements = 0;
+  verifiedLater = 0;
   readonly examples: Example[] = [];
   private readonly byDevice = new Map<string, DeviceTally>();
 
-  add(check: RowCheck, time: string): void {
+  add(check: ReviewedRow, time: string): void {
     let d = this.byDevice.get(check.device);
     if (!d) {
       d = {
@@ -43,6 +47,7 @@ export class AuditTally {
         untagged: 0,
         disagreements: 0,
         byKind: zeroKinds(),
+        verifiedLater: 0,
       };
       this.byDevice.set(check.device, d);
     }
@@ -52,6 +57,10 @@ export class AuditTally {
     if (check.proven) d.reverified++;
     if (check.storedVerified === true) d.storedVerified++;
     if (check.storedVerified === undefined) d.untagged++;
+    if (check.verifiedLater) {
+      this.verifiedLater++;
+      d.verifiedLater++;
+    }
     const problem = check.disagreement;
     if (problem) {
       this.disagreements++;

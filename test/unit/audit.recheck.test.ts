@@ -42,8 +42,10 @@ describe('audit re-check of one row', () => {
     expect(check(jsonRow(readingA, 'meter-a', trusted(readingA)))).toEqual({
       device: 'meter-a',
       storedVerified: true,
+      status: 'ok',
       signed: true,
       proven: true,
+      proof: { message: readingA.message, key: expect.objectContaining({ key: expect.objectContaining({ hex: single.publicKeyHex }) }) },
     });
     expect(check(jsonRow(readingA, 'meter-a', { verified: 'true', verify_status: 'ok' })).proven).toBe(true);
   });
@@ -97,14 +99,17 @@ describe('audit re-check of one row', () => {
     const rejected = (status: string) => check(jsonRow(readingA, 'meter-a', { verified: 'false', verify_status: status }));
     expect(rejected('bad_signature').disagreement?.kind).toBe('rejected_but_valid');
     expect(rejected('unknown_device').disagreement?.kind).toBe('rejected_but_valid');
-    for (const status of ['replay', 'rollback'])
-      expect(rejected(status)).toEqual({ device: 'meter-a', storedVerified: false, signed: true, proven: true });
+    for (const status of ['replay', 'rollback']) {
+      expect(rejected(status)).toMatchObject({ device: 'meter-a', storedVerified: false, status, signed: true, proven: true });
+      expect(rejected(status).disagreement).toBeUndefined();
+    }
   });
 
   it('agrees with rejected rows that do not verify, and never judges untagged rows', () => {
     const bad = jsonRow(readingA, 'meter-a', { verified: 'false', verify_status: 'bad_signature', ENERGY_Total: 12.34 });
-    expect(check(bad)).toEqual({ device: 'meter-a', storedVerified: false, signed: true, proven: false });
-    expect(check(jsonRow(readingA, 'meter-a'))).toEqual({ device: 'meter-a', storedVerified: undefined, signed: true, proven: true });
+    expect(check(bad)).toEqual({ device: 'meter-a', storedVerified: false, status: 'bad_signature', signed: true, proven: false });
+    expect(check(jsonRow(readingA, 'meter-a'))).toMatchObject({ device: 'meter-a', storedVerified: undefined, signed: true, proven: true });
+    expect(check(jsonRow(readingA, 'meter-a')).disagreement).toBeUndefined();
   });
 
   it('flags an exact-mode row whose expanded fields differ from its raw payload', () => {
