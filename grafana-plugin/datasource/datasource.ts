@@ -13,6 +13,7 @@ import { getTemplateSrv } from '@grafana/runtime';
 import { DEFAULT_FIELD_NAMES } from '../../core/field-names';
 import { formatRegexVariable } from '../../core/influxql';
 import { eventsFrame, showValues, signedTotalsFrames, trustFrame } from './frames';
+import { consumptionQuery } from './consumption';
 import { checkHealth } from './health';
 import { InfluxClient } from './influxClient';
 import { eventsStatement, signedTotalsStatement, tagKeysStatement, tagValuesStatement, trustStatements, type Scope } from './statements';
@@ -73,6 +74,10 @@ export class TrustDataSource extends DataSourceApi<TrustQuery, TrustOptions> {
         const statement = eventsStatement(scope, q.limit ?? DEFAULT_EVENTS_LIMIT);
         const [result] = await this.client.run([statement], requestId);
         return [eventsFrame(result, this.totalField, q.refId, statement)];
+      }
+      case 'consumption': {
+        const source = { database: this.database, measurement: this.measurement, totalField: this.totalField, publicKeys: this.publicKeys };
+        return [await consumptionQuery(this.client, scope, source, q.refId, requestId)];
       }
     }
   }

@@ -10,6 +10,7 @@ import {
   anchoredRegexLiteral,
   durationLiteral,
   escapeRegexValue,
+  fieldRef,
   formatRegexVariable,
   integerLiteral,
   quoteIdent,
@@ -121,3 +122,36 @@ export function tagValuesStatement(measurement: string, key: string, deviceRegex
 }
 
 export const tagKeysStatement = (measurement: string): string => `SHOW TAG KEYS FROM ${id(measurement)}`;
+
+/**
+ * Verified consumption (consumption.ts), four statements answered in one request, each cheap: per device
+ * 0. the last accepted reading at or before `from` (the start anchor);
+ * 1. the first accepted reading after `from` (the start anchor when 0 has none; else where the readings
+ *    inside the range begin);
+ * 2. the last accepted reading at or before `to` (the end anchor);
+ * 3. the smallest step of the stored Totals from one accepted reading to the next inside the range,
+ *    per phase: below zero, a reading went down (a hard reset), and no single key proves the range.
+ * "Accepted" is what `meterproof statement create` anchors on: `verified=true` and `verify_status=ok`;
+ * the browser then re-checks each anchor's signature before its figure counts as proven.
+ */
+export function consumptionStatements(s: Scope): string[] {
+  const totals = totalsSelector(s.totalField);
+  const at = (ms: number) => `${integerLiteral(Math.round(ms))}ms`;
+  const accepted = (...time: string[]) => {
+    const parts = [...time, verifiedIs(true), `${tagRef(STATUS_TAG)} = ${quoteString('ok')}`];
+    if (s.device) parts.push(deviceMatches(s.device));
+    for (const f of s.filters) parts.push(adHocCondition(f));
+    return parts.join(' AND ');
+  };
+  const anchor = (time: string[], order: 'ASC' | 'DESC') =>
+    `SELECT ${totals}, ${fieldRef(SIGNED_MESSAGE_FIELD)}, ${fieldRef(SIGNATURE_FIELD)} ${from(s)} WHERE ${accepted(...time)} ` +
+    `GROUP BY ${tagRef(DEVICE_TAG)} ORDER BY time ${order} LIMIT 1`;
+  const inside = [`time > ${at(s.fromMs)}`, `time <= ${at(s.toMs)}`];
+  return [
+    anchor([`time <= ${at(s.fromMs)}`], 'DESC'),
+    anchor(inside, 'ASC'),
+    anchor([`time <= ${at(s.toMs)}`], 'DESC'),
+    `SELECT min(*) FROM (SELECT difference(${totals}) ${from(s)} WHERE ${accepted(...inside)} GROUP BY ${tagRef(DEVICE_TAG)}) ` +
+      `GROUP BY ${tagRef(DEVICE_TAG)}`,
+  ];
+}

@@ -1,13 +1,14 @@
 import type { DataQuery, DataSourceJsonData } from '@grafana/data';
 import { DEFAULT_FIELD_NAMES, DEFAULT_MEASUREMENT } from '../../core/field-names';
 
-export const QUERY_TYPES = ['trust', 'totals', 'events'] as const;
+export const QUERY_TYPES = ['trust', 'totals', 'events', 'consumption'] as const;
 export type QueryType = (typeof QUERY_TYPES)[number];
 
 export const QUERY_TYPE_LABELS: Record<QueryType, string> = {
   trust: 'Trust status',
   totals: 'Signed totals',
   events: 'Verification events',
+  consumption: 'Verified consumption',
 };
 
 export interface TrustQuery extends DataQuery {

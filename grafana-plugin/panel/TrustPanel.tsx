@@ -4,6 +4,7 @@ import { LoadingState, type GrafanaTheme2, type PanelProps } from '@grafana/data
 import { useStyles2, useTheme2 } from '@grafana/ui';
 import { STATUS_LABEL } from '../shared/statusText';
 import { Badge, RecheckBadge, StatusBadge } from './Badge';
+import { ConsumptionCell, CONSUMPTION_COLUMN, CONSUMPTION_WIDTH, hasConsumption, isConsumptionFrame, useConsumption } from './Consumption';
 import { buildTrustOverview, type DeviceTrust } from './deviceTrust';
 import type { TrustPanelOptions } from './options';
 import { findKeyListText, parseKeyList } from './publicKeys';
@@ -83,11 +84,16 @@ export function TrustPanel({ data, options, width, height }: PanelProps<TrustPan
   const [group, setGroup] = React.useState<Group>('all');
   const [sort, setSort] = React.useState<Sort>({ key: 'status', descending: true });
 
-  const overview = React.useMemo(() => buildTrustOverview(data.series), [data.series]);
+  // The "Verified consumption" frame is no trust data: it feeds the consumption column (Consumption.tsx).
+  const overview = React.useMemo(() => buildTrustOverview(data.series.filter((f) => !isConsumptionFrame(f))), [data.series]);
   // Parsed once per key text, so that refreshes keep the re-check cache (it is keyed by the KeyFile).
   const keyText = React.useMemo(() => (options.recheck ? findKeyListText(data.request) : undefined), [options.recheck, data.request]);
   const keyList = React.useMemo(() => parseKeyList(keyText), [keyText]);
   const rechecks = useRechecks(overview.devices, 'keys' in keyList ? keyList.keys : undefined);
+  const consumption = useConsumption(data.series, 'keys' in keyList ? keyList.keys : undefined);
+  const withConsumption = hasConsumption(data.series);
+  const grid = withConsumption ? `${GRID} ${CONSUMPTION_WIDTH}` : GRID;
+  const columns: typeof COLUMNS = withConsumption ? [...COLUMNS, CONSUMPTION_COLUMN] : COLUMNS;
   const staleMs = Math.max(1, options.staleMinutes) * 60_000;
   const rows = React.useMemo(
     () => visibleDevices({ devices: overview.devices, rechecks, now, staleMs, search, group, sort }),
@@ -138,7 +144,7 @@ export function TrustPanel({ data, options, width, height }: PanelProps<TrustPan
         role="row"
         aria-rowindex={index + 2}
         data-device={d.device}
-        style={{ display: 'grid', gridTemplateColumns: GRID, alignItems: 'center', height: ROW_HEIGHT, borderBottom: border }}
+        style={{ display: 'grid', gridTemplateColumns: grid, alignItems: 'center', height: ROW_HEIGHT, borderBottom: border }}
       >
         <div role="cell" style={{ ...cell, fontWeight: 500 }} title={d.device}>
           {d.device}
@@ -187,6 +193,11 @@ export function TrustPanel({ data, options, width, height }: PanelProps<TrustPan
             <span style={{ color: theme.colors.text.secondary }}>no keys</span>
           )}
         </div>
+        {withConsumption && (
+          <div role="cell" style={cell}>
+            <ConsumptionCell theme={theme} entry={consumption.get(d.device)} unit={options.unit} />
+          </div>
+        )}
       </div>
     );
   };
@@ -246,14 +257,14 @@ export function TrustPanel({ data, options, width, height }: PanelProps<TrustPan
           role="row"
           style={{
             display: 'grid',
-            gridTemplateColumns: GRID,
+            gridTemplateColumns: grid,
             height: HEADER_HEIGHT,
             alignItems: 'center',
             borderBottom: border,
             fontWeight: 600,
           }}
         >
-          {COLUMNS.map((c) => {
+          {columns.map((c) => {
             const key = c.key;
             const active = key !== undefined && sort.key === key;
             return (
