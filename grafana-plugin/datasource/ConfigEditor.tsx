@@ -2,6 +2,7 @@ import * as React from 'react';
 import type { DataSourcePluginOptionsEditorProps } from '@grafana/data';
 import { FieldSet, InlineField, Input, RadioButtonGroup, SecretInput, TextArea } from '@grafana/ui';
 import { KeyFileError, parseKeyFile } from '../../core/keyfile';
+import { keyListFromText, loadKeyText, type KeySettings } from '../panel/publicKeys';
 import { DEFAULTS, type AuthType, type TrustOptions, type TrustSecureOptions } from './types';
 
 type Props = DataSourcePluginOptionsEditorProps<TrustOptions, TrustSecureOptions>;
@@ -14,6 +15,8 @@ const AUTH_OPTIONS: Array<{ label: string; value: AuthType }> = [
 ];
 const LABEL_WIDTH = 20;
 const WIDE = 40;
+
+const KEYS_URL_EXAMPLE = 'public/meterproof/pub_keys.json';
 
 /** What the pasted key list admits, in one line (the same parser as the processor's `--keys`). */
 function describeKeyList(text: string): { ok: boolean; message: string } {
@@ -28,8 +31,46 @@ function describeKeyList(text: string): { ok: boolean; message: string } {
   }
 }
 
+/** What the key URL gives right now, fetched by this browser as the panel's would (after typing stops). */
+function useKeysUrlStatus(url: string): { ok: boolean; message: string } | undefined {
+  const [status, setStatus] = React.useState<{ url: string; ok: boolean; message: string }>();
+  React.useEffect(() => {
+    if (!url) return;
+    let cancel = () => {};
+    let live = true;
+    const timer = setTimeout(() => {
+      const load = loadKeyText(url);
+      cancel = load.cancel;
+      load.result.then((answer) => {
+        if (!live) return;
+        const state = keyListFromText(answer);
+        if ('keys' in state) {
+          const refused = state.keys.rejected.map((r) => r.reason).join('; ');
+          setStatus({
+            url,
+            ok: !refused,
+            message: `${url}: ${state.keys.devices.size} device(s) with keys${refused ? `; refused: ${refused}` : ''}`,
+          });
+        } else if ('error' in state) setStatus({ url, ok: false, message: state.error });
+        else
+          setStatus({
+            url,
+            ok: true,
+            message: `${'reason' in state && state.reason ? state.reason : url}: the panel shows "no keys" until the file is there.`,
+          });
+      });
+    }, 400);
+    return () => {
+      live = false;
+      clearTimeout(timer);
+      cancel();
+    };
+  }, [url]);
+  return status && status.url === url ? status : undefined;
+}
+
 export function ConfigEditor({ options, onOptionsChange }: Props): React.ReactElement {
-  const jsonData = options.jsonData ?? {};
+  const jsonData: TrustOptions & KeySettings = options.jsonData ?? {};
   const authType = jsonData.authType ?? 'none';
   const setJson = <K extends keyof TrustOptions>(key: K, value: TrustOptions[K]) =>
     onOptionsChange({ ...options, jsonData: { ...jsonData, [key]: value } });
@@ -54,7 +95,15 @@ export function ConfigEditor({ options, onOptionsChange }: Props): React.ReactEl
       },
       secureJsonData: { ...(next === 'password' ? {} : { password: '' }), ...(next === 'token' ? {} : { token: '' }) },
     });
-  const keys = describeKeyList(jsonData.publicKeys ?? '');
+  const keysUrl = jsonData.keysUrl ?? '';
+  const setKeysUrl = (value: string) => {
+    const next: TrustOptions & KeySettings = { ...jsonData, keysUrl: value };
+    onOptionsChange({ ...options, jsonData: next });
+  };
+  const urlStatus = useKeysUrlStatus(keysUrl.trim());
+  const keys = keysUrl.trim()
+    ? { ok: true, message: 'Not used: the key URL above is set, and wins.' }
+    : describeKeyList(jsonData.publicKeys ?? '');
 
   return (
     <>
@@ -124,9 +173,19 @@ export function ConfigEditor({ options, onOptionsChange }: Props): React.ReactEl
           />
         </InlineField>
         <InlineField
+          label="Public keys URL"
+          labelWidth={LABEL_WIDTH}
+          tooltip={`Optional, for re-checks in the browser: where each viewer's browser fetches the processor's --keys file when a trust panel loads. Relative to Grafana, e.g. ${KEYS_URL_EXAMPLE} (a file in Grafana's public/ folder). A missing file means "no keys"; Grafana's start-up never depends on it.`}
+          invalid={urlStatus ? !urlStatus.ok : false}
+          error={urlStatus?.message}
+        >
+          <Input width={WIDE} value={keysUrl} placeholder={KEYS_URL_EXAMPLE} onChange={(e) => setKeysUrl(e.currentTarget.value)} />
+        </InlineField>
+        {urlStatus?.ok && <div>{urlStatus.message}</div>}
+        <InlineField
           label="Public keys"
           labelWidth={LABEL_WIDTH}
-          tooltip='Optional, for re-checks in the browser: the processor&apos;s --keys file, {"device":"hex"} or with key lists. Public keys only.'
+          tooltip='Optional, used only without a URL: the processor&apos;s --keys file pasted here, {"device":"hex"} or with key lists. Public keys only.'
           invalid={!keys.ok}
           error={keys.message}
         >

@@ -7,7 +7,7 @@ import { Badge, RecheckBadge, StatusBadge } from './Badge';
 import { ConsumptionCell, CONSUMPTION_COLUMN, CONSUMPTION_WIDTH, hasConsumption, isConsumptionFrame, useConsumption } from './Consumption';
 import { buildTrustOverview, type DeviceTrust } from './deviceTrust';
 import type { TrustPanelOptions } from './options';
-import { findKeyListText, parseKeyList } from './publicKeys';
+import { useKeyList } from './publicKeys';
 import type { RecheckOutcome } from './recheck';
 import { useRechecks } from './useRechecks';
 import {
@@ -87,8 +87,7 @@ export function TrustPanel({ data, options, width, height }: PanelProps<TrustPan
   // The "Verified consumption" frame is no trust data: it feeds the consumption column (Consumption.tsx).
   const overview = React.useMemo(() => buildTrustOverview(data.series.filter((f) => !isConsumptionFrame(f))), [data.series]);
   // Parsed once per key text, so that refreshes keep the re-check cache (it is keyed by the KeyFile).
-  const keyText = React.useMemo(() => (options.recheck ? findKeyListText(data.request) : undefined), [options.recheck, data.request]);
-  const keyList = React.useMemo(() => parseKeyList(keyText), [keyText]);
+  const keyList = useKeyList(data.request, options.recheck);
   const rechecks = useRechecks(overview.devices, 'keys' in keyList ? keyList.keys : undefined);
   const consumption = useConsumption(data.series, 'keys' in keyList ? keyList.keys : undefined);
   const withConsumption = hasConsumption(data.series);

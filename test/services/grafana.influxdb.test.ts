@@ -290,7 +290,7 @@ describe('on a real InfluxDB filled by the real processor', () => {
   it('the alert queries in docs/grafana.md run on the stock data source and find the failing meters', async () => {
     const docs = await readFile('docs/grafana.md', 'utf8');
     const [failures, silence] = [...docs.matchAll(/```sql\n([^`]*\$timeFilter[^`]*)```/g)].map((m) =>
-      m[1]!.replace(/\s+/g, ' ').replace('$timeFilter', 'time > now() - 2h'),
+      m[1]!.replace(/\s+/g, ' ').replaceAll('$timeFilter', 'time > now() - 2h'),
     );
     const devices = async (q: string) => ((await influx.query(q, DB))[0]!.series ?? []).map((s) => s.tags!.device).sort();
     expect(await devices(failures!)).toEqual(
