@@ -170,21 +170,36 @@ export async function execute(target: InfluxTarget, statements: string): Promise
   pagesOf(JSON.parse(await readAll(res.body)) as QueryDocument);
 }
 
+/** A statement and what its columns hold, `time` first (the statement aliases its columns by position). */
+export interface Select {
+  readonly statement: string;
+  readonly columns: readonly string[];
+}
+
 /**
- * Every row of the measurement in time order, one page at a time, with `select`'s columns named as it
- * says (the query's own column names are positional aliases). Times are RFC 3339 strings.
+ * The rows `select` matches, one page at a time (`chunked=true`: one JSON document per page, one page held
+ * at a time, the socket left unread while the caller works), with its columns named as it says. A caller
+ * that stops early (a `break`, a `return`) closes the connection, and InfluxDB ends the query.
  */
-export async function* readMeasurement(target: InfluxTarget, select: AuditSelect, pageSize: number): AsyncGenerator<Page> {
+export async function* queryPages(target: InfluxTarget, select: Select, pageSize: number): AsyncGenerator<Page> {
   const res = await request(target, 'query', form(target, select.statement, { chunked: 'true', chunk_size: String(pageSize) }));
   for await (const line of documents(res.body)) {
     for (const page of pagesOf(JSON.parse(line) as QueryDocument)) {
       if (page.columns.length !== select.columns.length || page.columns[0] !== 'time')
-        throw new InfluxUnavailable(
-          `InfluxDB answered the audit's SELECT with unexpected columns (${page.columns.slice(0, 8).join(', ')}, …)`,
-        );
+        throw new InfluxUnavailable(`InfluxDB answered with unexpected columns (${page.columns.slice(0, 8).join(', ')}, …)`);
       yield { columns: select.columns, values: page.values };
     }
   }
+}
+
+/** Every row of the measurement in time order (the audit's SELECT; times are RFC 3339 strings). */
+export const readMeasurement = (target: InfluxTarget, select: AuditSelect, pageSize: number): AsyncGenerator<Page> =>
+  queryPages(target, select, pageSize);
+
+/** Every row of a small answer (SHOW FIELD KEYS, an aggregate), all series together. */
+export async function queryRows(target: InfluxTarget, statement: string): Promise<(readonly unknown[])[]> {
+  const res = await request(target, 'query', form(target, statement));
+  return pagesOf(JSON.parse(await readAll(res.body)) as QueryDocument).flatMap((p) => p.values);
 }
 
 /** Splits the byte stream at newlines (never inside JSON: InfluxDB escapes them in strings). */

@@ -36,7 +36,7 @@ import {
 import { formatStoredTime, parseStoredTime } from '../../core/statement/time';
 import { checkStatement, type StatementCrypto } from '../../core/statement/verify';
 import { fingerprint } from '../keys';
-import { queryPages, queryRows } from './influx';
+import { queryPages, queryRows } from '../../audit/influx-pager';
 import { countStatement, fieldKeysStatement, messageSelect, rowFields, rowSelect, type Bound } from './queries';
 
 /** The statement cannot be made; the reason is for the person who asked (exit status 2). */

@@ -8,7 +8,7 @@ import { DEFAULT_FIELD_NAMES } from '../../core/field-names';
 import { escapeRegexValue, integerLiteral, quoteIdent, quoteString, regexLiteral } from '../../core/influxql';
 import { SIGNED_MESSAGE_FIELD, STATUS_TAG, VERIFIED_TAG } from '../../core/status';
 import { formatStoredTime } from '../../core/statement/time';
-import type { Select } from './influx';
+import type { Select } from '../../audit/influx-pager';
 
 const names = DEFAULT_FIELD_NAMES;
 const tag = (name: string): string => `${quoteIdent(name)}::tag`;
