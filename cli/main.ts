@@ -7,6 +7,7 @@ const commands: Record<string, () => Promise<Command>> = {
   simulate: async () => (await import('./simulate')).simulate,
   keys: async () => (await import('./keys')).keys,
   audit: async () => (await import('./audit')).audit,
+  state: async () => (await import('./state')).state,
 };
 
 async function main(argv: string[]): Promise<number> {

@@ -212,4 +212,6 @@ function every(ms: number, fn: () => void): NodeJS.Timeout | undefined {
 }
 
 if (isVerifyWorker()) runVerifyWorker();
+else if (process.argv[2] === 'state')
+  void import('./state-tool').then(async ({ runStateTool }) => (process.exitCode = await runStateTool(process.argv.slice(3))));
 else main();
