@@ -18,6 +18,8 @@ export interface RedisFigures {
   rounds: number[];
   p50: number;
   p99: number;
+  fileP50: number;
+  fileP99: number;
 }
 
 function freePort(): Promise<number> {
@@ -66,14 +68,28 @@ export async function redisVersusFile(
       redis.push(await rate(url));
       ratios.push(redis[i]! / file[i]!);
     }
-    cli(port, 'flushall');
-    const probe = spawnSync(process.execPath, [benchScript, '--latency-probe', input.latency, input.keys, '--state', url], {
-      encoding: 'utf8',
-    });
-    if (probe.status !== 0) throw new Error(`latency probe failed: ${probe.stderr}`);
-    const lat = JSON.parse(probe.stdout) as { p50: number; p99: number };
+    const latency = (state: string) => {
+      rmSync(stateFile, { force: true });
+      cli(port, 'flushall');
+      const probe = spawnSync(process.execPath, [benchScript, '--latency-probe', input.latency, input.keys, '--state', state], {
+        encoding: 'utf8',
+      });
+      if (probe.status !== 0) throw new Error(`latency probe failed: ${probe.stderr}`);
+      return JSON.parse(probe.stdout) as { p50: number; p99: number };
+    };
+    // Back to back, so the machine's load weighs on both alike.
+    const fileLat = latency(stateFile);
+    const lat = latency(url);
     const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-    return { file: median(file), redis: median(redis), ratio: median(ratios), rounds: ratios, ...lat };
+    return {
+      file: median(file),
+      redis: median(redis),
+      ratio: median(ratios),
+      rounds: ratios,
+      ...lat,
+      fileP50: fileLat.p50,
+      fileP99: fileLat.p99,
+    };
   } finally {
     server.kill('SIGKILL');
   }
