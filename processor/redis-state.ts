@@ -207,7 +207,9 @@ export class RedisState {
     const all = Promise.all(calls);
     all.catch(() => {}); // a late failure after a timeout is not an unhandled rejection
     let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), this.timeoutMs)));
+    // On expiry, one more pass of the event loop's I/O phase first: answers that arrived while this
+    // process was busy or descheduled are taken, not mistaken for a slow Redis.
+    const timeout = new Promise<'timeout'>((r) => (timer = setTimeout(() => setImmediate(() => r('timeout')), this.timeoutMs)));
     const raced = Promise.race([all, timeout]).catch((e: unknown) => e as Error);
     // Batches are applied in the order they were sent, whichever cluster node answers first.
     const result = Promise.all([this.tail, raced]).then(([, answers]) => {
