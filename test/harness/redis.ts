@@ -14,6 +14,8 @@ export interface RedisServer {
   readonly url: string;
   /** redis-cli against this server. */
   cli(...args: string[]): Promise<string>;
+  /** SIGSTOP / SIGCONT: a Redis that hangs, with its connections open. */
+  signal(sig: 'SIGSTOP' | 'SIGCONT'): void;
   /** SIGKILL, as a crash. */
   kill(): Promise<void>;
   /** Starts again on the same port (empty: no persistence). */
@@ -49,6 +51,7 @@ export async function startRedis(extraArgs: string[] = [], port?: number): Promi
     port: p,
     url: `redis://127.0.0.1:${p}`,
     cli: (...args) => cliOn(p, args),
+    signal: (sig) => void proc.kill(sig),
     async kill() {
       proc.kill('SIGKILL');
       await gone();

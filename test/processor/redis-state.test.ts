@@ -165,6 +165,35 @@ describe('shared Redis state', () => {
     expect(res.stderr.match(/^W! state: Redis .* unavailable/gm)).toHaveLength(1);
   }, 120_000);
 
+  it('answers within a bounded time while Redis hangs (SIGSTOP), and shares again when it resumes', async () => {
+    const r = await startRedis();
+    const f = fleet('hang');
+    const keys = writeKeys(dir, f.publicKeys(), 'hang-keys.json');
+    const msgs = rounds(f, 0, 12, false);
+    const p = processors(1, keys, r.url);
+    try {
+      for (const m of msgs.slice(0, 8)) expect(await p.send(m)).toBe('ok');
+      r.signal('SIGSTOP');
+      const slowest: number[] = [];
+      for (const m of msgs.slice(8, 40)) {
+        const t = Date.now();
+        expect(await p.send(m)).toBe('ok');
+        slowest.push(Date.now() - t);
+      }
+      // 200 ms for the first, then at once; generous for a loaded machine, far below a hung socket's minutes.
+      expect(Math.max(...slowest)).toBeLessThan(2000);
+      r.signal('SIGCONT');
+      const deadline = Date.now() + 20_000;
+      while (!/I! state: Redis .* is back/.test(p.stderr[0]!) && Date.now() < deadline) await sleep(100);
+      expect(p.stderr[0]).toMatch(/W! state: Redis .* unavailable \(no answer within 200 ms\)/);
+      expect(p.stderr[0]).toMatch(/I! state: Redis .* is back/);
+    } finally {
+      r.signal('SIGCONT');
+      expect(await p.close()).toEqual([0]);
+      await r.stop();
+    }
+  }, 120_000);
+
   it('reconnects after Redis restarts and shares again', async () => {
     const r = await startRedis();
     const f = fleet('restart');
