@@ -126,9 +126,9 @@ export const LATENCY_WARMUP = 300; // the first 0.3 s: the JIT compiles the hot 
  * Lone-metric latency at 1,000 metrics/s, after the first metric (start-up) has come back. Runs in a
  * small process of its own (`bench.js --latency-probe`): the benchmark's heap would add its own GC pauses.
  */
-export async function latencyProbe(processor: string, file: string, keys: string): Promise<void> {
+export async function latencyProbe(processor: string, file: string, keys: string, extra: readonly string[] = []): Promise<void> {
   const lines = readFileSync(file, 'utf8').split(/(?<=\n)/);
-  const child = spawn(process.execPath, [...NODE_FLAGS, processor, '--keys', keys, '--summary-interval', '0'], {
+  const child = spawn(process.execPath, [...NODE_FLAGS, processor, '--keys', keys, '--summary-interval', '0', ...extra], {
     stdio: ['pipe', 'pipe', 'ignore'],
     env: cleanEnv(),
   });

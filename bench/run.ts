@@ -26,6 +26,7 @@ import { rawAllCores, rawOnCore, rawRateChild, type RawBaseline } from './raw';
 import { referenceAvailable, referenceLoop } from './reference';
 import { attackStreams } from './attack';
 import { benchStream } from './stream';
+import { redisAvailable, redisVersusFile, type RedisFigures } from './redis';
 import { statementBench, statementOnly } from './statement';
 
 const PROCESSOR = join(__dirname, 'processor.js');
@@ -163,6 +164,7 @@ async function main(): Promise<void> {
   const flood = await tamperedFlood(input.attack);
   const many1 = (await runProcessor(PROCESSOR, ['--keys', input.manyKeys, '--workers', '0'], input.head)).peakRssMb;
   const many2 = (await runProcessor(PROCESSOR, ['--keys', input.manyKeys], input.head)).peakRssMb;
+  const redis = redisAvailable() ? await redisVersusFile(PROCESSOR, __filename, dir, input, ROUNDS) : undefined;
 
   const m = (k: keyof Round) => median(rounds.map((r) => r[k] as number));
   const each = (k: keyof Round, d = 2) => rounds.map((r) => f(r[k] as number, d)).join(', ');
@@ -205,10 +207,35 @@ async function main(): Promise<void> {
     ],
     ['peak RSS, 200,000-metric run (1 thread / default)', `${f(m('rss1'), 1)} / ${f(m('rss2'), 1)} MB`],
     ['peak RSS, 100,000 registered devices (1 thread / default)', `${f(many1, 1)} / ${f(many2, 1)} MB`],
+    ...redisRows(redis, f),
   ];
   rows.push(...(await statementBench()));
   const w = Math.max(...rows.map(([k]) => k.length));
   for (const [k, v] of rows) console.log(`${k.padEnd(w)}  ${v}`);
+  rmSync(dir, { recursive: true, force: true });
+}
+
+function redisRows(r: RedisFigures | undefined, f: (n: number, d?: number) => string): [string, string][] {
+  if (!r) return [['(e) --state redis:// vs --state FILE', 'redis-server not installed (apt-get install redis-server)']];
+  return [
+    [
+      '(e) --state redis:// (loopback) vs --state FILE, default',
+      `redis ${f(r.redis)} /s, file ${f(r.file)} /s: redis/file = ${f(r.ratio, 2)}  (rounds: ${r.rounds.map((x) => f(x, 2)).join(', ')}; target ≥ 0.8)`,
+    ],
+    [
+      '    lone-metric latency with Redis state, p50 / p99',
+      `${f(r.p50, 2)} / ${f(r.p99, 2)} ms (target p99 < 10 ms; with the state file, back to back: ${f(r.fileP50, 2)} / ${f(r.fileP99, 2)} ms)`,
+    ],
+  ];
+}
+
+/** `bench.js --redis-only`: section (e) alone. */
+async function redisOnly(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'meterproof-bench-'));
+  const input = writeInputs(dir);
+  const f = (n: number, d = 0) => n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
+  const r = redisAvailable() ? await redisVersusFile(PROCESSOR, __filename, dir, input, ROUNDS) : undefined;
+  for (const [k, v] of redisRows(r, f)) console.log(`${k}  ${v}`);
   rmSync(dir, { recursive: true, force: true });
 }
 
@@ -235,7 +262,8 @@ async function tamperedFlood(a: ReturnType<typeof writeInputs>['attack']) {
 }
 
 const [, , mode, ...rest] = process.argv;
-if (mode === '--latency-probe') void latencyProbe(PROCESSOR, rest[0]!, rest[1]!);
+if (mode === '--latency-probe') void latencyProbe(PROCESSOR, rest[0]!, rest[1]!, rest.slice(2));
 else if (mode === '--statement') void statementOnly();
+else if (mode === '--redis-only') void redisOnly();
 else if (mode === '--raw') rawRateChild(rest[0] as 'sodium' | 'node', rest[1]!, rest[2]!, Number(rest[3]));
 else void main();

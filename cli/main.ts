@@ -9,6 +9,7 @@ const commands: Record<string, () => Promise<Command>> = {
   audit: async () => (await import('./audit')).audit,
   doctor: async () => (await import('./doctor')).doctor,
   statement: async () => (await import('./statement')).statement,
+  state: async () => (await import('./state')).state,
 };
 
 async function main(argv: string[]): Promise<number> {

@@ -32,6 +32,10 @@ export class LastAccepted {
     this.version++;
   }
 
+  get(device: string): Accepted | undefined {
+    return this.accepted.get(device);
+  }
+
   /** The key that verified the device's last accepted reading. */
   lastKeyHex(device: string): string | undefined {
     return this.accepted.get(device)?.keyHex;

@@ -15,6 +15,7 @@ import { OutputBuffer } from './output';
 import { Pipeline } from './pipeline';
 import { ReadingExtractor } from './reading';
 import { StateFile } from './state-file';
+import { isRedisUrl, RedisState } from './redis-state';
 import { Stats, statsMetric, summaryLine } from './stats';
 
 /** Metrics waiting for worker threads before input is paused: bounds memory under any input rate. */
@@ -58,8 +59,20 @@ function main(): void {
   const keys = new KeyRegistry(opts.keys, log, nativePointCheck(opts.crypto, warn));
   onHup = () => keys.reload(true);
   const o = opts;
-  keys.start().then(
-    () => run(o, log, keys, crypto, (finish) => (onTerm = finish)),
+  const memory = new LastAccepted();
+  let shared: RedisState | undefined;
+  if (o.state !== undefined && isRedisUrl(o.state)) {
+    try {
+      shared = new RedisState(o.state, memory, log, o.stateTimeoutMs);
+    } catch (e) {
+      log.log('E', `${(e as Error).message}; cannot start`);
+      process.exitCode = 2;
+      return;
+    }
+  }
+  // With a healthy Redis, even the first metric is judged on shared state: wait for it (bounded) first.
+  Promise.all([keys.start(), shared?.open()]).then(
+    () => run(o, log, keys, crypto, memory, shared, (finish) => (onTerm = finish)),
     (e: unknown) => {
       const why = e instanceof KeyFileError ? e.message : `cannot read: ${(e as Error).message}`;
       log.log('E', `keys: ${o.keys}: ${why}; cannot start without a key registry`);
@@ -73,6 +86,8 @@ function run(
   log: Logger,
   keys: KeyRegistry,
   crypto: SignatureVerifier,
+  memory: LastAccepted,
+  shared: RedisState | undefined,
   onTerm: (finish: () => void) => void,
 ): void {
   const pool =
@@ -105,8 +120,7 @@ function run(
     return stdout.writableLength === 0; // written at once: the stream holds no reference to the chunk
   });
   const stats = new Stats();
-  const memory = new LastAccepted();
-  const state = opts.state === undefined ? undefined : new StateFile(opts.state, memory, log, opts.stateRetryMs);
+  const state = opts.state === undefined || shared ? undefined : new StateFile(opts.state, memory, log, opts.stateRetryMs);
   state?.open(opts.stateIntervalMs);
   const pipeline = new Pipeline({
     extractor: new ReadingExtractor(opts.fields),
@@ -118,6 +132,7 @@ function run(
     out,
     stats,
     expandPayload: opts.expandPayload,
+    ...(shared && { shared }),
     afterAsyncWrite: () => state?.maybeSave(),
   });
   const splitter = new MetricSplitter();
@@ -141,7 +156,7 @@ function run(
   const stopWatching = keys.watch(opts.reloadIntervalMs);
   const timers = [
     every(opts.summaryIntervalMs, () => {
-      log.log('I', summaryLine(stats.peek(), keys.reloads, state?.mode));
+      log.log('I', summaryLine(stats.peek(), keys.reloads, state?.mode ?? shared?.mode));
       log.flushSuppressed();
       if (opts.statsIntervalMs === 0) stats.reset();
     }),
@@ -168,6 +183,7 @@ function run(
       timers.forEach((t) => t && clearInterval(t));
       log.flushSuppressed();
       state?.close();
+      await shared?.close();
       await pool?.close();
       // Exit once stdout has taken everything; never process.exit() with writes pending.
       stdout.write('', () => {
@@ -200,4 +216,6 @@ function every(ms: number, fn: () => void): NodeJS.Timeout | undefined {
 }
 
 if (isVerifyWorker()) runVerifyWorker();
+else if (process.argv[2] === 'state')
+  void import('./state-tool').then(async ({ runStateTool }) => (process.exitCode = await runStateTool(process.argv.slice(3))));
 else main();

@@ -14,6 +14,8 @@ export interface ProcessorOptions {
   readonly stateIntervalMs: number;
   /** How often a --state that cannot be written (missing folder, permissions) is tried again. */
   readonly stateRetryMs: number;
+  /** --state redis://…: how long a batch may wait for Redis before local memory answers. */
+  readonly stateTimeoutMs: number;
   readonly crypto: BackendChoice;
   readonly reloadIntervalMs: number;
   /** Verification threads beside the main one; 0 verifies inline only. */
@@ -30,7 +32,11 @@ Telegraf processors.execd plugin: verifies Ed25519-signed BC4P Tasmota readings 
 metric with verified=true|false and verify_status=<reason>.
 
   --keys FILE              device → public key registry (JSON; required). Reloaded on change and SIGHUP.
-  --state FILE             remember the last accepted reading per device across restarts (replay checks)
+  --state FILE|URL         remember the last accepted reading per device across restarts (replay checks);
+                           a redis://, rediss://, redis+cluster:// or redis+sentinel:// URL shares it between
+                           processors (docs/scale-out.md; password also from $METERPROOF_REDIS_PASSWORD)
+  --state-timeout MS       with Redis state: longest wait for Redis before this processor's own memory
+                           answers (default 200)
   --state-interval MS      how often changed state is written (default 1000; what a kill -9 can lose)
   --state-retry-interval MS  while --state cannot be written (missing folder, permissions), replay memory
                            is kept in memory only and the file tried again this often (default 30000)
@@ -64,6 +70,7 @@ export function parseOptions(argv: string[]): ProcessorOptions | 'help' | 'versi
         state: { type: 'string' },
         'state-interval': { type: 'string', default: '1000' },
         'state-retry-interval': { type: 'string', default: '30000' },
+        'state-timeout': { type: 'string', default: '200' },
         crypto: { type: 'string', default: 'auto' },
         'reload-interval': { type: 'string', default: '1000' },
         workers: { type: 'string' },
@@ -93,6 +100,7 @@ export function parseOptions(argv: string[]): ProcessorOptions | 'help' | 'versi
     ...(v.state !== undefined && { state: v.state }),
     stateIntervalMs: number(v['state-interval']!, '--state-interval', 50),
     stateRetryMs: number(v['state-retry-interval']!, '--state-retry-interval', 50),
+    stateTimeoutMs: number(v['state-timeout']!, '--state-timeout', 1),
     crypto: v.crypto as BackendChoice,
     reloadIntervalMs: number(v['reload-interval']!, '--reload-interval', 50),
     // The main thread verifies its own share of bulk input, so one worker per other core.

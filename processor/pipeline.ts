@@ -10,11 +10,12 @@
 import { hasReservedNames, writeAnnotated, writeInserted, type ExtraField } from './annotate';
 import { isCommentOrBlank, LineLayout, parseLine } from '../core/lineprotocol/parse';
 import { decodeKeyOrTagValue } from '../core/lineprotocol/decode';
-import { conclude, PendingCheck, prepare, type KeyLookup, type Prepared, type Verdict } from './verdict';
+import { conclude, judged, judgeRequest, PendingCheck, prepare, type KeyLookup, type Prepared, type Verdict } from './verdict';
 import { continueSignatureJob, runLikeliest, type SignatureJob } from '../core/node/signature-job';
 import type { SignatureVerifier } from '../core/node/verifier';
 import type { VerifyPool } from './crypto/pool';
-import type { LastAccepted } from './last-accepted';
+import type { LastAccepted, Progress } from './last-accepted';
+import type { JudgeRequest } from './redis-state';
 import type { Logger } from './log';
 import type { OutputBuffer } from './output';
 import type { ReadingExtractor } from './reading';
@@ -43,6 +44,11 @@ export interface PipelineDeps {
   readonly stats: Stats;
   /** Exact mode: also write the payload's fields the way json v1 would. */
   readonly expandPayload: boolean;
+  /**
+   * Shared device memory (--state redis://…): verified readings are judged there, a batch per call,
+   * answers in order. Without it, `memory` judges synchronously.
+   */
+  readonly shared?: { judge(batch: readonly JudgeRequest[]): Promise<Progress[]> };
   /** Called after verdicts were written when a worker's answer landed (outside the input loop). */
   readonly afterAsyncWrite?: () => void;
 }
@@ -66,6 +72,9 @@ class LineInFlight {
   match = -1;
   /** Its check while it waits in the worker ring. */
   offloaded: OffloadedCheck | undefined = undefined;
+  /** With shared memory: waiting for the judge's answer, and the answer. */
+  awaiting = false;
+  progress: Progress | undefined = undefined;
 
   constructor(
     public buf: Uint8Array,
@@ -86,6 +95,8 @@ export class Pipeline {
   private readonly failing = new FailingDevices();
   private readonly chunk: LineInFlight[] = [];
   private readonly queue: LineInFlight[] = [];
+  /** With shared memory: lines whose checks are done, in order, some waiting for the judge. */
+  private readonly judging: LineInFlight[] = [];
   private idleWaiters: (() => void)[] = [];
   /** Once input rests, the main thread verifies what the workers have not claimed: a burst's last lines do not wait for one worker. */
   private readonly rest = new QuietInput(() => {
@@ -99,7 +110,7 @@ export class Pipeline {
 
   /** Metrics taken but not yet written. */
   get pending(): number {
-    return this.queue.length + this.chunk.length;
+    return this.queue.length + this.chunk.length + this.judging.length;
   }
 
   /** Takes buf[start, end), the bytes of one metric without its newline. Never throws on input. */
@@ -147,7 +158,7 @@ export class Pipeline {
     const idle = this.queue.length === 0;
     if (!pool?.usable || (idle && jobs < POOL_THRESHOLD)) {
       for (const e of entries) if (e.pendingCheck) e.match = this.inline(e, e.pendingCheck, runLikeliest);
-      if (idle) return this.write(entries); // nothing earlier is waiting: no copy
+      if (idle) return this.write(entries, false); // nothing earlier is waiting: no copy
     } else {
       for (const e of entries) {
         const job = e.pendingCheck;
@@ -199,7 +210,7 @@ export class Pipeline {
     let n = 0;
     while (n < this.queue.length && this.settle(this.queue[n]!, wake)) n++;
     // Written lines leave the queue at once: held there, they would survive into the old generation.
-    this.write(this.queue.splice(0, n));
+    this.write(this.queue.splice(0, n), true);
     if (this.pending === 0) this.idleWaiters.splice(0).forEach((r) => r());
   }
 
@@ -213,8 +224,66 @@ export class Pipeline {
     return true;
   }
 
-  /** Concludes and writes entries whose checks are done, in order. */
-  private write(entries: readonly LineInFlight[]): void {
+  /**
+   * Concludes and writes entries whose checks are done, in order; `owned` when their bytes are
+   * their own (copied), so they may wait.
+   */
+  private write(entries: readonly LineInFlight[], owned: boolean): void {
+    if (this.d.shared) return this.writeShared(entries, owned);
+    this.writeNow(entries);
+  }
+
+  /**
+   * Shared memory: the verified readings of `entries` go to the judge as one batch; lines are written
+   * when the answers return, strictly in input order behind whatever waits already.
+   */
+  private writeShared(entries: readonly LineInFlight[], owned: boolean): void {
+    const batch: JudgeRequest[] = [];
+    const asked: LineInFlight[] = [];
+    for (const e of entries) {
+      const p = e.prepared;
+      if (!(p instanceof PendingCheck)) continue;
+      if (e.match < 0) e.match = this.inline(e, p, continueSignatureJob);
+      if (e.match < 0) continue;
+      e.awaiting = true;
+      asked.push(e);
+      batch.push(judgeRequest(p, e.match));
+    }
+    if (batch.length === 0 && this.judging.length === 0) return this.writeNow(entries);
+    if (!owned) keep(entries);
+    for (const e of entries) this.judging.push(e);
+    if (batch.length === 0) return;
+    this.d.shared!.judge(batch).then(
+      (answers) => {
+        for (let i = 0; i < asked.length; i++) {
+          asked[i]!.progress = answers[i]!;
+          asked[i]!.awaiting = false;
+        }
+        this.writeJudged();
+      },
+      (err: unknown) => {
+        // Never expected (the judge falls back by itself): fail closed rather than lose the metrics.
+        for (const e of asked) {
+          this.internalError(err, e.buf, e.start, e.end);
+          e.prepared = { verdict: { status: 'malformed', detail: `internal error: ${(err as Error).message}` } };
+          e.awaiting = false;
+        }
+        this.writeJudged();
+      },
+    );
+  }
+
+  /** Writes the judged head of the waiting lines. */
+  private writeJudged(): void {
+    let n = 0;
+    while (n < this.judging.length && !this.judging[n]!.awaiting) n++;
+    this.writeNow(this.judging.splice(0, n));
+    this.d.out.flush();
+    this.d.afterAsyncWrite?.();
+    if (this.pending === 0) this.idleWaiters.splice(0).forEach((r) => r());
+  }
+
+  private writeNow(entries: readonly LineInFlight[]): void {
     const { out, log, stats, memory } = this.d;
     for (const e of entries) {
       const { prepared, extra, device, tagsAt, fieldsAt } = e;
@@ -225,7 +294,12 @@ export class Pipeline {
       }
       // The rarer texts run here, in input order, so whether the device is failing is known for certain.
       if (prepared instanceof PendingCheck && e.match < 0) e.match = this.inline(e, prepared, continueSignatureJob);
-      const verdict: Verdict = prepared instanceof PendingCheck ? conclude(prepared, e.match, memory) : prepared.verdict;
+      const verdict: Verdict =
+        prepared instanceof PendingCheck
+          ? e.progress === undefined
+            ? conclude(prepared, e.match, memory)
+            : judged(prepared, e.match, e.progress, memory)
+          : prepared.verdict;
       stats.count(verdict.status, device);
       if (verdict.detail) log.limited('W', verdict.status, verdict.detail);
       if (device !== undefined) this.trackKeyHealth(device, verdict.status);

@@ -255,7 +255,7 @@ export class StateFile {
   }
 }
 
-function serialize(entries: Iterable<[string, Accepted]>): string {
+export function serialize(entries: Iterable<[string, Accepted]>): string {
   const devices: StateDoc['devices'] = {};
   for (const [device, a] of entries) devices[device] = { time: a.time19, totals: [...a.totals], key: a.keyHex };
   return JSON.stringify({ version: 1, devices } satisfies StateDoc);

@@ -7,7 +7,8 @@ import { keysValidAt, type KeyEntry } from '../core/keyfile';
 import type { VerifyStatus } from '../core/status';
 import type { SignatureJob } from '../core/node/signature-job';
 import type { FailingDevices } from './failing-devices';
-import type { LastAccepted } from './last-accepted';
+import type { LastAccepted, Progress } from './last-accepted';
+import type { JudgeRequest } from './redis-state';
 import type { Candidate, Extraction } from './reading';
 
 export interface Verdict {
@@ -129,23 +130,41 @@ function preferredFirst(keys: readonly KeyEntry[], hex: string | undefined): rea
 /** Applies a finished signature check and the device's memory, in input order. */
 export function conclude(job: PendingCheck, match: number, memory: LastAccepted): Verdict {
   const c = job.candidate;
-  if (match < 0) {
-    const untried =
-      job.untried === 0
-        ? ''
-        : ` (${job.untried} rarer renderings of the Total not tried: its readings keep failing and its check budget is spent)`;
-    return { status: 'bad_signature', detail: `device "${c.device}": signature does not verify for ${c.time19}${untried}` };
-  }
-  const m = Math.floor(match / job.keys.length);
-  const message = m < job.messages.length ? job.messages[m]! : job.moreMessages!()[m - job.messages.length]!;
+  if (match < 0) return badSignature(job);
   const entry = job.keys[match % job.keys.length]!;
   const keyHex = entry.key.hex;
   const progress = memory.judge(c.device, c.time19, c.totals, keyHex, entry.notBefore);
+  if (progress === 'ok') memory.accept(c.device, { time19: c.time19, totals: c.totals, keyHex });
+  return judged(job, match, progress, memory);
+}
+
+/** What a shared judge (--state redis://…) needs of a verified reading (`match` ≥ 0). */
+export function judgeRequest(job: PendingCheck, match: number): JudgeRequest {
+  const entry = job.keys[match % job.keys.length]!;
+  const c = job.candidate;
+  return { device: c.device, time19: c.time19, totals: c.totals, keyHex: entry.key.hex, keyNotBefore: entry.notBefore };
+}
+
+/** The verdict once the device's memory judged (and, if ok, accepted) the verified reading. */
+export function judged(job: PendingCheck, match: number, progress: Progress, memory: LastAccepted): Verdict {
+  const c = job.candidate;
   if (progress === 'replay')
     return { status: 'replay', detail: `device "${c.device}": signed Time ${c.time19} is not newer than the last accepted one` };
   if (progress === 'rollback') return { status: 'rollback', detail: `device "${c.device}": Total went down at ${c.time19}` };
-  memory.accept(c.device, { time19: c.time19, totals: c.totals, keyHex });
+  const m = Math.floor(match / job.keys.length);
+  const message = m < job.messages.length ? job.messages[m]! : job.moreMessages!()[m - job.messages.length]!;
   const d = job.decimalsOf(m);
   if (d !== undefined) memory.rememberDecimals(c.device, d);
   return { status: 'ok', signedMessage: message };
+}
+
+function badSignature(job: PendingCheck): Verdict {
+  const untried =
+    job.untried === 0
+      ? ''
+      : ` (${job.untried} rarer renderings of the Total not tried: its readings keep failing and its check budget is spent)`;
+  return {
+    status: 'bad_signature',
+    detail: `device "${job.candidate.device}": signature does not verify for ${job.candidate.time19}${untried}`,
+  };
 }

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Installs the real services the tests run against (InfluxDB, Mosquitto, Chromium) when missing.
+# Installs the real services the tests run against (InfluxDB, Mosquitto, Chromium, Redis) when missing.
 # Tests start their own instances on free loopback ports; nothing is mocked and nothing is skipped.
 set -euo pipefail
-declare -A need=([/usr/bin/influxd]=influxdb [/usr/sbin/mosquitto]=mosquitto [/usr/bin/chromium]=chromium)
+declare -A need=([/usr/bin/influxd]=influxdb [/usr/sbin/mosquitto]=mosquitto [/usr/bin/chromium]=chromium [/usr/bin/redis-server]=redis-server)
 missing=()
 for bin in "${!need[@]}"; do [ -x "$bin" ] || missing+=("${need[$bin]}"); done
 [ ${#missing[@]} -eq 0 ] && exit 0
