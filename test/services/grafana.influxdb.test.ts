@@ -275,7 +275,11 @@ describe('on a real InfluxDB filled by the real processor', () => {
     const query = dash.panels.find((p) => p.datasource.uid === 'influxdb-meterproof')!.targets[0]!.query!;
     // Grafana's own macros, as its InfluxDB data source expands them for "All" and the last 2 hours.
     const [result] = await influx.query(
-      query.replace('${device:regex}', '.*').replace('$timeFilter', 'time > now() - 2h').replace('$__interval', '10s'),
+      query
+        .replace('${device:regex}', '.*')
+        .replace('${status:regex}', '.*')
+        .replace('$timeFilter', 'time > now() - 2h')
+        .replace('$__interval', '10s'),
       DB,
     );
     const shown = (result!.series ?? []).map((s) => s.tags!.device).sort();
