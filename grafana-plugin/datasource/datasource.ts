@@ -163,7 +163,12 @@ export class TrustDataSource extends DataSourceApi<TrustQuery, TrustOptions> {
     return annotationsFrame(await failures, await changes, q.refId, executed.join(';\n'));
   }
 
-  private async keyChanges(scope: Scope, request: DataQueryRequest<TrustQuery>, requestId: string, executed: string[]): Promise<KeyChange[]> {
+  private async keyChanges(
+    scope: Scope,
+    request: DataQueryRequest<TrustQuery>,
+    requestId: string,
+    executed: string[],
+  ): Promise<KeyChange[]> {
     const range = totalsRangeStatement(scope);
     executed.push(range);
     const suspects = keyChangeSuspects((await this.client.run([range], `${requestId}-keys`))[0], this.totalField);

@@ -117,7 +117,10 @@ export const VERDICT_TAGS: ReadonlySet<string> = new Set([VERIFIED_TAG, STATUS_T
 function re2(pattern: string): RegExp {
   try {
     // Escapes are read pairwise from the left, so `\\x{41}` stays an escaped backslash and a letter.
-    return new RegExp(pattern.replace(/\\(?:x\{([0-9a-fA-F]+)\}|[^])/g, (m, hex?: string) => (hex ? `\\u{${hex}}` : m)), 'u');
+    return new RegExp(
+      pattern.replace(/\\(?:x\{([0-9a-fA-F]+)\}|[^])/g, (m, hex?: string) => (hex ? `\\u{${hex}}` : m)),
+      'u',
+    );
   } catch {
     throw new InfluxQLError(`the filter's regular expression /${pattern}/ cannot be applied to a device's verdict`);
   }
