@@ -274,7 +274,7 @@ describe('TrustPanel', () => {
     });
     act(() => groupButton(el, 'Stale').click());
     expect(order().sort()).toEqual(['plug-forged', 'plug-unknown']);
-    expect(groupButton(el, 'Stale').control!.checked).toBe(true);
+    expect((groupButton(el, 'Stale').control as HTMLInputElement).checked).toBe(true);
     act(() => {
       Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, 'value')!.set!.call(input, 'zzz');
       input.dispatchEvent(new Event('input', { bubbles: true }));
