@@ -44,12 +44,12 @@ interface ColumnDef {
 
 const COLUMNS: ColumnDef[] = [
   { key: 'device', label: 'Device', min: 110, fr: 1.5 },
-  { key: 'status', label: 'Last verdict', title: 'verify_status of the last reading', min: 150 },
+  { key: 'status', label: 'Last verdict', title: 'verify_status of the last reading', min: 180 },
   { key: 'total', label: 'Last signed total', title: 'As signed by the meter (digits of signed_message)', min: 0, fr: 1.3 },
-  { key: 'freshness', label: 'Last verified', title: 'Time since the last verified reading', min: 160, fr: 1 },
-  { key: 'share', label: 'Verified share', title: 'Share of readings in the time range that verified', min: 130 },
+  { key: 'freshness', label: 'Last verified', title: 'Time since the last verified reading', min: 140, fr: 1 },
+  { key: 'share', label: 'Verified share', title: 'Share of readings in the time range that verified', min: 120 },
   { label: 'Failures in range', min: 120, fr: 1.5 },
-  { label: 'Browser re-check', title: 'Ed25519 (strict) again in your browser, with the data source public keys', min: 200, fr: 1.5 },
+  { label: 'Browser re-check', title: 'Ed25519 (strict) again in your browser, with the data source public keys', min: 240, fr: 1.5 },
 ];
 
 /**
@@ -81,7 +81,7 @@ const getStyles = (theme: GrafanaTheme2) => {
       overflowX: 'auto',
       overflowY: 'hidden',
     }),
-    search: css({ flex: '0 0 160px' }),
+    search: css({ flex: 'none', width: theme.spacing(22) }),
     groups: css({ flexShrink: 0 }),
     summary: css({ color: theme.colors.text.secondary, whiteSpace: 'nowrap', overflow: 'hidden', textOverflow: 'ellipsis', minWidth: 0 }),
     alert: css({
