@@ -2,10 +2,12 @@
 import { FieldType, type DataFrame, type Field, type MetricFindValue } from '@grafana/data';
 import { DEFAULT_FIELD_NAMES } from '../../core/field-names';
 import { STATUS_TAG, VERIFIED_TAG, VERIFY_STATUSES, isVerifyStatus, type VerifyStatus } from '../../core/status';
-import { STATUS_REASON } from '../shared/statusText';
+import { STATUS_LABEL, STATUS_REASON } from '../shared/statusText';
 import { TRUST_FIELDS, TRUST_FRAME_KIND, countField } from '../shared/trustFrame';
 import { SEVERITY, rowVerdict, tagText, type TrustStatus } from '../shared/verdict';
+import { InfluxQLError } from '../../core/influxql';
 import type { InfluxResult, InfluxSeries } from './influxClient';
+import type { AdHocFilter } from './statements';
 
 const KWH = 'kwatth';
 const { deviceTag: DEVICE_TAG, topicTag: TOPIC_TAG, time: TIME_FIELD } = DEFAULT_FIELD_NAMES;
@@ -105,11 +107,62 @@ function judge(d: DeviceRow, signed: ReturnType<typeof provenSigned>): { verdict
   return { verdict: signed?.at === d.last.time ? 'ok' : 'unproven', status: worst.status };
 }
 
+/** The tags a device is selected by on the trust frame: its last verdict, never a subset of its readings. */
+export const VERDICT_TAGS: ReadonlySet<string> = new Set([VERIFIED_TAG, STATUS_TAG]);
+
+/**
+ * An InfluxQL regex (RE2) as a JavaScript one. The patterns written by core/influxql use `\x{…}` escapes,
+ * which JavaScript spells `\u{…}`; anything JavaScript cannot read is refused rather than guessed.
+ */
+function re2(pattern: string): RegExp {
+  try {
+    // Escapes are read pairwise from the left, so `\\x{41}` stays an escaped backslash and a letter.
+    return new RegExp(
+      pattern.replace(/\\(?:x\{([0-9a-fA-F]+)\}|[^])/g, (m, hex?: string) => (hex ? `\\u{${hex}}` : m)),
+      'u',
+    );
+  } catch {
+    throw new InfluxQLError(`the filter's regular expression /${pattern}/ cannot be applied to a device's verdict`);
+  }
+}
+
+/**
+ * Whether a device's last verdict passes a filter on `verified` or `verify_status`, with InfluxQL's meaning
+ * of each operator (a missing tag is the empty string; `=~` matches anywhere unless anchored).
+ */
+export function verdictMatches(tags: Readonly<Record<string, string | undefined>>, f: AdHocFilter): boolean {
+  const v = tags[f.key] ?? '';
+  switch (f.operator) {
+    case '=':
+      return v === f.value;
+    case '!=':
+      return v !== f.value;
+    case '=~':
+      return re2(f.value).test(v);
+    case '!~':
+      return !re2(f.value).test(v);
+    case '=|':
+      return (f.values ?? [f.value]).includes(v);
+    case '!=|':
+      return !(f.values ?? [f.value]).includes(v);
+    default:
+      throw new InfluxQLError(`ad-hoc filter operator "${f.operator}" is not supported (use =, !=, =~, !~)`);
+  }
+}
+
 /**
  * One row per device from the three trust statements (see statements.ts). Each statement's answer may hold
  * several rows per device (several series, or ties at the latest time): all rows at the latest time count.
+ * `select`: filters on `verified` / `verify_status` (the dashboard's `$status`, ad hoc filters); they keep
+ * the devices whose last verdict passes them, after each device was judged from all of its readings.
  */
-export function trustFrame(results: readonly InfluxResult[], totalField: string, refId: string, executed: string): DataFrame {
+export function trustFrame(
+  results: readonly InfluxResult[],
+  totalField: string,
+  refId: string,
+  executed: string,
+  select: readonly AdHocFilter[] = [],
+): DataFrame {
   const devices = new Map<string, DeviceRow>();
   const get = (s: InfluxSeries): DeviceRow | undefined => {
     const name = s.tags?.[DEVICE_TAG];
@@ -154,12 +207,19 @@ export function trustFrame(results: readonly InfluxResult[], totalField: string,
     d.counts.set(status, (d.counts.get(status) ?? 0) + count); // one series per status, or several if grouped finer
   }
 
-  const names = [...devices.keys()].sort((a, b) => a.localeCompare(b, undefined, { numeric: true }));
-  const rows = names.map((n) => {
-    const d = devices.get(n)!;
-    const signed = provenSigned(d.signed);
-    return { ...d, ...judge(d, signed), lastSeen: d.last?.time, signed };
-  });
+  const judged = [...devices.keys()]
+    .sort((a, b) => a.localeCompare(b, undefined, { numeric: true }))
+    .map((name) => {
+      const d = devices.get(name)!;
+      const signed = provenSigned(d.signed);
+      return { name, ...d, ...judge(d, signed), lastSeen: d.last?.time, signed };
+    })
+    .filter((d) => {
+      const tags = { [VERIFIED_TAG]: d.verdict === undefined ? undefined : String(d.verdict === 'ok'), [STATUS_TAG]: d.status };
+      return select.every((f) => verdictMatches(tags, f));
+    });
+  const names = judged.map((d) => d.name);
+  const rows = judged;
   const readings = rows.map((d) => [...d.counts.values()].reduce((a, b) => a + b, 0));
   const F = TRUST_FIELDS;
   return frame(
@@ -333,4 +393,127 @@ export function eventsFrame(result: InfluxResult | undefined, totalField: string
 export function showValues(result: InfluxResult | undefined): MetricFindValue[] {
   const values = (result?.series ?? []).flatMap((s) => (s.values ?? []).map((v) => String(v[v.length - 1] ?? '')));
   return [...new Set(values)].map((text) => ({ text, value: text }));
+}
+
+/** Devices whose verified Total went down in the range (statements.ts `totalsRangeStatement`): a key changed. */
+export function keyChangeSuspects(result: InfluxResult | undefined, totalField: string): string[] {
+  const out: string[] = [];
+  for (const s of result?.series ?? []) {
+    const device = s.tags?.[DEVICE_TAG];
+    const [row] = rowsOf(s);
+    if (!device || !row) continue;
+    const phases = totalColumns(
+      s.columns.filter((c) => c.startsWith('first_')).map((c) => c.slice('first_'.length)),
+      totalField,
+    );
+    const wentDown = phases.some((c) => {
+      const [first, least, most, last] = ['first', 'min', 'max', 'last'].map((f) => num(row[`${f}_${c}`]) ?? NaN) as [
+        number,
+        number,
+        number,
+        number,
+      ];
+      // A Total that never goes down starts at its least and ends at its greatest (NaN: a phase not present).
+      return least < first || most > last;
+    });
+    if (wentDown) out.push(device);
+  }
+  return out;
+}
+
+/** A verified Total that went down: the first verified reading (interval) under a new key. */
+export interface KeyChange {
+  time: number;
+  device: string;
+  before: Array<number | null>;
+  after: Array<number | null>;
+}
+
+/** Where each device's verified Totals over time (signedTotalsStatement) went down, per phase. */
+export function keyChanges(result: InfluxResult | undefined, totalField: string): KeyChange[] {
+  const out: KeyChange[] = [];
+  for (const s of result?.series ?? []) {
+    const device = s.tags?.[DEVICE_TAG];
+    if (!device) continue;
+    const columns = totalColumns(
+      s.columns.map((c) => c.replace(/^last_/, '')),
+      totalField,
+    );
+    const rows = rowsOf(s)
+      .map((r) => ({ time: num(r.time), values: columns.map((c) => num(r[`last_${c}`])) }))
+      .filter((r): r is { time: number; values: Array<number | null> } => r.time !== null && r.values.some((v) => v !== null))
+      .sort((a, b) => a.time - b.time);
+    let before: Array<number | null> | undefined;
+    for (const { time, values } of rows) {
+      if (before?.some((b, i) => b !== null && values[i] !== null && values[i]! < b)) out.push({ time, device, before, after: values });
+      before = values.map((v, i) => v ?? before?.[i] ?? null);
+    }
+  }
+  return out;
+}
+
+const totalsText = (values: ReadonlyArray<number | null>): string => values.filter((v) => v !== null).join(' / ');
+
+/**
+ * Annotation events (Grafana's standard mapping: `time`, `title`, `text`, `tags`): readings that failed with
+ * a bad signature, a replay or a rollback, and the verified readings where a new key took over.
+ */
+export function annotationsFrame(
+  failures: InfluxResult | undefined,
+  changes: readonly KeyChange[],
+  refId: string,
+  executed: string,
+): DataFrame {
+  const events: Array<{ time: number; title: string; text: string; tags: string[] }> = [];
+  const series = failures?.series?.[0];
+  for (const r of series ? rowsOf(series) : []) {
+    const time = num(r.time);
+    const device = str(r[DEVICE_TAG]) ?? '(no device tag)';
+    const status = str(r[STATUS_TAG]);
+    if (time === null || !status || !isVerifyStatus(status)) continue;
+    const topic = str(r[TOPIC_TAG]);
+    events.push({
+      time,
+      title: `${STATUS_LABEL[status]}: ${device}`,
+      text: `${device}: ${STATUS_LABEL[status]}. ${STATUS_REASON[status]}.${topic ? ` Topic ${topic}.` : ''}`,
+      tags: [status, device],
+    });
+  }
+  for (const c of changes) {
+    events.push({
+      time: c.time,
+      title: `key change: ${c.device}`,
+      text:
+        `${c.device}: a new key. The verified Total went down (${totalsText(c.before)} → ${totalsText(c.after)}), which the ` +
+        'processor accepts only under a key registered after the last accepted reading (a hard reset, then keys rotate).',
+      tags: ['key_change', c.device],
+    });
+  }
+  events.sort((a, b) => a.time - b.time);
+  return frame(
+    refId,
+    [
+      field(
+        'time',
+        FieldType.time,
+        events.map((e) => e.time),
+      ),
+      field(
+        'title',
+        FieldType.string,
+        events.map((e) => e.title),
+      ),
+      field(
+        'text',
+        FieldType.string,
+        events.map((e) => e.text),
+      ),
+      field(
+        'tags',
+        FieldType.other,
+        events.map((e) => e.tags),
+      ),
+    ],
+    { name: 'meterproof annotations', meta: { executedQueryString: executed } },
+  );
 }

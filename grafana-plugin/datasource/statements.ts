@@ -155,3 +155,17 @@ export function consumptionStatements(s: Scope): string[] {
       `GROUP BY ${tagRef(DEVICE_TAG)}`,
   ];
 }
+
+/**
+ * Annotations, key changes: each device's first, least, greatest and last verified Total per phase in the
+ * range. A Total only goes down in verified readings when a new key restarts the counter (a hard reset;
+ * docs/design.md §4, "Fresh keys"), so only devices whose least is not their first or whose greatest is not
+ * their last need their totals over time (signedTotalsStatement) to find when.
+ */
+export function totalsRangeStatement(s: Scope): string {
+  const totals = totalsSelector(s.totalField);
+  return (
+    `SELECT first(${totals}), min(${totals}), max(${totals}), last(${totals}) ${from(s)} ` +
+    `WHERE ${where(s, verifiedIs(true))} GROUP BY ${tagRef(DEVICE_TAG)}`
+  );
+}

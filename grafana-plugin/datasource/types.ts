@@ -1,7 +1,8 @@
 import type { DataQuery, DataSourceJsonData } from '@grafana/data';
 import { DEFAULT_FIELD_NAMES, DEFAULT_MEASUREMENT } from '../../core/field-names';
+import type { AdHocFilter } from './statements';
 
-export const QUERY_TYPES = ['trust', 'totals', 'events', 'consumption'] as const;
+export const QUERY_TYPES = ['trust', 'totals', 'events', 'consumption', 'annotations'] as const;
 export type QueryType = (typeof QUERY_TYPES)[number];
 
 export const QUERY_TYPE_LABELS: Record<QueryType, string> = {
@@ -9,14 +10,33 @@ export const QUERY_TYPE_LABELS: Record<QueryType, string> = {
   totals: 'Signed totals',
   events: 'Verification events',
   consumption: 'Verified consumption',
+  annotations: 'Annotations',
+};
+
+/** What an annotation query marks: security failures, key changes, or both (the default). */
+export const ANNOTATION_KINDS = ['failures', 'keyChanges'] as const;
+export type AnnotationKind = (typeof ANNOTATION_KINDS)[number];
+
+export const ANNOTATION_KIND_LABELS: Record<AnnotationKind, string> = {
+  failures: 'Verification failures',
+  keyChanges: 'Key changes',
 };
 
 export interface TrustQuery extends DataQuery {
   queryType?: QueryType;
   /** Device filter: a name, a regex, or `$variable` (values are escaped). Empty: every device. */
   device?: string;
-  /** Verification events: most recent rows returned. */
+  /**
+   * `verify_status` filter: values separated by commas, or `$variable`. Empty or `.*` (the dashboard's
+   * "All"): every status. Trust status selects devices by their last verdict; the other types select readings.
+   */
+  status?: string;
+  /** Verification events and annotations: most recent rows returned. */
   limit?: number;
+  /** Annotations: what to mark (empty: both). */
+  annotationKinds?: AnnotationKind[];
+  /** Ad hoc filters baked in when a panel's query is opened in Explore (interpolateVariablesInQueries). */
+  adhocFilters?: AdHocFilter[];
 }
 
 export const DEFAULT_EVENTS_LIMIT = 500;

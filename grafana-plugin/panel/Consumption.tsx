@@ -49,7 +49,6 @@ export const CONSUMPTION_COLUMN = {
   label: 'Proven consumption',
   title: "Energy between the signed Totals at the time range's ends, re-checked in your browser; gap: no single key proves it",
 };
-export const CONSUMPTION_WIDTH = 'minmax(170px, 1.3fr)';
 
 const NONE: ReadonlyMap<string, ConsumptionEntry> = new Map();
 
@@ -108,13 +107,13 @@ export function ConsumptionCell({
     case 'gap':
       return (
         <span data-consumption="gap" title={`${result.reason}\n${anchors}`}>
-          <Badge theme={theme} tone="warn" text="gap" />
+          <Badge tone="warn" text="gap" />
         </span>
       );
     case 'unproven':
       return (
         <span data-consumption="unproven" title={`${result.reason}\n${anchors}`}>
-          <Badge theme={theme} tone="bad" text="unproven" />
+          <Badge tone="bad" text="unproven" />
         </span>
       );
     case 'none':

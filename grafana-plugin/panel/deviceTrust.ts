@@ -131,16 +131,6 @@ function tagAt(labels: Field['labels'], column: { field?: Field; ambiguous: bool
   return tagText(at(column.field, i));
 }
 
-/**
- * The InfluxDB column a number field holds: a table's column name, or, in Grafana's time series (whose
- * value fields are all named "Value"), the column in the series name `measurement.column { tags }`.
- */
-function columnOf(f: DataFrame, x: Field): string {
-  if (x.name !== 'Value') return x.name;
-  const series = x.config?.displayNameFromDS ?? f.name ?? '';
-  return /^[^{]*\.([^.\s{]+)\s*(?:\{.*)?$/.exec(series)?.[1] ?? x.name;
-}
-
 /** `ENERGY_Total` and `ENERGY_Total_0` are phase 0, `ENERGY_Total_2` phase 2, also after an aggregate's prefix (`last_`). */
 const TOTAL_COLUMN = new RegExp(`^(?:[a-z][a-z_]*_)?${TOTAL_FIELD}(?:_(\\d+))?$`);
 const totalPhase = (column: string): number | undefined => {
@@ -148,26 +138,75 @@ const totalPhase = (column: string): number | undefined => {
   return m ? Number(m[1] ?? 0) : undefined;
 };
 
+/**
+ * Grafana's series name without its tags: `measurement.column { tag: value, … }` ends in the labels, in any
+ * order, separated by `, ` (Grafana 10+) or by spaces (before). Its length follows from the labels alone,
+ * so no tag value, whatever it holds, is mistaken for the column.
+ */
+function withoutLabels(name: string, labels: Field['labels']): string {
+  const entries = Object.entries(labels ?? {});
+  if (entries.length === 0) return name;
+  const body = entries.reduce((n, [k, v]) => n + k.length + 2 + v.length, 0);
+  for (const sep of [', ', ' ']) {
+    const length = 3 + body + sep.length * (entries.length - 1) + 2;
+    const tail = name.slice(-length);
+    if (name.length >= length && tail.startsWith(' { ') && tail.endsWith(' }')) return name.slice(0, -length);
+  }
+  return name;
+}
+
+/** A Total whose phase cannot be told: its value proves nothing (NaN), but its device is shown. */
+const UNKNOWN_PHASE = -1;
+
+/** The InfluxDB column a number field holds, and whether it is a Total and of which phase. */
+interface Column {
+  name: string;
+  phase?: number;
+  /** A time series' "Value": no name of its own, so no phase can be read from a suffix. */
+  series: boolean;
+}
+
+/**
+ * A table names its fields after their columns. Grafana's InfluxDB data source names every time series
+ * value field "Value" and puts the column in the series name (`config.displayNameFromDS`, the frame's
+ * name): `measurement.column { tags }` by default, or the query's alias (`$tag_device $col`, say). Its
+ * words (and the part after a dot: `$m.$col`) are searched for one Total column; the tag values in it are
+ * not words of the name. Two different Totals in one name tell no phase (UNKNOWN_PHASE).
+ */
+function columnOf(f: DataFrame, x: Field): Column {
+  if (x.name !== 'Value') return { name: x.name, phase: totalPhase(x.name), series: false };
+  const series = withoutLabels(x.config?.displayNameFromDS ?? f.name ?? '', x.labels);
+  const tagValues = new Set(Object.values(x.labels ?? {}));
+  const totals = new Set(
+    series
+      .split(/\s+/)
+      .filter((word) => word && !tagValues.has(word))
+      .map((word) => word.slice(word.lastIndexOf('.') + 1))
+      .filter((word) => totalPhase(word) !== undefined),
+  );
+  const [total] = totals;
+  if (totals.size === 1) return { name: total!, phase: totalPhase(total!), series: true };
+  return totals.size > 1 ? { name: [...totals].join(' '), phase: UNKNOWN_PHASE, series: true } : { name: series, series: true };
+}
+
 const TAG_NAMES = new Set([DEVICE_TAG, VERIFIED_TAG, STATUS_TAG, SIGNED_MESSAGE_FIELD, SIGNATURE_FIELD]);
 
 /**
  * The phase of each number column that holds a Total. Where a frame has Total columns, only they do: other
  * columns (`ENERGY_Power`, `ENERGY_Voltage_1`, a look-alike) never stand in for a phase. A frame without
  * one (a query's alias, `last` for `last("ENERGY_Total")`) is read as before: every number column that
- * names no other ENERGY field, its phase from a `_<n>` suffix.
+ * names no other ENERGY field, its phase from a `_<n>` suffix of a table's column (a time series without
+ * its column in the name is phase 0: several of them for one reading disagree, and prove nothing).
  */
 function totalColumns(f: DataFrame): Array<{ field: Field; phase: number }> {
   const numbers = f.fields
     .filter((x) => x.type === FieldType.number && !TAG_NAMES.has(x.name))
     .map((field) => ({ field, column: columnOf(f, field) }));
-  const totals = numbers.flatMap(({ field, column }) => {
-    const phase = totalPhase(column);
-    return phase === undefined ? [] : [{ field, phase }];
-  });
+  const totals = numbers.flatMap(({ field, column }) => (column.phase === undefined ? [] : [{ field, phase: column.phase }]));
   if (totals.length) return totals;
   return numbers
-    .filter(({ column }) => !column.includes('ENERGY_'))
-    .map(({ field, column }) => ({ field, phase: Number(/_(\d+)$/.exec(column)?.[1] ?? 0) }));
+    .filter(({ column }) => !column.name.includes('ENERGY_'))
+    .map(({ field, column }) => ({ field, phase: column.series ? 0 : Number(/_(\d+)$/.exec(column.name)?.[1] ?? 0) }));
 }
 
 /** Observations of one stock frame, or undefined when it has no device/verified information. */
@@ -223,8 +262,9 @@ function observe(f: DataFrame): Observation[] | undefined {
         );
       }
       if (v) {
-        const seen = o.totals[v.phase];
-        o.totals[v.phase] = seen === undefined || seen === value ? value! : NaN; // two columns, one phase
+        const phase = Math.max(v.phase, 0);
+        const seen = o.totals[phase];
+        o.totals[phase] = v.phase !== UNKNOWN_PHASE && (seen === undefined || seen === value) ? value! : NaN; // two columns, one phase
       }
     }
     out.push(...row.values());
@@ -280,6 +320,34 @@ function summarize(device: string, obs: readonly Observation[]): DeviceTrust {
   return d;
 }
 
+/**
+ * One reading's observations from several frames made one: Grafana's time series give each column of a
+ * series its own frame, so a three-phase reading arrives as three frames of one device, time and tags.
+ * Their phases are put together (two values for one phase: NaN, which proves nothing) and the worst
+ * verdict is kept, so that a reading is counted once. Observations without a time are kept apart.
+ */
+function mergeReadings(obs: readonly Observation[]): Observation[] {
+  const byReading = new Map<string, Observation>();
+  const out: Observation[] = [];
+  for (const o of obs) {
+    const key = o.time === undefined ? undefined : [o.time, o.verified, o.status, o.message, o.signature].join('\n');
+    const seen = key === undefined ? undefined : byReading.get(key);
+    if (!seen) {
+      const copy = { ...o, totals: [...o.totals] };
+      if (key !== undefined) byReading.set(key, copy);
+      out.push(copy);
+      continue;
+    }
+    seen.verdict = worstOf([seen.verdict, o.verdict])!;
+    o.totals.forEach((v, p) => {
+      if (v === undefined) return;
+      const had = seen.totals[p];
+      seen.totals[p] = had === undefined || had === v ? v : NaN;
+    });
+  }
+  return out;
+}
+
 export function buildTrustOverview(frames: readonly DataFrame[]): TrustOverview {
   const stock = frames.filter((f) => !isTrustFrame(f));
   const observations = new Map<string, Observation[]>();
@@ -294,7 +362,7 @@ export function buildTrustOverview(frames: readonly DataFrame[]): TrustOverview 
     }
   }
   const byDevice = new Map<string, DeviceTrust>();
-  for (const [device, obs] of observations) byDevice.set(device, summarize(device, obs));
+  for (const [device, obs] of observations) byDevice.set(device, summarize(device, mergeReadings(obs)));
   for (const d of frames.filter(isTrustFrame).flatMap(fromTrustFrame)) byDevice.set(d.device, d);
   return { devices: [...byDevice.values()], ignoredFrames };
 }

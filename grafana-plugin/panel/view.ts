@@ -13,15 +13,38 @@ export interface Sort {
 export const GROUPS = ['all', 'verified', 'failing', 'stale', 'disagree'] as const;
 export type Group = (typeof GROUPS)[number];
 export const GROUP_LABELS: Record<Group, string> = {
-  all: 'All devices',
+  all: 'All',
   verified: 'Verified now',
-  failing: 'Last reading failed',
+  failing: 'Failing',
   stale: 'Stale',
   disagree: 'Browser disagrees',
+};
+export const GROUP_DESCRIPTIONS: Record<Group, string> = {
+  all: 'Every device',
+  verified: 'Last reading verified, and the browser does not contradict it',
+  failing: 'Last reading did not verify',
+  stale: 'No verified reading in the stale time, or none at all',
+  disagree: "The browser's re-check contradicts the stored verified = true",
 };
 
 /** How bad a last verdict is, for sorting: forgery signs first, then missing data (shared/verdict). */
 const severity = (s: TrustStatus | undefined): number => (s === undefined ? -1 : SEVERITY[s]);
+
+/**
+ * How much a device needs attention, for sorting: a stored verdict the browser contradicts above all (an
+ * edited or forged row), then the stored verdicts by severity, and a device gone silent (stale) with the
+ * failing ones, above the missing-setup verdicts (unknown device, malformed, unsigned) and every healthy one.
+ */
+const DISAGREE_RANK = SEVERITY.bad_signature + 1;
+const STALE_RANK = (SEVERITY.unknown_device + SEVERITY.not_verified) / 2;
+
+export function attention(d: DeviceTrust, v: Pick<ViewInput, 'rechecks' | 'now' | 'staleMs'>): number {
+  const r = v.rechecks.get(d.device);
+  let rank = severity(d.status);
+  if (r !== undefined && disagrees(r)) rank = Math.max(rank, DISAGREE_RANK);
+  if (isStale(d, v.now, v.staleMs)) rank = Math.max(rank, STALE_RANK);
+  return rank;
+}
 
 /** Stale: no verified reading within `staleMs`, or none at all. */
 export const isStale = (d: DeviceTrust, now: number, staleMs: number): boolean => d.signedAt === undefined || now - d.signedAt > staleMs;
@@ -59,13 +82,13 @@ export function failureCounts(d: DeviceTrust): Array<[VerifyStatus, number]> {
 const collator = new Intl.Collator(undefined, { numeric: true, sensitivity: 'base' });
 const totalSum = (d: DeviceTrust): number | undefined => d.signed?.values.reduce((a, b) => a + b, 0);
 
-function compare(a: DeviceTrust, b: DeviceTrust, key: SortKey): number {
+function compare(a: DeviceTrust, b: DeviceTrust, key: SortKey, v: ViewInput): number {
   const num = (x: number | undefined, y: number | undefined) => (x ?? -Infinity) - (y ?? -Infinity);
   switch (key) {
     case 'device':
       return collator.compare(a.device, b.device);
     case 'status':
-      return severity(a.status) - severity(b.status);
+      return attention(a, v) - attention(b, v) || severity(a.status) - severity(b.status);
     case 'total':
       return num(totalSum(a), totalSum(b));
     case 'freshness': // older verified reading = less fresh
@@ -89,8 +112,10 @@ function matchesGroup(d: DeviceTrust, group: Group, v: Pick<ViewInput, 'rechecks
   switch (group) {
     case 'all':
       return true;
-    case 'verified':
-      return d.status === 'ok';
+    case 'verified': {
+      const r = v.rechecks.get(d.device);
+      return d.status === 'ok' && !(r !== undefined && disagrees(r));
+    }
     case 'failing':
       return d.status !== undefined && d.status !== 'ok';
     case 'stale':
@@ -107,7 +132,7 @@ export function visibleDevices(v: ViewInput): DeviceTrust[] {
   const needle = v.search.trim().toLowerCase();
   const rows = v.devices.filter((d) => (!needle || d.device.toLowerCase().includes(needle)) && matchesGroup(d, v.group, v));
   const dir = v.sort.descending ? -1 : 1;
-  return rows.sort((a, b) => dir * compare(a, b, v.sort.key) || collator.compare(a.device, b.device));
+  return rows.sort((a, b) => dir * compare(a, b, v.sort.key, v) || collator.compare(a.device, b.device));
 }
 
 export function groupCounts(v: Omit<ViewInput, 'search' | 'group' | 'sort'>): Record<Group, number> {

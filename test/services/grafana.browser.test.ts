@@ -2,7 +2,7 @@
 // script tags, and an import map serving the real React and @grafana/* packages, in each shape that
 // Grafana 11.6–13 hands shared modules over. Both plugins must load, register and render.
 import { build } from 'esbuild';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -17,9 +17,10 @@ let chrome: ChromiumSession;
 let publicKeys: string;
 
 beforeAll(async () => {
-  const key = await deviceKey(7);
+  const [key, key3] = await Promise.all([deviceKey(7), deviceKey(8)]);
   const message = '2024-05-01T10:00:00,12.345';
-  publicKeys = JSON.stringify({ 'plug-a': key.publicHex });
+  const message3 = '2024-05-01T10:00:00,[1201.500,980.250,1110.000]';
+  publicKeys = JSON.stringify({ 'plug-a': key.publicHex, 'plug-3': key3.publicHex });
   const fleet: FakeDevice[] = [
     {
       device: 'plug-a',
@@ -32,6 +33,16 @@ beforeAll(async () => {
       counts: { ok: 9, bad_signature: 1 },
     },
     { device: 'plug-b', status: 'replay', lastSeen: Date.now() - 1000, counts: { replay: 2 } },
+    {
+      device: 'plug-3',
+      status: 'ok',
+      lastSeen: Date.now() - 3000,
+      signedAt: Date.now() - 3000,
+      values: [1201.5, 980.25, 1110],
+      message: message3,
+      signature: await sign(message3, key3.secret),
+      counts: { ok: 4 },
+    },
   ];
   outDir = await mkdtemp(join(tmpdir(), 'meterproof-plugins-'));
   await buildGrafanaPlugins({ outDir });
@@ -47,8 +58,17 @@ beforeAll(async () => {
   });
   await mkdir(join(outDir, 'cjs-only'));
   await writeFile(join(outDir, 'cjs-only', 'module.js'), cjs.outputFiles[0]!.text);
-  // The proxy answers the trust statements as InfluxDB would for this fleet.
-  const answer = (q: string) => ({ results: q.startsWith('SELECT "verified"') ? trustResults(fleet) : [] });
+  // The proxy answers the trust statements and the variable queries as InfluxDB would for this fleet.
+  const tagValues = (key: string, values: string[]) => [{ series: [{ columns: ['key', 'value'], values: values.map((v) => [key, v]) }] }];
+  const answer = (q: string) => ({
+    results: q.startsWith('SELECT "verified"')
+      ? trustResults(fleet)
+      : q.endsWith('WITH KEY = "device"')
+        ? tagValues('device', ['plug-3', 'plug-a', 'plug-b'])
+        : q.endsWith('WITH KEY = "verify_status"')
+          ? tagValues('verify_status', ['ok', 'replay'])
+          : [],
+  });
   await Promise.all([startPluginHost(outDir, { answer }).then((h) => (host = h)), startChromium().then((c) => (chrome = c))]);
 });
 
@@ -88,7 +108,7 @@ describe.each(['namespace', 'default-only', 'exports'])('shared modules handed o
       { shape, settings },
     );
     expect(loaded).toMatchObject({ ds: true, panel: true, editors: true });
-    expect(loaded.editorText).toMatch(/URL.*Database.*Authentication.*Measurement.*Total field.*Public keys.*1 device\(s\) with keys/);
+    expect(loaded.editorText).toMatch(/URL.*Database.*Authentication.*Measurement.*Total field.*Public keys.*2 device\(s\) with keys/);
 
     // The data source queries through the proxy route; the panel renders what it returns.
     await page.evaluate(
@@ -109,12 +129,142 @@ describe.each(['namespace', 'default-only', 'exports'])('shared modules handed o
     );
     await page.waitForFunction(() => /re-checked in your browser/.test(document.body.textContent ?? ''), undefined, { timeout: 15_000 });
     const text = await page.locator('#root').textContent();
-    expect(text).toContain('2 devices · 1 verified now · 1 failing');
+    expect(text).toContain('3 devices · 2 verified now · 1 failing');
     expect(text).toMatch(/plug-a✓verified12\.345 kWh/);
+    expect(text).toMatch(/plug-3✓verified1201\.500 \/ 980\.250 \/ 1110\.000 kWh/);
     expect(text).toMatch(/plug-b✗replay/);
     expect(errors).toEqual([]);
     await page.close();
   });
+});
+
+it("the dashboard's variables list values, and Explore gets the panel's queries with no variable left", async () => {
+  const dash = JSON.parse(await readFile('provisioning/dashboards/meterproof/meter-trust.json', 'utf8')) as {
+    templating: { list: Array<{ name: string; query?: string }> };
+    panels: Array<{ datasource: { uid: string }; targets: object[] }>;
+  };
+  const variableQueries = Object.fromEntries(dash.templating.list.filter((v) => v.query).map((v) => [v.name, v.query!]));
+  const targets = dash.panels.filter((p) => p.datasource.uid === 'meterproof-trust').flatMap((p) => p.targets);
+  const { page, errors } = await chrome.newPage();
+  await page.goto(host.url);
+  const got = await page.evaluate(
+    async ({ settings, variableQueries, targets }) => {
+      const h = (window as any).meterproofHost;
+      h.share('exports');
+      h.useServices(settings, { device: ["it's", 'plug-a'], status: ['replay', 'bad_signature'] });
+      const ds = await h.load('/plugins/meterproof-trust-datasource/module.js');
+      const instance = new ds.plugin.DataSourceClass(settings);
+      const values = async (q: string | undefined) => (await instance.metricFindQuery(q, {})).map((v: { text: string }) => v.text);
+      return {
+        devices: await values(variableQueries.device),
+        statuses: await values(variableQueries.status),
+        explore: instance.interpolateVariablesInQueries(targets, {}, [{ key: 'host', operator: '=|', value: '', values: ['a', 'b'] }]),
+        annotations: instance.annotations.getDefaultQuery(),
+      };
+    },
+    {
+      settings: {
+        uid: 'mp',
+        type: 'meterproof-trust-datasource',
+        url: '/api/datasources/proxy/uid/mp',
+        jsonData: { database: 'telegraf' },
+      },
+      variableQueries,
+      targets,
+    },
+  );
+  expect(got.devices).toEqual(['plug-3', 'plug-a', 'plug-b']);
+  expect(got.statuses).toEqual(['ok', 'replay']);
+  expect(JSON.stringify(got.explore)).not.toContain('$');
+  for (const q of got.explore) {
+    expect(q).toMatchObject({
+      device: '(?:it\\x{27}s|plug-a)',
+      status: 'replay,bad_signature',
+      adhocFilters: [{ key: 'host', operator: '=|', values: ['a', 'b'] }],
+    });
+  }
+  expect(got.annotations).toEqual({ queryType: 'annotations' });
+  expect(host.proxied).toEqual(expect.arrayContaining(['SHOW TAG VALUES FROM "mqtt_consumer" WITH KEY = "verify_status"']));
+  expect(errors).toEqual([]);
+  await page.close();
+});
+
+it('on a narrow panel: the header scrolls with the rows, a three-phase total keeps its digits, the group filter is full size', async () => {
+  const { page, errors } = await chrome.newPage({ width: 600, height: 400 });
+  await page.goto(host.url);
+  await page.evaluate(
+    async ({ publicKeys }) => {
+      const h = (window as any).meterproofHost;
+      h.share('namespace');
+      const settings = {
+        uid: 'mp',
+        type: 'meterproof-trust-datasource',
+        url: '/api/datasources/proxy/uid/mp',
+        jsonData: { database: 'telegraf', publicKeys },
+      };
+      h.useServices(settings);
+      const ds = await h.load('/plugins/meterproof-trust-datasource/module.js');
+      const panel = await h.load('/plugins/meterproof-trust-panel/module.js');
+      const targets = [{ refId: 'A', queryType: 'trust', datasource: { uid: 'mp' } }];
+      const response = await h.query(ds.plugin, settings, targets, 60);
+      h.renderPanel(panel.plugin, {
+        data: { state: 'Done', series: response.data, request: { targets } },
+        options: { staleMinutes: 15, unit: 'kWh', recheck: true },
+        width: 520,
+        height: 260,
+      });
+    },
+    { publicKeys },
+  );
+  await page.waitForFunction(() => /re-checked in your browser/.test(document.body.textContent ?? ''), undefined, { timeout: 15_000 });
+  const measure = () =>
+    page.evaluate(() => {
+      const table = document.querySelector<HTMLElement>('[role=table]')!;
+      const head = document.querySelector<HTMLElement>('[role=columnheader]:nth-child(3)')!;
+      const cell = document.querySelector<HTMLElement>('[data-device="plug-3"] [data-column=total]')!;
+      return {
+        scrollable: table.scrollWidth - table.clientWidth,
+        head: head.getBoundingClientRect().left,
+        cell: cell.getBoundingClientRect().left,
+        cut: cell.scrollWidth - cell.clientWidth,
+        text: cell.textContent,
+      };
+    });
+  const before = await measure();
+  expect(before.scrollable).toBeGreaterThan(100); // 520 px is narrower than the table
+  expect(before.text).toBe('1201.500 / 980.250 / 1110.000 kWh');
+  expect(before.cut).toBeLessThanOrEqual(0);
+  expect(before.head).toBe(before.cell);
+  await page.evaluate(() => {
+    document.querySelector<HTMLElement>('[role=table]')!.scrollLeft = 150;
+  });
+  await page.waitForFunction(() => document.querySelector<HTMLElement>('[role=table]')!.scrollLeft === 150);
+  const after = await measure();
+  expect(after.head).toBe(before.head - 150);
+  expect(after.cell).toBe(after.head);
+
+  // Grafana UI's radio buttons, at their own size (a plain <select> was squashed by Grafana's CSS).
+  const failing = page.locator('[aria-label=Show] label', { hasText: 'Failing 1' });
+  const box = (await failing.boundingBox())!;
+  expect(box.height).toBeGreaterThanOrEqual(16);
+  expect(Number.parseFloat(await failing.evaluate((l) => getComputedStyle(l).fontSize))).toBeGreaterThanOrEqual(11);
+  // Settled: nothing re-renders by itself (no render loop).
+  const mutations = await page.evaluate(
+    () =>
+      new Promise<number>((resolve) => {
+        let n = 0;
+        const o = new MutationObserver((m) => (n += m.length));
+        o.observe(document.getElementById('root')!, { subtree: true, childList: true, attributes: true, characterData: true });
+        setTimeout(() => (o.disconnect(), resolve(n)), 500);
+      }),
+  );
+  expect(mutations).toBe(0);
+  // A real click where the button is drawn (Grafana lays the radio input over its label).
+  await page.mouse.click(box.x + box.width / 2, box.y + box.height / 2);
+  await page.waitForFunction(() => document.querySelectorAll('[role=row][data-device]').length === 1);
+  expect(await page.locator('[role=row][data-device]').getAttribute('data-device')).toBe('plug-b');
+  expect(errors).toEqual([]);
+  await page.close();
 });
 
 it('refuses bare CommonJS, as Grafana 11+ does ("module is not defined")', async () => {

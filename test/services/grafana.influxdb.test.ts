@@ -16,6 +16,7 @@ import { startChromium, type ChromiumSession } from '../harness/chromium';
 import { startInfluxDB, type InfluxServer } from '../harness/influxdb';
 import { startMetricChild } from '../harness/processor';
 import { startPluginHost, type PluginHost } from '../harness/fixtures/grafana/pluginHost';
+import { stockFrames, type StockSeries } from '../harness/fixtures/grafana/stockFrames';
 import { telegrafLine } from '../harness/telegraf-mqtt-consumer';
 
 const DB = 'telegraf';
@@ -268,6 +269,73 @@ describe('on a real InfluxDB filled by the real processor', () => {
     expect(host.proxied.some((q) => q.includes(`'x\\' OR \\'1\\'=\\'1'`))).toBe(true);
   });
 
+  it("the dashboard's variables, $status and ad hoc filters on the verdict tags", async () => {
+    const dash = JSON.parse(await readFile('provisioning/dashboards/meterproof/meter-trust.json', 'utf8')) as {
+      templating: { list: Array<{ name: string; query?: string }> };
+    };
+    const variable = (name: string) => dash.templating.list.find((v) => v.name === name)!.query!;
+    const texts = async (q: string) => (await inPage<Array<{ text: string }>>('variables', q)).map((v) => v.text).sort();
+    expect(await texts(variable('device'))).toEqual(
+      expectations()
+        .map((w) => w.device)
+        .sort(),
+    );
+    expect(await texts(variable('status'))).toEqual([...new Set(messages.map((m) => m.expected))].sort());
+
+    const devices = async (targets: object[], opts: Parameters<typeof query>[1]) =>
+      [...(col((await query(targets, opts))[0]!, 'device') as string[])].sort();
+    // Devices by their last verdict: office-desk's earlier readings verified, its last one is a replay.
+    const trust = [{ refId: 'A', queryType: 'trust', status: '$status' }];
+    expect(await devices(trust, { variables: { status: ['replay', 'bad_signature'] } })).toEqual(['meddled-meter', 'office-desk']);
+    expect(await devices(trust, { variables: { status: ['ok'] } })).toEqual(
+      expectations()
+        .filter((w) => w.status === 'ok')
+        .map((w) => w.device)
+        .sort(),
+    );
+    expect(await devices([{ refId: 'A', queryType: 'trust' }], { filters: [{ key: 'verified', operator: '=', value: 'false' }] })).toEqual(
+      expectations()
+        .filter((w) => w.status !== 'ok')
+        .map((w) => w.device)
+        .sort(),
+    );
+    // Readings in events: every replay, whatever the device's last verdict.
+    const [events] = await query([{ refId: 'E', queryType: 'events', status: '$status', limit: 1000 }], {
+      variables: { status: ['replay'] },
+      filters: [{ key: 'device', operator: '!=|', value: '', values: ['nobody', "it's-plug"] }],
+    });
+    expect([...new Set(col(events!, 'verify_status'))]).toEqual(['replay']);
+    expect(col(events!, 'device')).toHaveLength(messages.filter((m) => m.expected === 'replay').length);
+  });
+
+  it('annotations: the failures of the fleet, and a key change where a verified Total restarted', async () => {
+    const [frame] = await query([{ refId: 'Anno', queryType: 'annotations', limit: 1000 }]);
+    const tags = col(frame!, 'tags') as string[][];
+    const want = messages.filter((m) => ['bad_signature', 'replay', 'rollback'].includes(m.expected));
+    expect(tags.map((t) => t.join(' ')).sort()).toEqual(want.map((m) => `${m.expected} ${m.device}`).sort());
+    expect(col(frame!, 'text').every((t) => typeof t === 'string' && t.length > 20)).toBe(true);
+
+    // A plug reset in the middle of the range: its verified Total starts again near zero under a new key.
+    const base = started - 30 * 60_000;
+    const totals = [100.5, 100.75, 101, 0.02, 0.05];
+    await influx.write(
+      DB,
+      totals
+        .map(
+          (t, i) => `mqtt_rotation,device=hall,verified=true,verify_status=ok ENERGY_Total=${t} ${BigInt(base + i * 120_000) * 1_000_000n}`,
+        )
+        .join('\n'),
+    );
+    const [keys] = await query([{ refId: 'Anno', queryType: 'annotations', annotationKinds: ['keyChanges'] }], {
+      jsonData: { measurement: 'mqtt_rotation' },
+    });
+    expect(col(keys!, 'tags')).toEqual([['key_change', 'hall']]);
+    const at = (col(keys!, 'time') as number[])[0]!;
+    expect(at).toBeGreaterThan(base + 2 * 120_000);
+    expect(at).toBeLessThanOrEqual(base + 3 * 120_000);
+    expect(col(keys!, 'text')[0]).toMatch(/^hall: a new key\. The verified Total went down \(101 → 0\.02\)/);
+  });
+
   it("the dashboard's stock InfluxDB panel reads verified rows only", async () => {
     const dash = JSON.parse(await readFile('provisioning/dashboards/meterproof/meter-trust.json', 'utf8')) as {
       panels: Array<{ datasource: { uid: string }; targets: Array<{ query?: string }> }>;
@@ -275,7 +343,11 @@ describe('on a real InfluxDB filled by the real processor', () => {
     const query = dash.panels.find((p) => p.datasource.uid === 'influxdb-meterproof')!.targets[0]!.query!;
     // Grafana's own macros, as its InfluxDB data source expands them for "All" and the last 2 hours.
     const [result] = await influx.query(
-      query.replace('${device:regex}', '.*').replace('$timeFilter', 'time > now() - 2h').replace('$__interval', '10s'),
+      query
+        .replace('${device:regex}', '.*')
+        .replace('${status:regex}', '.*')
+        .replace('$timeFilter', 'time > now() - 2h')
+        .replace('$__interval', '10s'),
       DB,
     );
     const shown = (result!.series ?? []).map((s) => s.tags!.device).sort();
@@ -334,9 +406,41 @@ describe('on a real InfluxDB filled by the real processor', () => {
     expect(await row('stranger')).toMatch(/!unknown device.*none in range.*stale.*nothing signed/);
     expect(await row('kitchen-fridge')).toMatch(/⚠differs: total changed/);
     expect(await page.locator('[aria-label=Summary]').textContent()).toMatch(
-      /^8 devices · 4 verified now · 4 failing · 2 stale · 1 differ in browser$/,
+      /^8 devices · 3 verified now · 4 failing · 2 stale · 1 differ in browser$/,
     );
     await mkdir(dirname(SCREENSHOT), { recursive: true });
     await page.locator('#root').screenshot({ path: SCREENSHOT });
+  });
+
+  it("the panel on Grafana's own InfluxDB data source shows the three-phase meter's three phases", async () => {
+    // The README's stock query with the dashboard's alias, as InfluxDB answers it, and as Grafana's
+    // backend turns the answer into frames (fixtures/grafana/stockFrames.ts).
+    // Grafana asks for epoch=ms, as its converter reads times as numbers.
+    const q = `SELECT last(/^ENERGY_Total(_[0-9]+)?$/) FROM "mqtt_consumer" WHERE time > now() - 2h GROUP BY time(1m), "device"::tag, "verified"::tag, "verify_status"::tag fill(none)`;
+    const response = await fetch(`${influx.url}/query?db=${DB}&epoch=ms`, { method: 'POST', body: new URLSearchParams({ q }) });
+    const [result] = ((await response.json()) as { results: Array<{ series?: StockSeries[] }> }).results;
+    const frames = stockFrames(result!.series ?? [], { alias: '$tag_device $col' });
+    await page.evaluate(
+      async ({ frames, settings }) => {
+        const h = (window as any).meterproofHost;
+        h.useServices(settings);
+        const panel = await h.load('/plugins/meterproof-trust-panel/module.js');
+        h.renderPanel(panel.plugin, {
+          data: { state: 'Done', series: frames, request: { targets: [{ refId: 'A', datasource: { uid: 'influxdb-meterproof' } }] } },
+          options: { staleMinutes: 60, unit: 'kWh', recheck: true },
+          width: 1220,
+          height: 360,
+        });
+      },
+      { frames: JSON.parse(JSON.stringify(frames)), settings: settings() },
+    );
+    const row = page.locator('[data-device="workshop-3phase"]');
+    await row.waitFor();
+    const [, three] = (/"Total":\[([^\]]*)\]/.exec(
+      messages.filter((m) => m.device === 'workshop-3phase' && m.expected === 'ok').at(-1)!.payload,
+    ) ?? []) as string[];
+    const phases = three!.split(',').map(Number);
+    expect(phases).toHaveLength(3);
+    expect(await row.textContent()).toContain(`✓verified${phases.join(' / ')} kWh(as stored)`);
   });
 });

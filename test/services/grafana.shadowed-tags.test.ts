@@ -145,7 +145,7 @@ describe('the InfluxQL shipped in the dashboard and the docs', () => {
   const fill = (q: string) =>
     q
       .replace(/\$timeFilter/g, `time >= ${store.fromMs}ms`)
-      .replace(/\$\{device:regex\}/g, '.*')
+      .replace(/\$\{(?:device|status):regex\}/g, '.*')
       .replace(/\$__interval/g, '1m');
 
   async function shipped(): Promise<string[]> {

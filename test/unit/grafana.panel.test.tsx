@@ -215,6 +215,9 @@ async function settle(until: () => boolean): Promise<void> {
   for (let i = 0; i < 100 && !until(); i++) await act(() => new Promise((r) => setTimeout(r, 20)));
 }
 
+/** The group filter's button (a Grafana UI RadioButtonGroup: a radio input and its label). */
+const groupButton = (el: HTMLElement, label: string) =>
+  [...el.querySelectorAll<HTMLLabelElement>('[aria-label=Show] [role=radiogroup] label')].find((l) => l.textContent!.startsWith(label))!;
 const rowsOf = (el: HTMLElement) => [...el.querySelectorAll<HTMLElement>('[role=row][data-device]')];
 const rowText = (el: HTMLElement, device: string) => el.querySelector(`[data-device="${device}"]`)?.textContent ?? '';
 
@@ -241,8 +244,9 @@ describe('TrustPanel', () => {
     expect(rowText(el, 'plug-edited')).toContain('⚠differs: total changed');
     expect(rowText(el, 'plug-forged')).toMatch(/✗bad signature.*2 h ago.*stale.*25 %.*bad signature 3.*no key to re-check/);
     expect(rowText(el, 'plug-unknown')).toMatch(/!unknown device.*none in range.*stale.*nothing signed/);
+    // plug-edited is stored as verified, but the browser disproves it: not "verified now".
     expect(el.querySelector('[aria-label=Summary]')!.textContent).toBe(
-      '5 devices · 3 verified now · 2 failing · 2 stale · 1 differ in browser',
+      '5 devices · 2 verified now · 2 failing · 2 stale · 1 differ in browser',
     );
   });
 
@@ -268,12 +272,9 @@ describe('TrustPanel', () => {
       Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, 'value')!.set!.call(input, '');
       input.dispatchEvent(new Event('input', { bubbles: true }));
     });
-    const select = el.querySelector<HTMLSelectElement>('[aria-label=Show]')!;
-    act(() => {
-      select.value = 'stale';
-      select.dispatchEvent(new Event('change', { bubbles: true }));
-    });
+    act(() => groupButton(el, 'Stale').click());
     expect(order().sort()).toEqual(['plug-forged', 'plug-unknown']);
+    expect((groupButton(el, 'Stale').control as HTMLInputElement).checked).toBe(true);
     act(() => {
       Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, 'value')!.set!.call(input, 'zzz');
       input.dispatchEvent(new Event('input', { bubbles: true }));
@@ -299,13 +300,17 @@ describe('TrustPanel', () => {
     expect(el.querySelector('[aria-label=Summary]')!.textContent).toMatch(/^2000 devices · 1960 verified now · 40 failing/);
     expect(rowsOf(el).length).toBeLessThanOrEqual(30);
     expect(elapsed).toBeLessThan(2000);
-    const body = el.querySelector<HTMLElement>('[role=rowgroup]')!;
+    const body = el.querySelector<HTMLElement>('[role=table]')!;
     act(() => {
       body.scrollTop = 2000 * 34;
       body.dispatchEvent(new Event('scroll'));
     });
     expect(rowsOf(el).length).toBeLessThanOrEqual(30);
-    // Worst verdict first, then by name: the last row is the last healthy plug.
-    expect(rowsOf(el).map((r) => r.dataset.device)).toContain('plug-1999');
+    // Worst first (failing, then stale: no verified reading for 15 minutes), then by name: the last row
+    // is the last healthy plug that is not stale (about plug-0899, as the clock moved on since NOW).
+    const last = rowsOf(el).at(-1)!;
+    expect(last.dataset.device).toMatch(/^plug-08[0-9][0-9]$/);
+    expect(last.textContent).toMatch(/^plug-\d+✓verified.* ago 100 %/);
+    expect(last.textContent).not.toContain('stale');
   });
 });
