@@ -105,9 +105,15 @@ function judge(d: DeviceRow, signed: ReturnType<typeof provenSigned>): { verdict
   return { verdict: signed?.at === d.last.time ? 'ok' : 'unproven', status: worst.status };
 }
 
+/** Whether a series comes from a statement that selected the proof of its rows (signed_message, Signature). */
+const carriesProof = (s: InfluxSeries): boolean =>
+  s.columns.includes(TRUST_FIELDS.signedMessage) || s.columns.includes(TRUST_FIELDS.signature);
+
 /**
- * One row per device from the three trust statements (see statements.ts). Each statement's answer may hold
- * several rows per device (several series, or ties at the latest time): all rows at the latest time count.
+ * One row per device from the trust statements (see statements.ts): the last readings per verdict in
+ * results 0, 1 and 3, the proof of verified rows in result 1 and in result 0 where it selected it, and
+ * counts in results 2 and 4. Each answer may hold several rows per device (several series, or ties at
+ * the latest time): all rows at the latest time count.
  */
 export function trustFrame(results: readonly InfluxResult[], totalField: string, refId: string, executed: string): DataFrame {
   const devices = new Map<string, DeviceRow>();
@@ -118,18 +124,25 @@ export function trustFrame(results: readonly InfluxResult[], totalField: string,
     if (!d) devices.set(name, (d = { counts: new Map() }));
     return d;
   };
-  for (const s of results[0]?.series ?? []) {
-    const d = get(s);
-    for (const row of d ? rowsOf(s) : []) {
-      const time = num(row.time);
-      if (time !== null) d!.last = keepLatest(d!.last, time, { verified: tagOf(s, row, VERIFIED_TAG), status: tagOf(s, row, STATUS_TAG) });
+  // Statement 1's rows are last readings where its series carry their verdict tags (an answer of proof
+  // rows alone, without them, tells nothing about the other verdicts).
+  const grouped = (s: InfluxSeries) => !!s.tags && Object.prototype.hasOwnProperty.call(s.tags, VERIFIED_TAG);
+  const lastReadings = [...(results[0]?.series ?? []), ...(results[1]?.series ?? []).filter(grouped), ...(results[3]?.series ?? [])];
+  {
+    for (const s of lastReadings) {
+      const d = get(s);
+      for (const row of d ? rowsOf(s) : []) {
+        const time = num(row.time);
+        if (time !== null)
+          d!.last = keepLatest(d!.last, time, { verified: tagOf(s, row, VERIFIED_TAG), status: tagOf(s, row, STATUS_TAG) });
+      }
     }
   }
-  for (const s of results[1]?.series ?? []) {
+  for (const s of [...(results[0]?.series ?? []).filter(carriesProof), ...(results[1]?.series ?? [])]) {
     const d = get(s);
     for (const row of d ? rowsOf(s) : []) {
       const time = num(row.time);
-      const verified = tagOf(s, row, VERIFIED_TAG); // the statement selects verified rows; where it says, it must agree
+      const verified = tagOf(s, row, VERIFIED_TAG); // where a row says, it must say verified
       if (time === null || (verified !== undefined && verified !== 'true')) continue;
       d!.signed = keepLatest(d!.signed, time, {
         values: totalsOf(row, totalField),
@@ -138,20 +151,27 @@ export function trustFrame(results: readonly InfluxResult[], totalField: string,
       });
     }
   }
-  for (const s of results[2]?.series ?? []) {
-    const tagged = s.tags?.[STATUS_TAG] ?? '';
-    const [row] = rowsOf(s);
-    const d = get(s);
-    if (!row || !d || !isVerifyStatus(tagged)) continue; // untagged rows predate meterproof
-    // An `ok` without `verified=true` beside it is no verified reading (a row written past the processor).
-    const status = tagged === 'ok' && s.tags?.[VERIFIED_TAG] !== 'true' ? 'malformed' : tagged;
-    const count = Math.max(
-      0,
-      ...Object.entries(row)
-        .filter(([k]) => k.startsWith('count_'))
-        .map(([, v]) => num(v) ?? 0),
-    );
-    d.counts.set(status, (d.counts.get(status) ?? 0) + count); // one series per status, or several if grouped finer
+  // Counts per statement, summed over a device's series of one status; two statements counting the same
+  // rows by different fields (2 by Total, 4 by Time for failing rows) are merged by the larger count.
+  for (const i of [2, 4]) {
+    const counts = new Map<DeviceRow, Map<VerifyStatus, number>>();
+    for (const s of results[i]?.series ?? []) {
+      const tagged = s.tags?.[STATUS_TAG] ?? '';
+      const [row] = rowsOf(s);
+      const d = get(s);
+      if (!row || !d || !isVerifyStatus(tagged)) continue; // untagged rows predate meterproof
+      // An `ok` without `verified=true` beside it is no verified reading (a row written past the processor).
+      const status = tagged === 'ok' && s.tags?.[VERIFIED_TAG] !== 'true' ? 'malformed' : tagged;
+      const count = Math.max(
+        0,
+        ...Object.entries(row)
+          .filter(([k]) => k.startsWith('count_'))
+          .map(([, v]) => num(v) ?? 0),
+      );
+      const mine = counts.get(d) ?? new Map<VerifyStatus, number>();
+      counts.set(d, mine.set(status, (mine.get(status) ?? 0) + count)); // one series per status, or several if grouped finer
+    }
+    for (const [d, mine] of counts) for (const [status, n] of mine) d.counts.set(status, Math.max(d.counts.get(status) ?? 0, n));
   }
 
   const names = [...devices.keys()].sort((a, b) => a.localeCompare(b, undefined, { numeric: true }));

@@ -77,26 +77,37 @@ const totalsSelector = (totalField: string): string => regexLiteral(`^${escapeRe
 
 const from = (s: Scope): string => `FROM ${id(s.measurement)}`;
 /**
- * The last row of each device *and verdict*: grouped by the device alone, InfluxDB 1.6 answers a tie at
- * the latest time with the verified row in every write order, and the failing one would go unseen.
+ * Per device *and verdict*: grouped by the device alone, InfluxDB 1.6 answers a tie at the latest time
+ * with the verified row in every write order, and the failing one would go unseen.
  */
-const byVerdict = `${tagRef(DEVICE_TAG)}, ${tagRef(VERIFIED_TAG)}, ${tagRef(STATUS_TAG)}`;
-const lastPerDeviceAndVerdict = `GROUP BY ${byVerdict} ORDER BY time DESC LIMIT 1`;
+const byVerdict = `GROUP BY ${tagRef(DEVICE_TAG)}, ${tagRef(VERIFIED_TAG)}, ${tagRef(STATUS_TAG)}`;
+const proofFields = `${id(SIGNED_MESSAGE_FIELD)}, ${id(SIGNATURE_FIELD)}`;
 
 /**
- * Trust status, three statements answered in one request:
- * 0. each device's last reading per verdict (frames.ts takes the worst at the latest time);
- * 1. each device's last verified reading (signed total, its time, what the browser re-checks);
- * 2. readings per device and verdict (share and reasons; a `verify_status=ok` row without
- *    `verified=true` is not counted as ok). COUNT(*) counts per field; the largest column is the row
- *    count, since every Tasmota SENSOR row carries the ENERGY fields.
+ * Trust status: five single-statement requests, answered by InfluxDB from cheap selectors and one
+ * counted field (docs/grafana.md, "Performance"). A reading is a row with a Total: `ENERGY_Total`, or
+ * `ENERGY_Total_0..n` on a multi-phase meter.
+ * 0. each device's last reading per verdict, with the proof (`signed_message`, `Signature`) of that
+ *    same row: `last()` is a selector, so the other fields come from the point it selects;
+ * 1. the same for multi-phase readings (phase 0 selects; answered at once when there are none);
+ * 2. readings per device and verdict, counting the Total fields (frames.ts takes the largest count of a
+ *    row: one Total field per reading); a `verify_status=ok` row without `verified=true` is not counted as ok;
+ * 3. each device's last failing row per verdict by its `Time`, so that a failing row without any Total
+ *    still makes the device fail (only failing series are read: cheap);
+ * 4. failing rows per device and verdict by `Time`, for the same rows (frames.ts keeps the larger count).
+ * Statements 0, 1 and 3 group by device and verdict, so a verified and a failing row at a device's
+ * latest time both reach frames.ts, which takes the worst.
  */
 export function trustStatements(s: Scope): string[] {
-  const totals = totalsSelector(s.totalField);
+  const total = s.totalField;
+  const phases = regexLiteral(`^${escapeRegexValue(total)}_[1-9][0-9]*$`);
+  const failing = where(s, verifiedIs(false));
   return [
-    `SELECT ${tagRef(VERIFIED_TAG)}, ${tagRef(STATUS_TAG)}, ${totals}, ${id(TIME_FIELD)} ${from(s)} WHERE ${where(s)} ${lastPerDeviceAndVerdict}`,
-    `SELECT ${totals}, ${id(SIGNED_MESSAGE_FIELD)}, ${id(SIGNATURE_FIELD)} ${from(s)} WHERE ${where(s, verifiedIs(true))} ${lastPerDeviceAndVerdict}`,
-    `SELECT COUNT(*) ${from(s)} WHERE ${where(s)} GROUP BY ${byVerdict}`,
+    `SELECT last(${id(total)}) AS ${id(total)}, ${proofFields} ${from(s)} WHERE ${where(s)} ${byVerdict}`,
+    `SELECT last(${id(`${total}_0`)}) AS ${id(`${total}_0`)}, ${phases}, ${proofFields} ${from(s)} WHERE ${where(s)} ${byVerdict}`,
+    `SELECT count(${totalsSelector(total)}) ${from(s)} WHERE ${where(s)} ${byVerdict}`,
+    `SELECT last(${id(TIME_FIELD)}) AS ${id(TIME_FIELD)} ${from(s)} WHERE ${failing} ${byVerdict}`,
+    `SELECT count(${id(TIME_FIELD)}) AS ${id(`count_${TIME_FIELD}`)} ${from(s)} WHERE ${failing} ${byVerdict}`,
   ];
 }
 

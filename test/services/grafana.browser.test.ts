@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildGrafanaPlugins, SHARED_MODULES } from '../../grafana-plugin/build.mjs';
 import { startChromium, type ChromiumSession } from '../harness/chromium';
-import { deviceKey, sign, trustResults, type FakeDevice } from '../harness/fixtures/grafana/fleetFrames';
+import { deviceKey, sign, trustAnswer, type FakeDevice } from '../harness/fixtures/grafana/fleetFrames';
 import { startPluginHost, type PluginHost } from '../harness/fixtures/grafana/pluginHost';
 
 let outDir: string;
@@ -47,8 +47,8 @@ beforeAll(async () => {
   });
   await mkdir(join(outDir, 'cjs-only'));
   await writeFile(join(outDir, 'cjs-only', 'module.js'), cjs.outputFiles[0]!.text);
-  // The proxy answers the trust statements as InfluxDB would for this fleet.
-  const answer = (q: string) => ({ results: q.startsWith('SELECT "verified"') ? trustResults(fleet) : [] });
+  // The proxy answers each trust statement as InfluxDB would for this fleet.
+  const answer = trustAnswer(fleet);
   await Promise.all([startPluginHost(outDir, { answer }).then((h) => (host = h)), startChromium().then((c) => (chrome = c))]);
 });
 
