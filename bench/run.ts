@@ -26,6 +26,7 @@ import { rawAllCores, rawOnCore, rawRateChild, type RawBaseline } from './raw';
 import { referenceAvailable, referenceLoop } from './reference';
 import { attackStreams } from './attack';
 import { benchStream } from './stream';
+import { grafanaBench } from './grafana';
 
 const PROCESSOR = join(__dirname, 'processor.js');
 
@@ -208,6 +209,7 @@ async function main(): Promise<void> {
   const w = Math.max(...rows.map(([k]) => k.length));
   for (const [k, v] of rows) console.log(`${k.padEnd(w)}  ${v}`);
   rmSync(dir, { recursive: true, force: true });
+  await grafanaBench();
 }
 
 /**
@@ -235,4 +237,6 @@ async function tamperedFlood(a: ReturnType<typeof writeInputs>['attack']) {
 const [, , mode, ...rest] = process.argv;
 if (mode === '--latency-probe') void latencyProbe(PROCESSOR, rest[0]!, rest[1]!);
 else if (mode === '--raw') rawRateChild(rest[0] as 'sodium' | 'node', rest[1]!, rest[2]!, Number(rest[3]));
+else if (mode === '--grafana')
+  void grafanaBench(); // the Grafana part alone
 else void main();

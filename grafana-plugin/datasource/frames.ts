@@ -110,10 +110,10 @@ const carriesProof = (s: InfluxSeries): boolean =>
   s.columns.includes(TRUST_FIELDS.signedMessage) || s.columns.includes(TRUST_FIELDS.signature);
 
 /**
- * One row per device from the trust statements (see statements.ts): the last readings per verdict in
- * results 0, 1 and 3, the proof of verified rows in result 1 and in result 0 where it selected it, and
- * counts in results 2 and 4. Each answer may hold several rows per device (several series, or ties at
- * the latest time): all rows at the latest time count.
+ * One row per device from the trust statements (see statements.ts): the last rows per verdict in
+ * results 0 and 1, the proof of verified rows in result 0 where it selected it (and in result 1, which
+ * earlier statements used for it), and counts in results 2 and 3. Each answer may hold several rows per
+ * device (several series, or ties at the latest time): all rows at the latest time count.
  */
 export function trustFrame(results: readonly InfluxResult[], totalField: string, refId: string, executed: string): DataFrame {
   const devices = new Map<string, DeviceRow>();
@@ -124,10 +124,10 @@ export function trustFrame(results: readonly InfluxResult[], totalField: string,
     if (!d) devices.set(name, (d = { counts: new Map() }));
     return d;
   };
-  // Statement 1's rows are last readings where its series carry their verdict tags (an answer of proof
-  // rows alone, without them, tells nothing about the other verdicts).
+  // Result 1's rows are last rows where its series carry their verdict tags (an answer of proof rows
+  // alone, without them, tells nothing about the other verdicts).
   const grouped = (s: InfluxSeries) => !!s.tags && Object.prototype.hasOwnProperty.call(s.tags, VERIFIED_TAG);
-  const lastReadings = [...(results[0]?.series ?? []), ...(results[1]?.series ?? []).filter(grouped), ...(results[3]?.series ?? [])];
+  const lastReadings = [...(results[0]?.series ?? []), ...(results[1]?.series ?? []).filter(grouped)];
   {
     for (const s of lastReadings) {
       const d = get(s);
@@ -152,8 +152,8 @@ export function trustFrame(results: readonly InfluxResult[], totalField: string,
     }
   }
   // Counts per statement, summed over a device's series of one status; two statements counting the same
-  // rows by different fields (2 by Total, 4 by Time for failing rows) are merged by the larger count.
-  for (const i of [2, 4]) {
+  // rows by different fields (2 by Time, 3 by the Totals of failing rows) are merged by the larger count.
+  for (const i of [2, 3]) {
     const counts = new Map<DeviceRow, Map<VerifyStatus, number>>();
     for (const s of results[i]?.series ?? []) {
       const tagged = s.tags?.[STATUS_TAG] ?? '';

@@ -84,30 +84,27 @@ const byVerdict = `GROUP BY ${tagRef(DEVICE_TAG)}, ${tagRef(VERIFIED_TAG)}, ${ta
 const proofFields = `${id(SIGNED_MESSAGE_FIELD)}, ${id(SIGNATURE_FIELD)}`;
 
 /**
- * Trust status: five single-statement requests, answered by InfluxDB from cheap selectors and one
- * counted field (docs/grafana.md, "Performance"). A reading is a row with a Total: `ENERGY_Total`, or
- * `ENERGY_Total_0..n` on a multi-phase meter.
- * 0. each device's last reading per verdict, with the proof (`signed_message`, `Signature`) of that
- *    same row: `last()` is a selector, so the other fields come from the point it selects;
- * 1. the same for multi-phase readings (phase 0 selects; answered at once when there are none);
- * 2. readings per device and verdict, counting the Total fields (frames.ts takes the largest count of a
- *    row: one Total field per reading); a `verify_status=ok` row without `verified=true` is not counted as ok;
- * 3. each device's last failing row per verdict by its `Time`, so that a failing row without any Total
- *    still makes the device fail (only failing series are read: cheap);
- * 4. failing rows per device and verdict by `Time`, for the same rows (frames.ts keeps the larger count).
- * Statements 0, 1 and 3 group by device and verdict, so a verified and a failing row at a device's
- * latest time both reach frames.ts, which takes the worst.
+ * Trust status: four single-statement requests, answered by InfluxDB from selectors and one counted
+ * field, never COUNT(*) or ORDER BY … LIMIT (docs/grafana.md, "Performance"):
+ * 0. each device's last row per verdict (by `Time`, which every Tasmota reading carries), with the
+ *    Total fields and the proof (`signed_message`, `Signature`) of that same row: `last()` is a
+ *    selector, so the other fields come from the point it selects;
+ * 1. each device's last failing row per verdict that has a single Total, so that a failing row without
+ *    `Time` still makes the device fail (only failing series are read: cheap);
+ * 2. rows per device and verdict, counting `Time`; a `verify_status=ok` row without `verified=true` is
+ *    not counted as ok;
+ * 3. failing rows per device and verdict counted by their Totals too (frames.ts keeps the larger count).
+ * Statements 0 and 1 group by device and verdict, so a verified and a failing row at a device's latest
+ * time both reach frames.ts, which takes the worst; statements 2 and 3 group the same way.
  */
 export function trustStatements(s: Scope): string[] {
-  const total = s.totalField;
-  const phases = regexLiteral(`^${escapeRegexValue(total)}_[1-9][0-9]*$`);
+  const totals = totalsSelector(s.totalField);
   const failing = where(s, verifiedIs(false));
   return [
-    `SELECT last(${id(total)}) AS ${id(total)}, ${proofFields} ${from(s)} WHERE ${where(s)} ${byVerdict}`,
-    `SELECT last(${id(`${total}_0`)}) AS ${id(`${total}_0`)}, ${phases}, ${proofFields} ${from(s)} WHERE ${where(s)} ${byVerdict}`,
-    `SELECT count(${totalsSelector(total)}) ${from(s)} WHERE ${where(s)} ${byVerdict}`,
-    `SELECT last(${id(TIME_FIELD)}) AS ${id(TIME_FIELD)} ${from(s)} WHERE ${failing} ${byVerdict}`,
-    `SELECT count(${id(TIME_FIELD)}) AS ${id(`count_${TIME_FIELD}`)} ${from(s)} WHERE ${failing} ${byVerdict}`,
+    `SELECT last(${id(TIME_FIELD)}) AS ${id(TIME_FIELD)}, ${totals}, ${proofFields} ${from(s)} WHERE ${where(s)} ${byVerdict}`,
+    `SELECT last(${id(s.totalField)}) AS ${id(s.totalField)} ${from(s)} WHERE ${failing} ${byVerdict}`,
+    `SELECT count(${id(TIME_FIELD)}) AS ${id(`count_${TIME_FIELD}`)} ${from(s)} WHERE ${where(s)} ${byVerdict}`,
+    `SELECT count(${totals}) ${from(s)} WHERE ${failing} ${byVerdict}`,
   ];
 }
 
