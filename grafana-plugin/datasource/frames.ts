@@ -109,10 +109,17 @@ function judge(d: DeviceRow, signed: ReturnType<typeof provenSigned>): { verdict
 const carriesProof = (s: InfluxSeries): boolean =>
   s.columns.includes(TRUST_FIELDS.signedMessage) || s.columns.includes(TRUST_FIELDS.signature);
 
+/** A value that rows of one verdict and time disagree on: no number, no text, so never a proof. */
+const CONFLICT = Symbol('conflict');
+
+/** Results that hold counts; every other result holds last rows (statements.ts). */
+const COUNT_RESULTS = [2, 3];
+
 /**
- * One row per device from the trust statements (see statements.ts): the last rows per verdict in
- * results 0 and 1, the proof of verified rows in result 0 where it selected it (and in result 1, which
- * earlier statements used for it), and counts in results 2 and 3. Each answer may hold several rows per
+ * One row per device from the trust statements (see statements.ts): the last rows per verdict, the
+ * proof of verified rows, and the counts (results 2 and 3). A verified row's fields may come in one row
+ * (short ranges) or one statement per field (long ranges): fields of one device, verdict and time are
+ * joined, and a field that is missing at that time stays missing. Each answer may hold several rows per
  * device (several series, or ties at the latest time): all rows at the latest time count.
  */
 export function trustFrame(results: readonly InfluxResult[], totalField: string, refId: string, executed: string): DataFrame {
@@ -124,12 +131,12 @@ export function trustFrame(results: readonly InfluxResult[], totalField: string,
     if (!d) devices.set(name, (d = { counts: new Map() }));
     return d;
   };
-  // Result 1's rows are last rows where its series carry their verdict tags (an answer of proof rows
-  // alone, without them, tells nothing about the other verdicts).
+  const rowResults = results.map((r, i) => (COUNT_RESULTS.includes(i) ? [] : (r?.series ?? [])));
+  // Last rows: result 0's, and the others' where their series carry their verdict tags (an answer of
+  // proof rows alone, without them, tells nothing about the other verdicts).
   const grouped = (s: InfluxSeries) => !!s.tags && Object.prototype.hasOwnProperty.call(s.tags, VERIFIED_TAG);
-  const lastReadings = [...(results[0]?.series ?? []), ...(results[1]?.series ?? []).filter(grouped)];
-  {
-    for (const s of lastReadings) {
+  for (const [i, series] of rowResults.entries()) {
+    for (const s of i === 0 ? series : series.filter(grouped)) {
       const d = get(s);
       for (const row of d ? rowsOf(s) : []) {
         const time = num(row.time);
@@ -138,22 +145,44 @@ export function trustFrame(results: readonly InfluxResult[], totalField: string,
       }
     }
   }
-  for (const s of [...(results[0]?.series ?? []).filter(carriesProof), ...(results[1]?.series ?? [])]) {
-    const d = get(s);
-    for (const row of d ? rowsOf(s) : []) {
-      const time = num(row.time);
-      const verified = tagOf(s, row, VERIFIED_TAG); // where a row says, it must say verified
-      if (time === null || (verified !== undefined && verified !== 'true')) continue;
-      d!.signed = keepLatest(d!.signed, time, {
-        values: totalsOf(row, totalField),
-        message: str(row[TRUST_FIELDS.signedMessage]) ?? undefined,
-        signature: str(row[TRUST_FIELDS.signature]) ?? undefined,
-      });
+  // Verified rows: their fields joined by device, verdict and time across statements (result 0 only
+  // where it selected the proof: its last rows say nothing of the proof otherwise). Within one statement
+  // the rows of one key must be one row; a field two rows disagree on is poisoned, and so unproven.
+  const joined = new Map<string, { d: DeviceRow; time: number; fields: Row }>();
+  for (const [i, series] of rowResults.entries()) {
+    const mine = new Map<string, { d: DeviceRow; time: number; row: Row }>();
+    for (const s of i === 0 ? series.filter(carriesProof) : series) {
+      const d = get(s);
+      for (const row of d ? rowsOf(s) : []) {
+        const time = num(row.time);
+        const verified = tagOf(s, row, VERIFIED_TAG); // where a row says, it must say verified
+        if (time === null || (verified !== undefined && verified !== 'true')) continue;
+        const key = [s.tags![DEVICE_TAG], verified, tagOf(s, row, STATUS_TAG), time].join('\u0000');
+        const seen = mine.get(key);
+        if (!seen) mine.set(key, { d: d!, time, row });
+        else for (const k of new Set([...Object.keys(seen.row), ...Object.keys(row)])) if (seen.row[k] !== row[k]) seen.row[k] = CONFLICT;
+      }
     }
+    for (const [key, { d, time, row }] of mine) {
+      const into = joined.get(key) ?? { d, time, fields: {} };
+      joined.set(key, into);
+      for (const [k, v] of Object.entries(row)) {
+        if (k === 'time' || v === null || v === undefined) continue;
+        into.fields[k] = into.fields[k] === undefined || into.fields[k] === v ? v : CONFLICT;
+      }
+    }
+  }
+  for (const { d, time, fields } of joined.values()) {
+    const poisoned = Object.values(fields).includes(CONFLICT);
+    d.signed = keepLatest(d.signed, time, {
+      values: totalsOf(fields, totalField),
+      message: poisoned ? undefined : (str(fields[TRUST_FIELDS.signedMessage]) ?? undefined),
+      signature: str(fields[TRUST_FIELDS.signature]) ?? undefined,
+    });
   }
   // Counts per statement, summed over a device's series of one status; two statements counting the same
   // rows by different fields (2 by Time, 3 by the Totals of failing rows) are merged by the larger count.
-  for (const i of [2, 3]) {
+  for (const i of COUNT_RESULTS) {
     const counts = new Map<DeviceRow, Map<VerifyStatus, number>>();
     for (const s of results[i]?.series ?? []) {
       const tagged = s.tags?.[STATUS_TAG] ?? '';
