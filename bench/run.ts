@@ -28,6 +28,7 @@ import { attackStreams } from './attack';
 import { benchStream } from './stream';
 import { redisAvailable, redisVersusFile, type RedisFigures } from './redis';
 import { statementBench, statementOnly } from './statement';
+import { grafanaBench } from './grafana';
 
 const PROCESSOR = join(__dirname, 'processor.js');
 
@@ -213,6 +214,7 @@ async function main(): Promise<void> {
   const w = Math.max(...rows.map(([k]) => k.length));
   for (const [k, v] of rows) console.log(`${k.padEnd(w)}  ${v}`);
   rmSync(dir, { recursive: true, force: true });
+  await grafanaBench();
 }
 
 function redisRows(r: RedisFigures | undefined, f: (n: number, d?: number) => string): [string, string][] {
@@ -266,4 +268,6 @@ if (mode === '--latency-probe') void latencyProbe(PROCESSOR, rest[0]!, rest[1]!,
 else if (mode === '--statement') void statementOnly();
 else if (mode === '--redis-only') void redisOnly();
 else if (mode === '--raw') rawRateChild(rest[0] as 'sodium' | 'node', rest[1]!, rest[2]!, Number(rest[3]));
+else if (mode === '--grafana')
+  void grafanaBench(); // the Grafana part alone
 else void main();

@@ -82,7 +82,7 @@ export class TrustDataSource extends DataSourceApi<TrustQuery, TrustOptions> {
     this.measurement = j.measurement || DEFAULTS.measurement;
     this.totalField = j.totalField || DEFAULTS.totalField;
     this.publicKeys = j.publicKeys;
-    this.client = new InfluxClient(settings.url ?? '', this.database);
+    this.client = new InfluxClient(settings.url ?? '', this.database, j);
   }
 
   override getDefaultQuery(): Partial<TrustQuery> {

@@ -150,9 +150,22 @@ export function verdictMatches(tags: Readonly<Record<string, string | undefined>
   }
 }
 
+/** Whether a series comes from a statement that selected the proof of its rows (signed_message, Signature). */
+const carriesProof = (s: InfluxSeries): boolean =>
+  s.columns.includes(TRUST_FIELDS.signedMessage) || s.columns.includes(TRUST_FIELDS.signature);
+
+/** A value that rows of one verdict and time disagree on: no number, no text, so never a proof. */
+const CONFLICT = Symbol('conflict');
+
+/** Results that hold counts; every other result holds last rows (statements.ts). */
+const COUNT_RESULTS = [2, 3];
+
 /**
- * One row per device from the three trust statements (see statements.ts). Each statement's answer may hold
- * several rows per device (several series, or ties at the latest time): all rows at the latest time count.
+ * One row per device from the trust statements (see statements.ts): the last rows per verdict, the
+ * proof of verified rows, and the counts (results 2 and 3). A verified row's fields may come in one row
+ * (short ranges) or one statement per field (long ranges): fields of one device, verdict and time are
+ * joined, and a field that is missing at that time stays missing. Each answer may hold several rows per
+ * device (several series, or ties at the latest time): all rows at the latest time count.
  * `select`: filters on `verified` / `verify_status` (the dashboard's `$status`, ad hoc filters); they keep
  * the devices whose last verdict passes them, after each device was judged from all of its readings.
  */
@@ -171,40 +184,76 @@ export function trustFrame(
     if (!d) devices.set(name, (d = { counts: new Map() }));
     return d;
   };
-  for (const s of results[0]?.series ?? []) {
-    const d = get(s);
-    for (const row of d ? rowsOf(s) : []) {
-      const time = num(row.time);
-      if (time !== null) d!.last = keepLatest(d!.last, time, { verified: tagOf(s, row, VERIFIED_TAG), status: tagOf(s, row, STATUS_TAG) });
+  const rowResults = results.map((r, i) => (COUNT_RESULTS.includes(i) ? [] : (r?.series ?? [])));
+  // Last rows: result 0's, and the others' where their series carry their verdict tags (an answer of
+  // proof rows alone, without them, tells nothing about the other verdicts).
+  const grouped = (s: InfluxSeries) => !!s.tags && Object.prototype.hasOwnProperty.call(s.tags, VERIFIED_TAG);
+  for (const [i, series] of rowResults.entries()) {
+    for (const s of i === 0 ? series : series.filter(grouped)) {
+      const d = get(s);
+      for (const row of d ? rowsOf(s) : []) {
+        const time = num(row.time);
+        if (time !== null)
+          d!.last = keepLatest(d!.last, time, { verified: tagOf(s, row, VERIFIED_TAG), status: tagOf(s, row, STATUS_TAG) });
+      }
     }
   }
-  for (const s of results[1]?.series ?? []) {
-    const d = get(s);
-    for (const row of d ? rowsOf(s) : []) {
-      const time = num(row.time);
-      const verified = tagOf(s, row, VERIFIED_TAG); // the statement selects verified rows; where it says, it must agree
-      if (time === null || (verified !== undefined && verified !== 'true')) continue;
-      d!.signed = keepLatest(d!.signed, time, {
-        values: totalsOf(row, totalField),
-        message: str(row[TRUST_FIELDS.signedMessage]) ?? undefined,
-        signature: str(row[TRUST_FIELDS.signature]) ?? undefined,
-      });
+  // Verified rows: their fields joined by device, verdict and time across statements (result 0 only
+  // where it selected the proof: its last rows say nothing of the proof otherwise). Within one statement
+  // the rows of one key must be one row; a field two rows disagree on is poisoned, and so unproven.
+  const joined = new Map<string, { d: DeviceRow; time: number; fields: Row }>();
+  for (const [i, series] of rowResults.entries()) {
+    const mine = new Map<string, { d: DeviceRow; time: number; row: Row }>();
+    for (const s of i === 0 ? series.filter(carriesProof) : series) {
+      const d = get(s);
+      for (const row of d ? rowsOf(s) : []) {
+        const time = num(row.time);
+        const verified = tagOf(s, row, VERIFIED_TAG); // where a row says, it must say verified
+        if (time === null || (verified !== undefined && verified !== 'true')) continue;
+        const key = [s.tags![DEVICE_TAG], verified, tagOf(s, row, STATUS_TAG), time].join('\u0000');
+        const seen = mine.get(key);
+        if (!seen) mine.set(key, { d: d!, time, row });
+        else for (const k of new Set([...Object.keys(seen.row), ...Object.keys(row)])) if (seen.row[k] !== row[k]) seen.row[k] = CONFLICT;
+      }
+    }
+    for (const [key, { d, time, row }] of mine) {
+      const into = joined.get(key) ?? { d, time, fields: {} };
+      joined.set(key, into);
+      for (const [k, v] of Object.entries(row)) {
+        if (k === 'time' || v === null || v === undefined) continue;
+        into.fields[k] = into.fields[k] === undefined || into.fields[k] === v ? v : CONFLICT;
+      }
     }
   }
-  for (const s of results[2]?.series ?? []) {
-    const tagged = s.tags?.[STATUS_TAG] ?? '';
-    const [row] = rowsOf(s);
-    const d = get(s);
-    if (!row || !d || !isVerifyStatus(tagged)) continue; // untagged rows predate meterproof
-    // An `ok` without `verified=true` beside it is no verified reading (a row written past the processor).
-    const status = tagged === 'ok' && s.tags?.[VERIFIED_TAG] !== 'true' ? 'malformed' : tagged;
-    const count = Math.max(
-      0,
-      ...Object.entries(row)
-        .filter(([k]) => k.startsWith('count_'))
-        .map(([, v]) => num(v) ?? 0),
-    );
-    d.counts.set(status, (d.counts.get(status) ?? 0) + count); // one series per status, or several if grouped finer
+  for (const { d, time, fields } of joined.values()) {
+    const poisoned = Object.values(fields).includes(CONFLICT);
+    d.signed = keepLatest(d.signed, time, {
+      values: totalsOf(fields, totalField),
+      message: poisoned ? undefined : (str(fields[TRUST_FIELDS.signedMessage]) ?? undefined),
+      signature: str(fields[TRUST_FIELDS.signature]) ?? undefined,
+    });
+  }
+  // Counts per statement, summed over a device's series of one status; two statements counting the same
+  // rows by different fields (2 by Time, 3 by the Totals of failing rows) are merged by the larger count.
+  for (const i of COUNT_RESULTS) {
+    const counts = new Map<DeviceRow, Map<VerifyStatus, number>>();
+    for (const s of results[i]?.series ?? []) {
+      const tagged = s.tags?.[STATUS_TAG] ?? '';
+      const [row] = rowsOf(s);
+      const d = get(s);
+      if (!row || !d || !isVerifyStatus(tagged)) continue; // untagged rows predate meterproof
+      // An `ok` without `verified=true` beside it is no verified reading (a row written past the processor).
+      const status = tagged === 'ok' && s.tags?.[VERIFIED_TAG] !== 'true' ? 'malformed' : tagged;
+      const count = Math.max(
+        0,
+        ...Object.entries(row)
+          .filter(([k]) => k.startsWith('count_'))
+          .map(([, v]) => num(v) ?? 0),
+      );
+      const mine = counts.get(d) ?? new Map<VerifyStatus, number>();
+      counts.set(d, mine.set(status, (mine.get(status) ?? 0) + count)); // one series per status, or several if grouped finer
+    }
+    for (const [d, mine] of counts) for (const [status, n] of mine) d.counts.set(status, Math.max(d.counts.get(status) ?? 0, n));
   }
 
   const judged = [...devices.keys()]

@@ -1,9 +1,15 @@
 /**
- * InfluxQL over `/query`, through Grafana's data source proxy. The proxy route in plugin.json adds the
- * credentials from secureJsonData on the server, so the browser never holds them.
+ * InfluxQL over `/query`, through Grafana's data source proxy. The proxy routes in plugin.json add the
+ * credentials from secureJsonData on the server, so the browser never holds them; which route a request
+ * takes follows the configured authentication (docs/grafana.md, "Proxy routes").
+ *
+ * Every request carries one statement: InfluxDB 3.0–3.6 refuse several statements in one request, and
+ * the statements of one query run in parallel instead.
  */
 import { getBackendSrv } from '@grafana/runtime';
 import { lastValueFrom } from 'rxjs';
+import { QUERY_ROUTES, authTypeOf } from './routes';
+import type { TrustOptions } from './types';
 
 export interface InfluxSeries {
   name?: string;
@@ -23,7 +29,7 @@ interface InfluxBody {
 }
 
 /** Why a request failed, in the terms the health check reports. */
-export type FailureKind = 'unreachable' | 'auth' | 'database' | 'query';
+export type FailureKind = 'unreachable' | 'auth' | 'denied' | 'route' | 'database' | 'query';
 
 export class InfluxRequestError extends Error {
   constructor(
@@ -34,13 +40,14 @@ export class InfluxRequestError extends Error {
   }
 }
 
-const NOT_EXECUTED = 'not executed';
+/** Grafana's proxy replaces InfluxDB's 401 with this 400 (pkg/api/pluginproxy/ds_proxy.go), so the viewer is not logged out. */
+const PROXY_AUTH_FAILED = 'Authentication to data source failed';
 const AUTH_TEXT = /authori[sz]|authenticat|credential|unauthori[sz]ed|token/i;
 
 /**
- * Grafana's proxy turns an upstream 401 into a 400 "Authentication to data source failed" (so that the
- * user is not logged out), and answers 502 when it cannot connect; InfluxDB itself says
- * "authorization failed" (401), "… not authorized …" (403) or "database not found: x".
+ * Grafana's proxy turns an upstream 401 into a 400 "Authentication to data source failed", answers 502
+ * when it cannot connect and 403 "plugin proxy route access denied" when a route needs a higher role;
+ * InfluxDB itself says "authorization failed" (401), "… not authorized …" (403) or "database not found: x".
  */
 export function classifyFailure(status: number | undefined, text: string): InfluxRequestError {
   const detail = text.trim() || (status ? `HTTP ${status}` : 'no response');
@@ -50,8 +57,17 @@ export function classifyFailure(status: number | undefined, text: string): Influ
       `InfluxDB is unreachable through Grafana's proxy (${detail}): check the URL and that InfluxDB is running`,
     );
   }
-  if (status === 401 || status === 403 || AUTH_TEXT.test(text)) {
+  if (/plugin proxy route access denied/i.test(text)) {
+    return new InfluxRequestError('denied', `Grafana's proxy refused this request for your role (${detail})`);
+  }
+  if (status === 401 || status === 403 || text.includes(PROXY_AUTH_FAILED) || AUTH_TEXT.test(text)) {
     return new InfluxRequestError('auth', `InfluxDB refused the credentials (${detail}): check the user and password, or the token`);
+  }
+  if (status === 404) {
+    return new InfluxRequestError(
+      'route',
+      `InfluxDB answered 404 Not Found (${detail}): the URL must be InfluxDB's own, and Grafana must be 10.4 or later, whose proxy fills in the data source URL`,
+    );
   }
   const missing = /database not found:?\s*(.*)/i.exec(text);
   if (missing) {
@@ -63,30 +79,49 @@ export function classifyFailure(status: number | undefined, text: string): Influ
   return new InfluxRequestError('query', `InfluxDB error: ${detail}`);
 }
 
-function bodyText(data: unknown): string {
+/**
+ * The text of a failed request. Grafana's BackendSrv reshapes every error body (processRequestError): a
+ * text body becomes `{ message: text, error: statusText }`, and a JSON body without `message` gets its
+ * `error` copied there. So `message` first; `error` alone in bodies that did not pass through it.
+ */
+function errorText(data: unknown): string {
   if (typeof data === 'string') return data;
   const body = data as InfluxBody | undefined;
-  return body?.error ?? body?.message ?? '';
+  return body?.message || body?.error || '';
 }
 
 export class InfluxClient {
+  private readonly route: string;
+
   constructor(
     /** The data source's proxy URL (`instanceSettings.url`). */
     private readonly proxyUrl: string,
     private readonly database: string,
-  ) {}
+    /** jsonData: which proxy route carries the credentials. */
+    auth: Pick<TrustOptions, 'authType' | 'user'>,
+  ) {
+    this.route = QUERY_ROUTES[authTypeOf(auth)];
+  }
 
-  /** Runs the statements in one request; any statement error fails the whole call. */
-  async run(statements: readonly string[], requestId?: string): Promise<InfluxResult[]> {
+  /**
+   * Runs each statement in its own request, all at once, and returns their results in order; any
+   * failure fails the whole call. Each request gets its own id: Grafana cancels a running request
+   * when another starts with the same id.
+   */
+  run(statements: readonly string[], requestId?: string): Promise<InfluxResult[]> {
+    return Promise.all(statements.map((s, i) => this.one(s, requestId && statements.length > 1 ? `${requestId}-${i}` : requestId)));
+  }
+
+  private async one(statement: string, requestId?: string): Promise<InfluxResult> {
     let body: InfluxBody;
     try {
       const response = await lastValueFrom(
         getBackendSrv().fetch<InfluxBody>({
-          url: `${this.proxyUrl}/query`,
+          url: `${this.proxyUrl}/${this.route}`,
           method: 'POST',
           params: { db: this.database, epoch: 'ms' },
           // POST keeps long device lists out of the URL (proxies cap URL length).
-          data: new URLSearchParams({ q: statements.join('; ') }).toString(),
+          data: new URLSearchParams({ q: statement }).toString(),
           headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
           showErrorAlert: false,
           showSuccessAlert: false,
@@ -95,18 +130,14 @@ export class InfluxClient {
       );
       body = response.data ?? {};
     } catch (e) {
-      const err = e as { status?: number; data?: unknown; message?: string };
-      throw classifyFailure(err.status, bodyText(err.data) || err.message || '');
+      const err = e as { status?: number; data?: unknown; message?: string; cancelled?: boolean };
+      if (err.cancelled) throw new InfluxRequestError('query', 'The query was cancelled');
+      throw classifyFailure(err.status, errorText(err.data) || err.message || '');
     }
+    if (typeof body !== 'object' || body === null) throw classifyFailure(200, `not an InfluxDB answer: ${String(body).slice(0, 80)}`);
     if (body.error) throw classifyFailure(200, body.error);
-    const results = body.results ?? [];
-    const failed = results.find((r) => r.error);
-    if (failed?.error === NOT_EXECUTED && statements.length > 1) {
-      // InfluxDB 1.x answers only "not executed" when the first of several statements fails (a missing
-      // database, say); the first statement alone tells why.
-      await this.run(statements.slice(0, 1), requestId);
-    }
-    if (failed?.error) throw classifyFailure(200, failed.error);
-    return results;
+    const result = body.results?.[0] ?? {};
+    if (result.error) throw classifyFailure(200, result.error);
+    return result;
   }
 }

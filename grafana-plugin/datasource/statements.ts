@@ -78,26 +78,62 @@ const totalsSelector = (totalField: string): string => regexLiteral(`^${escapeRe
 
 const from = (s: Scope): string => `FROM ${id(s.measurement)}`;
 /**
- * The last row of each device *and verdict*: grouped by the device alone, InfluxDB 1.6 answers a tie at
- * the latest time with the verified row in every write order, and the failing one would go unseen.
+ * Per device *and verdict*: grouped by the device alone, InfluxDB 1.6 answers a tie at the latest time
+ * with the verified row in every write order, and the failing one would go unseen.
  */
-const byVerdict = `${tagRef(DEVICE_TAG)}, ${tagRef(VERIFIED_TAG)}, ${tagRef(STATUS_TAG)}`;
-const lastPerDeviceAndVerdict = `GROUP BY ${byVerdict} ORDER BY time DESC LIMIT 1`;
+const byVerdict = `GROUP BY ${tagRef(DEVICE_TAG)}, ${tagRef(VERIFIED_TAG)}, ${tagRef(STATUS_TAG)}`;
+const proofFields = `${id(SIGNED_MESSAGE_FIELD)}, ${id(SIGNATURE_FIELD)}`;
 
 /**
- * Trust status, three statements answered in one request:
- * 0. each device's last reading per verdict (frames.ts takes the worst at the latest time);
- * 1. each device's last verified reading (signed total, its time, what the browser re-checks);
- * 2. readings per device and verdict (share and reasons; a `verify_status=ok` row without
- *    `verified=true` is not counted as ok). COUNT(*) counts per field; the largest column is the row
- *    count, since every Tasmota SENSOR row carries the ENERGY fields.
+ * Ranges longer than this read each field with its own selector: InfluxDB answers `last(x)` from the
+ * last block of each series, but reads every point for the other fields of a selector query. With many
+ * points per series (a day at 10 s, or more) that costs more than a request per field.
  */
-export function trustStatements(s: Scope): string[] {
+export const LONG_RANGE_MS = 6 * 3_600_000;
+/** Phases read in long ranges, each by its own selector (Tasmota meters have up to three). */
+const LONG_RANGE_PHASES = 3;
+
+/**
+ * Trust status: single-statement requests, answered by InfluxDB from selectors and one counted field,
+ * never COUNT(*) or ORDER BY … LIMIT (docs/grafana.md, "Performance"):
+ * 0. each device's last row per verdict (by `Time`, which every Tasmota reading carries), with the
+ *    Total fields and the proof (`signed_message`, `Signature`) of that same row: `last()` is a
+ *    selector, so the other fields come from the point it selects;
+ * 1. each device's last row per verdict that has a single Total, so that a failing row without `Time`
+ *    still makes the device fail (short ranges: only failing series are read);
+ * 2. rows per device and verdict, counting `Time`; a `verify_status=ok` row without `verified=true` is
+ *    not counted as ok;
+ * 3. failing rows per device and verdict counted by their Totals too (frames.ts keeps the larger count).
+ * Over ranges longer than LONG_RANGE_MS, statement 0 selects `Time` alone, statement 1 every verdict,
+ * and 4… select `signed_message`, `Signature` and the phases of verified rows one by one; frames.ts
+ * joins a verified row's fields by their time, and a field missing at that time leaves it unproven.
+ * Statements 0 and 1 group by device and verdict, so a verified and a failing row at a device's latest
+ * time both reach frames.ts, which takes the worst; statements 2 and 3 group the same way.
+ */
+export function trustStatements(s: Scope, layout: 'short' | 'long' = s.toMs - s.fromMs > LONG_RANGE_MS ? 'long' : 'short'): string[] {
   const totals = totalsSelector(s.totalField);
+  const failing = where(s, verifiedIs(false));
+  const counts = [
+    `SELECT count(${id(TIME_FIELD)}) AS ${id(`count_${TIME_FIELD}`)} ${from(s)} WHERE ${where(s)} ${byVerdict}`,
+    `SELECT count(${totals}) ${from(s)} WHERE ${failing} ${byVerdict}`,
+  ];
+  const lastOf = (field: string, condition: string) =>
+    `SELECT last(${id(field)}) AS ${id(field)} ${from(s)} WHERE ${condition} ${byVerdict}`;
+  if (layout === 'short') {
+    return [
+      `SELECT last(${id(TIME_FIELD)}) AS ${id(TIME_FIELD)}, ${totals}, ${proofFields} ${from(s)} WHERE ${where(s)} ${byVerdict}`,
+      lastOf(s.totalField, failing),
+      ...counts,
+    ];
+  }
+  const verified = where(s, verifiedIs(true));
   return [
-    `SELECT ${tagRef(VERIFIED_TAG)}, ${tagRef(STATUS_TAG)}, ${totals}, ${id(TIME_FIELD)} ${from(s)} WHERE ${where(s)} ${lastPerDeviceAndVerdict}`,
-    `SELECT ${totals}, ${id(SIGNED_MESSAGE_FIELD)}, ${id(SIGNATURE_FIELD)} ${from(s)} WHERE ${where(s, verifiedIs(true))} ${lastPerDeviceAndVerdict}`,
-    `SELECT COUNT(*) ${from(s)} WHERE ${where(s)} GROUP BY ${byVerdict}`,
+    lastOf(TIME_FIELD, where(s)),
+    lastOf(s.totalField, where(s)),
+    ...counts,
+    lastOf(SIGNED_MESSAGE_FIELD, verified),
+    lastOf(SIGNATURE_FIELD, verified),
+    ...Array.from({ length: LONG_RANGE_PHASES }, (_, p) => lastOf(`${s.totalField}_${p}`, verified)),
   ];
 }
 

@@ -9,6 +9,8 @@ const INFLUXD = '/usr/bin/influxd';
 
 export interface InfluxServer {
   readonly url: string;
+  /** The influxd process (for its CPU time, in benchmarks). */
+  readonly pid: number;
   /** POST /query (InfluxQL), throwing on HTTP or statement errors. */
   query(q: string, db?: string): Promise<InfluxResult[]>;
   /** POST /write, the way Telegraf's outputs.influxdb does (precision ns). */
@@ -93,5 +95,5 @@ bind-address = "127.0.0.1:${rpcPort}"
     if (res.status !== 204) throw new Error(`InfluxDB write ${res.status}: ${await res.text()}`);
   };
   const stop = () => stopService(proc, dir);
-  return { url, query, write, stop };
+  return { url, pid: proc.pid!, query, write, stop };
 }

@@ -184,28 +184,37 @@ describe('simulate → Mosquitto → Telegraf stand-in → processor → InfluxD
     const results = await Promise.all(statements.map(async (q) => (await influx.query(q, `e2e_${mode}`))[0]!));
     const devices = [...new Set(expected.map((m) => m.device))];
 
-    // 0: each device's last reading per verdict; the newest of them is the device's last reading.
-    const newest: Record<string, { time: bigint; status: unknown }> = {};
-    for (const s of results[0]!.series!) {
-      const row = rowsOf(s)[0]!;
-      const time = epochNs(String(row.time));
-      const d = s.tags!.device!;
-      if (!newest[d] || time > newest[d].time) newest[d] = { time, status: row.verify_status };
-    }
-    const last = Object.fromEntries(Object.entries(newest).map(([d, n]) => [d, n.status]));
+    // 0, 1: each device's last row per verdict (by Time, and failing rows by Total); the latest of them is
+    // its last reading.
+    const lastRows = [0, 1].flatMap((i) =>
+      (results[i]!.series ?? []).flatMap((s) => rowsOf(s).map((r) => ({ tags: s.tags!, time: epochNs(String(r.time)), row: r }))),
+    );
+    const latest = (rows: typeof lastRows) => {
+      const byDevice = new Map<string, (typeof lastRows)[number]>();
+      for (const r of rows) {
+        const before = byDevice.get(r.tags.device!);
+        if (!before || r.time > before.time) byDevice.set(r.tags.device!, r);
+      }
+      return byDevice;
+    };
+    const last = Object.fromEntries([...latest(lastRows)].map(([d, r]) => [d, r.tags.verify_status]));
     expect(last).toEqual(Object.fromEntries(devices.map((d) => [d, expected.filter((m) => m.device === d).at(-1)!.expected])));
 
-    // 1: each device's last verified reading carries the text its plug signed; unknown plugs have none.
-    const lastVerified = Object.fromEntries((results[1]!.series ?? []).map((s) => [s.tags!.device, rowsOf(s)[0]!.signed_message]));
+    // 0: each device's last verified reading carries the text its plug signed; unknown plugs have none.
+    const verified = latest(lastRows.filter((r) => r.tags.verified === 'true'));
+    const lastVerified = Object.fromEntries([...verified].map(([d, r]) => [d, r.row.signed_message]));
     const lastOk = (d: string) => expected.filter((m) => m.device === d && m.expected === 'ok').at(-1);
     expect(lastVerified).toEqual(Object.fromEntries(devices.filter(lastOk).map((d) => [d, signedText(lastOk(d)!.payload)])));
 
-    // 2: readings per device and verdict (COUNT(*) per field; the largest column is the row count).
+    // 2, 3: readings per device and verdict (by Time, and by Total for failing rows; the larger count).
     const counts: Record<string, Partial<Record<VerifyStatus, number>>> = {};
-    for (const s of results[2]!.series!) {
-      const n = Math.max(...(s.values[0]!.slice(1) as number[]));
-      (counts[s.tags!.device!] ??= {})[s.tags!.verify_status as VerifyStatus] = n;
-    }
+    for (const i of [2, 3])
+      for (const s of results[i]!.series ?? []) {
+        const n = Math.max(...(s.values[0]!.slice(1) as number[]));
+        const byStatus = (counts[s.tags!.device!] ??= {});
+        const status = s.tags!.verify_status as VerifyStatus;
+        byStatus[status] = Math.max(byStatus[status] ?? 0, n);
+      }
     const want: typeof counts = {};
     for (const m of expected) (want[m.device] ??= {})[m.expected] = (want[m.device]![m.expected] ?? 0) + 1;
     expect(counts).toEqual(want);

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildGrafanaPlugins, SHARED_MODULES } from '../../grafana-plugin/build.mjs';
 import { startChromium, type ChromiumSession } from '../harness/chromium';
-import { deviceKey, sign, trustResults, type FakeDevice } from '../harness/fixtures/grafana/fleetFrames';
+import { deviceKey, sign, trustAnswer, type FakeDevice } from '../harness/fixtures/grafana/fleetFrames';
 import { startPluginHost, type PluginHost } from '../harness/fixtures/grafana/pluginHost';
 
 let outDir: string;
@@ -58,17 +58,15 @@ beforeAll(async () => {
   });
   await mkdir(join(outDir, 'cjs-only'));
   await writeFile(join(outDir, 'cjs-only', 'module.js'), cjs.outputFiles[0]!.text);
-  // The proxy answers the trust statements and the variable queries as InfluxDB would for this fleet.
+  // The proxy answers each trust statement and the variable queries as InfluxDB would for this fleet.
   const tagValues = (key: string, values: string[]) => [{ series: [{ columns: ['key', 'value'], values: values.map((v) => [key, v]) }] }];
-  const answer = (q: string) => ({
-    results: q.startsWith('SELECT "verified"')
-      ? trustResults(fleet)
-      : q.endsWith('WITH KEY = "device"')
-        ? tagValues('device', ['plug-3', 'plug-a', 'plug-b'])
-        : q.endsWith('WITH KEY = "verify_status"')
-          ? tagValues('verify_status', ['ok', 'replay'])
-          : [],
-  });
+  const trust = trustAnswer(fleet);
+  const answer = (q: string) =>
+    q.endsWith('WITH KEY = "device"')
+      ? { results: tagValues('device', ['plug-3', 'plug-a', 'plug-b']) }
+      : q.endsWith('WITH KEY = "verify_status"')
+        ? { results: tagValues('verify_status', ['ok', 'replay']) }
+        : trust(q);
   await Promise.all([startPluginHost(outDir, { answer }).then((h) => (host = h)), startChromium().then((c) => (chrome = c))]);
 });
 

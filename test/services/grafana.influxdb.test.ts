@@ -153,7 +153,7 @@ beforeAll(async () => {
   );
 
   await Promise.all([
-    startPluginHost(outDir, { influxUrl: influx.url, user: 'grafana-reader', password: 'kept-on-the-server' }).then((h) => (host = h)),
+    startPluginHost(outDir, { influxUrl: influx.url }).then((h) => (host = h)),
     startChromium().then((c) => (chrome = c)),
   ]);
   const tab = await chrome.newPage({ width: 1240, height: 520 });

@@ -96,8 +96,9 @@ describe("the data source's statements (statements.ts)", () => {
 
   it('return the same verified rows, last readings and totals as without the shadowing rows', async () => {
     for (const s of scopes()) {
-      const [last, signed] = trustStatements(s);
-      for (const q of [last!, signed!, signedTotalsStatement(s, 60_000)]) {
+      // Last rows per verdict with their Totals and proof, and failing rows by their Total.
+      const [last, failing] = trustStatements(s);
+      for (const q of [last!, failing!, signedTotalsStatement(s, 60_000)]) {
         const [shadowed, genuine] = await both(q);
         expect(genuine.length).toBeGreaterThan(0);
         expect(shadowed, q).toEqual(genuine);
@@ -108,7 +109,7 @@ describe("the data source's statements (statements.ts)", () => {
   it('count every reading under its device and verify_status tags', async () => {
     const [, , counts] = trustStatements(scope());
     const series = await answer(counts!, 'shadowed');
-    const got = series.map((s) => `${s.tags.device} ${s.tags.verify_status} ${column(s, 'count_ENERGY_Total')[0]}`).sort();
+    const got = series.map((s) => `${s.tags.device} ${s.tags.verify_status} ${column(s, 'count_Time')[0]}`).sort();
     const want = devices.flatMap((d) =>
       VERIFY_STATUSES.map((st) => {
         const n =

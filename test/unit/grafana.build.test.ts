@@ -56,10 +56,10 @@ describe.each(PLUGINS)('$id', ({ id, source }) => {
 it('keeps the data source credentials on the server (proxy route templates)', async () => {
   const manifest = JSON.parse(await readFile(join(outDir, 'meterproof-trust-datasource', 'plugin.json'), 'utf8'));
   expect(manifest.backend).toBe(false);
-  const [route] = manifest.routes;
-  expect(route.path).toBe('query');
-  expect(JSON.stringify(route)).toContain('{{ .SecureJsonData.token }}');
-  expect(JSON.stringify(route)).toContain('{{ .SecureJsonData.password }}');
+  const [user, token, none] = manifest.routes;
+  expect([user.path, token.path, none.path]).toEqual(['query-user', 'query-token', 'query-none']);
+  expect(JSON.stringify(user)).toContain('{{ .SecureJsonData.password }}');
+  expect(JSON.stringify(token)).toContain('{{ .SecureJsonData.token }}');
   const code = await readFile(join(outDir, 'meterproof-trust-datasource', 'module.js'), 'utf8');
   expect(code).toContain('/query');
 });

@@ -11,10 +11,12 @@ import { act } from 'react';
 import { createRoot } from 'react-dom/client';
 import { ConfigEditor } from '../../grafana-plugin/datasource/ConfigEditor';
 import { TrustDataSource } from '../../grafana-plugin/datasource/datasource';
-import { classifyFailure } from '../../grafana-plugin/datasource/influxClient';
+import { classifyFailure, type InfluxResult } from '../../grafana-plugin/datasource/influxClient';
+import { trustStatements } from '../../grafana-plugin/datasource/statements';
 import type { TrustOptions, TrustQuery } from '../../grafana-plugin/datasource/types';
 import { TRUST_FRAME_KIND } from '../../grafana-plugin/shared/trustFrame';
 import TRUST_RESPONSE from '../harness/fixtures/grafana/trust-response.json';
+import { fetchErrorOf } from '../harness/grafana-backend-srv';
 
 type Reply = { data: unknown } | { error: { status: number; data?: unknown } };
 let sent: BackendSrvRequest[] = [];
@@ -71,6 +73,17 @@ function request(targets: TrustQuery[], extra: Partial<DataQueryRequest<TrustQue
 }
 
 const column = (f: DataFrame, name: string) => f.fields.find((x) => x.name === name)!.values;
+const statementOf = (r: BackendSrvRequest) => new URLSearchParams(String(r.data)).get('q');
+
+/** The trust statements of `request()`'s range, and the answer to each from a three-result response. */
+const TRUST = trustStatements({ measurement: 'mqtt_consumer', totalField: 'ENERGY_Total', fromMs: 0, toMs: 9000, filters: [] });
+const trustReply =
+  (response: { results: unknown[] }) =>
+  (q: string): Reply => {
+    const i = TRUST.indexOf(q);
+    if (i < 0) throw new Error(`not a trust statement: ${q}`);
+    return { data: { results: [response.results[i] as InfluxResult] } };
+  };
 
 beforeEach(() => {
   sent = [];
@@ -78,22 +91,38 @@ beforeEach(() => {
 });
 
 describe('queries', () => {
-  it('sends InfluxQL to the proxy route, with no secret in the browser request', async () => {
-    reply = () => ({ data: TRUST_RESPONSE });
+  it('sends one statement per request, in parallel, through the route of its authentication, with no secret', async () => {
+    reply = trustReply(TRUST_RESPONSE);
     await dataSource().query(request([{ refId: 'A', queryType: 'trust' }]));
-    expect(sent).toHaveLength(1);
-    const req = sent[0]!;
-    expect(req.url).toBe('/api/datasources/proxy/uid/mp/query');
-    expect(req.method).toBe('POST');
-    expect(req.params).toEqual({ db: 'telegraf', epoch: 'ms' });
-    expect(req.headers?.['Content-Type']).toBe('application/x-www-form-urlencoded');
-    expect(JSON.stringify(req)).not.toMatch(/password|token|"u"|"p"/i);
-    const q = new URLSearchParams(String(req.data)).get('q')!;
-    expect(q.split('; ')).toHaveLength(3);
+    expect(sent).toHaveLength(TRUST.length);
+    expect(sent.map(statementOf)).toEqual(TRUST);
+    for (const req of sent) {
+      expect(req.url).toBe('/api/datasources/proxy/uid/mp/query-none');
+      expect(req.method).toBe('POST');
+      expect(req.params).toEqual({ db: 'telegraf', epoch: 'ms' });
+      expect(req.headers?.['Content-Type']).toBe('application/x-www-form-urlencoded');
+      expect(JSON.stringify(req)).not.toMatch(/password|token|"u"|"p"/i);
+    }
+    // Grafana cancels a running request when another starts with the same id.
+    expect(new Set(sent.map((r) => r.requestId)).size).toBe(TRUST.length);
+  });
+
+  it('takes the route of the configured authentication: u/p, a token header, or neither', async () => {
+    const route = async (jsonData: Partial<TrustOptions>) => {
+      sent = [];
+      reply = () => ({ data: { results: [{}] } });
+      await dataSource(jsonData).metricFindQuery('');
+      return sent[0]!.url;
+    };
+    expect(await route({ authType: 'password', user: 'reader' })).toBe('/api/datasources/proxy/uid/mp/query-user');
+    expect(await route({ authType: 'token' })).toBe('/api/datasources/proxy/uid/mp/query-token');
+    expect(await route({ authType: 'none' })).toBe('/api/datasources/proxy/uid/mp/query-none');
+    expect(await route({ user: 'reader' })).toBe('/api/datasources/proxy/uid/mp/query-user'); // saved before authType
+    expect(await route({})).toBe('/api/datasources/proxy/uid/mp/query-none');
   });
 
   it('turns the trust statements into one row per device', async () => {
-    reply = () => ({ data: TRUST_RESPONSE });
+    reply = trustReply(TRUST_RESPONSE);
     const { data } = await dataSource().query(request([{ refId: 'A', queryType: 'trust' }]));
     const [frame] = data as DataFrame[];
     expect(frame!.meta?.custom).toEqual({ meterproof: TRUST_FRAME_KIND });
@@ -214,26 +243,45 @@ describe('queries', () => {
 
 describe('health check', () => {
   const health = (jsonData?: Partial<TrustOptions>) => dataSource(jsonData).testDatasource();
-  const tagReply = (keys: string[], verified: string[], devices: string[]): Reply => ({
-    data: {
-      results: [
-        { series: keys.length ? [{ columns: ['tagKey'], values: keys.map((k) => [k]) }] : [] },
-        { series: verified.length ? [{ columns: ['key', 'value'], values: verified.map((v) => ['verified', v]) }] : [] },
-        { series: devices.length ? [{ columns: ['key', 'value'], values: devices.map((v) => ['device', v]) }] : [] },
-      ],
-    },
-  });
+  // One request per statement: SHOW TAG KEYS, then the values of "verified" and of "device".
+  const tagReply =
+    (keys: string[], verified: string[], devices: string[]) =>
+    (q: string): Reply => {
+      const series = (key: string, values: string[]) =>
+        values.length ? [{ columns: ['key', 'value'], values: values.map((v) => [key, v]) }] : [];
+      if (q.startsWith('SHOW TAG KEYS'))
+        return { data: { results: [{ series: keys.length ? [{ columns: ['tagKey'], values: keys.map((k) => [k]) }] : [] }] } };
+      if (q.includes('WITH KEY = "verified"')) return { data: { results: [{ series: series('verified', verified) }] } };
+      if (q.includes('WITH KEY = "device"')) return { data: { results: [{ series: series('device', devices) }] } };
+      throw new Error(`unexpected statement ${q}`);
+    };
 
+  // Errors as Grafana's BackendSrv hands them to a plugin (test/harness/grafana-backend-srv.ts).
   it('says InfluxDB is unreachable', async () => {
-    reply = () => ({ error: { status: 502, data: { message: 'Bad Gateway' } } });
+    // Grafana's proxy answers 502 with an empty body when it cannot connect.
+    reply = () => ({ error: fetchErrorOf(502, 'Bad Gateway', '') });
     expect(await health()).toMatchObject({ status: 'error', message: expect.stringMatching(/^InfluxDB is unreachable/) });
   });
 
-  it('says the credentials were refused (Grafana turns 401 into 400)', async () => {
-    reply = () => ({ error: { status: 400, data: 'Authentication to data source failed' } });
-    expect((await health()).message).toMatch(/^InfluxDB refused the credentials/);
-    reply = () => ({ error: { status: 403, data: { error: 'user not authorized to execute statement' } } });
-    expect((await health()).message).toMatch(/^InfluxDB refused the credentials/);
+  it('says the credentials were refused (Grafana turns 401 into a text 400), in Save & test and in queries', async () => {
+    // pkg/api/pluginproxy/ds_proxy.go: the body is the text below, no Content-Type; BackendSrv makes it
+    // { message: text, error: 'Bad Request' }.
+    reply = () => ({ error: fetchErrorOf(400, 'Bad Request', 'Authentication to data source failed') });
+    expect((await health()).message).toBe(
+      'InfluxDB refused the credentials (Authentication to data source failed): check the user and password, or the token',
+    );
+    await expect(dataSource().query(request([{ refId: 'A' }]))).rejects.toThrow(/^InfluxDB refused the credentials/);
+    reply = () => ({ error: fetchErrorOf(403, 'Forbidden', '{"error":"user not authorized to execute statement"}', 'application/json') });
+    expect((await health()).message).toMatch(/^InfluxDB refused the credentials \(user not authorized/);
+  });
+
+  it("says when Grafana's proxy is too old for the routes, or refuses the role", async () => {
+    reply = () => ({ error: fetchErrorOf(404, 'Not Found', '404 page not found\n') });
+    expect((await health()).message).toMatch(/^InfluxDB answered 404 Not Found .*Grafana must be 10\.4 or later/);
+    reply = () => ({
+      error: fetchErrorOf(403, 'Forbidden', '{"message":"plugin proxy route access denied"}\n', 'application/json; charset=UTF-8'),
+    });
+    expect((await health()).message).toMatch(/^Grafana's proxy refused this request for your role/);
   });
 
   it('says the database is missing', async () => {
@@ -242,14 +290,14 @@ describe('health check', () => {
   });
 
   it('says no verified tag was seen yet, or no rows at all', async () => {
-    reply = () => tagReply(['device', 'host', 'topic'], [], ['plug-1']);
+    reply = tagReply(['device', 'host', 'topic'], [], ['plug-1']);
     expect((await health()).message).toMatch(/no row in database "telegraf", measurement "mqtt_consumer" has a "verified" tag yet/);
-    reply = () => tagReply([], [], []);
+    reply = tagReply([], [], []);
     expect((await health({ measurement: 'energy' })).message).toMatch(/measurement "energy" has no rows/);
   });
 
   it('succeeds and reports the key list', async () => {
-    reply = () => tagReply(['device', 'verified', 'verify_status'], ['false', 'true'], ['a', 'b']);
+    reply = tagReply(['device', 'verified', 'verify_status'], ['false', 'true'], ['a', 'b']);
     const key = 'd75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a';
     const ok = await health({ publicKeys: JSON.stringify({ a: key, b: '01' + '00'.repeat(31) }) });
     expect(ok.status).toBe('success');

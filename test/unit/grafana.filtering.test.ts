@@ -11,6 +11,7 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { TrustDataSource, parseVariableQuery } from '../../grafana-plugin/datasource/datasource';
 import { keyChanges, keyChangeSuspects, verdictMatches } from '../../grafana-plugin/datasource/frames';
 import type { TrustOptions, TrustQuery } from '../../grafana-plugin/datasource/types';
+import { answerByStatement } from '../harness/fixtures/grafana/fleetFrames';
 import TRUST_RESPONSE from '../harness/fixtures/grafana/trust-response.json';
 
 interface Dashboard {
@@ -176,7 +177,7 @@ describe('variable queries', () => {
 
 describe('$status and ad hoc filters', () => {
   it('select devices of the trust status by their last verdict, judged from all their readings', async () => {
-    reply = () => TRUST_RESPONSE;
+    reply = answerByStatement(TRUST_RESPONSE.results);
     await devicesOf([{ refId: 'A', queryType: 'trust' }]);
     const unfiltered = sent;
     sent = [];
@@ -203,7 +204,7 @@ describe('$status and ad hoc filters', () => {
   });
 
   it('keep filters on other tags in the statements', async () => {
-    reply = () => TRUST_RESPONSE;
+    reply = answerByStatement(TRUST_RESPONSE.results);
     await devicesOf([{ refId: 'A', queryType: 'trust' }], {
       filters: [{ key: 'topic', operator: '=|', value: '', values: ['tele/a/SENSOR', "it's"] }],
     });
@@ -220,7 +221,7 @@ describe('$status and ad hoc filters', () => {
   });
 
   it('read "All" (the custom all value .*) as every status, and an empty selection as none', async () => {
-    reply = () => TRUST_RESPONSE;
+    reply = answerByStatement(TRUST_RESPONSE.results);
     variables = { status: { all: '.*' } };
     expect(await devicesOf([{ refId: 'A', queryType: 'trust', status: '$status' }])).toEqual(['a', 'b', 'c']);
     await dataSource().query(request([{ refId: 'E', queryType: 'events', status: '$status' }]));
@@ -255,7 +256,7 @@ describe('$status and ad hoc filters', () => {
 
 describe('Panel → Explore', () => {
   it('interpolates $device, $status and the ad hoc filters, so Explore runs what the panel ran', async () => {
-    reply = () => TRUST_RESPONSE;
+    reply = answerByStatement(TRUST_RESPONSE.results);
     variables = { device: ["it's", 'plug.2'], status: ['ok', 'bad_signature'] };
     const filters = [{ key: 'host', operator: '=', value: "x'y" }];
     const ds = dataSource();

@@ -148,15 +148,18 @@ describe('statements', () => {
   });
 
   it('ask InfluxDB for what each query type needs', () => {
-    const [last, signed, counts] = trustStatements(benign);
+    const [last, failing, counts, failingCounts] = trustStatements(benign);
+    const where = `WHERE time >= 1700000000000ms AND time <= 1700000360000ms AND "device"::tag =~ /^(?:plug-1)$/ AND "host"::tag = 'h'`;
+    const whereFailing = where.replace(' AND "device"', ` AND "verified"::tag = 'false' AND "device"`);
+    const byVerdict = 'GROUP BY "device"::tag, "verified"::tag, "verify_status"::tag';
     expect(last).toBe(
-      'SELECT "verified"::tag, "verify_status"::tag, /^ENERGY_Total(?:_[0-9]+)?$/, "Time" FROM "mqtt_consumer" WHERE time >= 1700000000000ms AND time <= 1700000360000ms ' +
-        `AND "device"::tag =~ /^(?:plug-1)$/ AND "host"::tag = 'h' GROUP BY "device"::tag, "verified"::tag, "verify_status"::tag ORDER BY time DESC LIMIT 1`,
+      `SELECT last("Time") AS "Time", /^ENERGY_Total(?:_[0-9]+)?$/, "signed_message", "Signature" FROM "mqtt_consumer" ${where} ${byVerdict}`,
     );
-    expect(signed).toContain(`"verified"::tag = 'true'`);
-    expect(signed).toContain('"signed_message", "Signature"');
-    expect(counts).toContain('SELECT COUNT(*)');
-    expect(counts).toContain('GROUP BY "device"::tag, "verified"::tag, "verify_status"::tag');
+    expect(failing).toBe(`SELECT last("ENERGY_Total") AS "ENERGY_Total" FROM "mqtt_consumer" ${whereFailing} ${byVerdict}`);
+    expect(counts).toBe(`SELECT count("Time") AS "count_Time" FROM "mqtt_consumer" ${where} ${byVerdict}`);
+    expect(failingCounts).toBe(`SELECT count(/^ENERGY_Total(?:_[0-9]+)?$/) FROM "mqtt_consumer" ${whereFailing} ${byVerdict}`);
+    // No statement reads every field (COUNT(*)) or sorts (ORDER BY … LIMIT): InfluxDB answers selectors per series.
+    for (const q of trustStatements(benign)) expect(q).not.toMatch(/COUNT\(\*\)|ORDER BY|LIMIT/i);
     expect(signedTotalsStatement(benign, 90_500)).toContain(`SELECT last(/^ENERGY_Total(?:_[0-9]+)?$/) FROM "mqtt_consumer" WHERE`);
     expect(signedTotalsStatement(benign, 90_500)).toContain('GROUP BY time(91s), "device"::tag fill(none)');
     expect(eventsStatement(benign, 50)).toMatch(/^SELECT "device"::tag, "verify_status"::tag, "topic"::tag, "Time", /);
