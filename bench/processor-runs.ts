@@ -121,12 +121,26 @@ export async function timeToFirstOutput(args: string[], env: NodeJS.ProcessEnv, 
 
 export const LATENCY_METRICS = 3000;
 export const LATENCY_WARMUP = 300; // the first 0.3 s: the JIT compiles the hot path
+/** In `lone` pacing, the pause after each answer before the next metric is sent. */
+const LONE_PAUSE_MS = 2;
 
 /**
- * Lone-metric latency at 1,000 metrics/s, after the first metric (start-up) has come back. Runs in a
- * small process of its own (`bench.js --latency-probe`): the benchmark's heap would add its own GC pauses.
+ * How the probe sends: `stream`, one metric every millisecond whatever came back (a busy agent); `lone`,
+ * each metric alone, LONE_PAUSE_MS after the previous one came back (nothing else in flight).
  */
-export async function latencyProbe(processor: string, file: string, keys: string, extra: readonly string[] = []): Promise<void> {
+export type Pacing = 'stream' | 'lone';
+
+/**
+ * Metric latency after the first metric (start-up) has come back, paced as asked. Runs in a small
+ * process of its own (`bench.js --latency-probe`): the benchmark's heap would add its own GC pauses.
+ */
+export async function latencyProbe(
+  processor: string,
+  file: string,
+  keys: string,
+  pacing: Pacing,
+  extra: readonly string[] = [],
+): Promise<void> {
   const lines = readFileSync(file, 'utf8').split(/(?<=\n)/);
   const child = spawn(process.execPath, [...NODE_FLAGS, processor, '--keys', keys, '--summary-interval', '0', ...extra], {
     stdio: ['pipe', 'pipe', 'ignore'],
@@ -134,25 +148,33 @@ export async function latencyProbe(processor: string, file: string, keys: string
   });
   const sent: number[] = [];
   const lat: number[] = [];
-  let firstOut!: () => void;
-  const first = new Promise<void>((r) => (firstOut = r));
+  let answered: () => void = () => {};
   child.stdout.on('data', (d: Buffer) => {
     for (let i = d.indexOf(10); i >= 0; i = d.indexOf(10, i + 1)) {
       lat.push(performance.now() - sent[lat.length]!);
-      if (lat.length === 1) firstOut();
+      answered();
     }
   });
-  sent.push(performance.now());
-  child.stdin.write(lines[0]!);
-  await first;
+  const send = (i: number): Promise<void> => {
+    const back = new Promise<void>((r) => (answered = r));
+    sent.push(performance.now());
+    child.stdin.write(lines[i]!);
+    return back;
+  };
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  await send(0);
   const t0 = performance.now();
   for (let i = 1; i <= LATENCY_METRICS; i++) {
+    if (pacing === 'lone') {
+      await send(i);
+      await sleep(LONE_PAUSE_MS);
+      continue;
+    }
     // One metric every millisecond, paced by timers: a busy-wait here would hold a whole core and leave
     // the processor and its JIT one core between them, which Telegraf's agent does not do.
     const wait = t0 + i - performance.now();
-    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-    sent.push(performance.now());
-    child.stdin.write(lines[i]!);
+    if (wait > 0) await sleep(wait);
+    void send(i);
   }
   child.stdin.end();
   await new Promise((r) => child.on('exit', r));

@@ -1,13 +1,13 @@
 /**
  * (e) `--state redis://…` against `--state FILE`: the processor's steady rate with each (default
- * threads), alternately, three rounds, on a redis-server of its own on loopback; and the lone-metric
- * latency with Redis state. Skipped, saying so, when redis-server is not installed.
+ * threads), alternately, three rounds, on a redis-server of its own on loopback; and the latency with
+ * each, of a lone metric and at 1,000 metrics/s. Skipped, saying so, when redis-server is not installed.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { runProcessor } from './processor-runs';
+import { runProcessor, type Pacing } from './processor-runs';
 
 const REDIS_SERVER = '/usr/bin/redis-server';
 
@@ -16,10 +16,14 @@ export interface RedisFigures {
   redis: number;
   ratio: number;
   rounds: number[];
+  /** Each metric alone (bench/processor-runs.ts `lone`), and one every millisecond (`stream`). */
+  lone: { redis: Latency; file: Latency };
+  stream: { redis: Latency; file: Latency };
+}
+
+interface Latency {
   p50: number;
   p99: number;
-  fileP50: number;
-  fileP99: number;
 }
 
 function freePort(): Promise<number> {
@@ -68,27 +72,25 @@ export async function redisVersusFile(
       redis.push(await rate(url));
       ratios.push(redis[i]! / file[i]!);
     }
-    const latency = (state: string) => {
+    const latency = (state: string, pacing: Pacing): Latency => {
       rmSync(stateFile, { force: true });
       cli(port, 'flushall');
-      const probe = spawnSync(process.execPath, [benchScript, '--latency-probe', input.latency, input.keys, '--state', state], {
+      const probe = spawnSync(process.execPath, [benchScript, '--latency-probe', input.latency, input.keys, pacing, '--state', state], {
         encoding: 'utf8',
       });
       if (probe.status !== 0) throw new Error(`latency probe failed: ${probe.stderr}`);
-      return JSON.parse(probe.stdout) as { p50: number; p99: number };
+      return JSON.parse(probe.stdout) as Latency;
     };
     // Back to back, so the machine's load weighs on both alike.
-    const fileLat = latency(stateFile);
-    const lat = latency(url);
+    const both = (pacing: Pacing) => ({ file: latency(stateFile, pacing), redis: latency(url, pacing) });
     const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
     return {
       file: median(file),
       redis: median(redis),
       ratio: median(ratios),
       rounds: ratios,
-      ...lat,
-      fileP50: fileLat.p50,
-      fileP99: fileLat.p99,
+      lone: both('lone'),
+      stream: both('stream'),
     };
   } finally {
     server.kill('SIGKILL');

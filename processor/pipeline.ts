@@ -168,7 +168,7 @@ export class Pipeline {
       }
       pool.publish();
       // The main thread verifies too, leaving the workers enough to go on with while it reads on.
-      pool.verifyHere(LEAVE_PER_WORKER * pool.threads);
+      pool.verifyHere(LEAVE_PER_WORKER * pool.readyThreads);
       this.rest.chunk();
     }
     keep(entries);

@@ -11,6 +11,8 @@ import { loadVerifier, type BackendChoice, type SignatureVerifier } from '../../
 const WORKER_ROLE = 'meterproof-verifier';
 /** In a worker's argv, so the main thread can tell it is not one without loading worker_threads. */
 const WORKER_ARG = '--meterproof-verify-worker';
+/** A worker's first message: its verifier is loaded and it serves the ring. Every later one is an answer. */
+const READY = 'ready';
 // Loaded on first use: a processor that never starts a worker does not pay for the module.
 const workerThreads = (): typeof import('node:worker_threads') =>
   createRequire(import.meta.url)('node:worker_threads') as typeof import('node:worker_threads');
@@ -23,6 +25,7 @@ interface WorkerData {
 
 export class VerifyPool {
   private readonly workers: Worker[] = [];
+  private ready = 0;
   private readonly ring: RingWriter;
   private failed = false;
   private closing = false;
@@ -54,6 +57,14 @@ export class VerifyPool {
 
   get threads(): number {
     return this.size;
+  }
+
+  /**
+   * Workers that serve the ring. A worker takes tens of milliseconds to start and load libsodium: until
+   * it says so, the main thread keeps every check, so a small burst never waits for a cold thread.
+   */
+  get readyThreads(): number {
+    return this.ready;
   }
 
   /** False once a worker has failed: callers then verify inline. */
@@ -117,7 +128,7 @@ export class VerifyPool {
         // Verifying needs little heap; V8's defaults would reserve tens of MB per thread.
         resourceLimits: { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 32 },
       });
-      w.on('message', () => this.onAnswer());
+      w.on('message', (m) => (m === READY ? this.ready++ : this.onAnswer()));
       w.on('error', (e) => this.fail(e));
       w.on('exit', (code) => this.fail(new Error(`exited with code ${code}`)));
       this.workers.push(w);
@@ -141,7 +152,9 @@ export function runVerifyWorker(): void {
   const { backend, ring } = workerData as WorkerData;
   // The worker loads and self-tests libsodium for itself; the main thread has already said why one found is refused.
   const quiet = (): void => {};
-  serveRing(new RingVerifier(ring, loadVerifier(backend, quiet)), () => parentPort!.postMessage(0));
+  const verifier = new RingVerifier(ring, loadVerifier(backend, quiet));
+  parentPort!.postMessage(READY);
+  serveRing(verifier, () => parentPort!.postMessage(0));
 }
 
 /** True on a verification worker thread. */
