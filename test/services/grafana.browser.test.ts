@@ -33,6 +33,8 @@ beforeAll(async () => {
       counts: { ok: 9, bad_signature: 1 },
     },
     { device: 'plug-b', status: 'replay', lastSeen: Date.now() - 1000, counts: { replay: 2 } },
+    // Tagged verified = true, but written past the processor: no Signature, no signed_message.
+    { device: 'plug-forged', status: 'ok', lastSeen: Date.now() - 2000, signedAt: Date.now() - 2000, values: [99.9], counts: { ok: 1 } },
     {
       device: 'plug-3',
       status: 'ok',
@@ -127,10 +129,34 @@ describe.each(['namespace', 'default-only', 'exports'])('shared modules handed o
     );
     await page.waitForFunction(() => /re-checked in your browser/.test(document.body.textContent ?? ''), undefined, { timeout: 15_000 });
     const text = await page.locator('#root').textContent();
-    expect(text).toContain('3 devices · 2 verified now · 1 failing');
+    expect(text).toContain('4 devices · 2 verified now · 2 failing');
     expect(text).toMatch(/plug-a✓verified12\.345 kWh/);
     expect(text).toMatch(/plug-3✓verified1201\.500 \/ 980\.250 \/ 1110\.000 kWh/);
     expect(text).toMatch(/plug-b✗replay/);
+    // Tagged verified but carrying no proof: unproven, never the green badge, never a signed total.
+    expect(text).toMatch(/plug-forged✗unproven/);
+    expect(text).not.toMatch(/plug-forged✓/);
+    const order = await page.locator('[role=row][data-device]').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-device')));
+    expect(order.indexOf('plug-forged')).toBeLessThan(order.indexOf('plug-a'));
+    expect(order.indexOf('plug-forged')).toBeLessThan(order.indexOf('plug-3'));
+
+    // Each authentication takes its own proxy route (the routes add u/p, or the token header, or nothing).
+    for (const [authType, route] of [
+      ['password', 'query-user'],
+      ['token', 'query-token'],
+      ['none', 'query-none'],
+    ] as const) {
+      host.paths.length = 0;
+      await page.evaluate(
+        async ({ settings }) => {
+          const h = (window as any).meterproofHost;
+          const ds = await h.load('/plugins/meterproof-trust-datasource/module.js');
+          await h.query(ds.plugin, settings, [{ refId: 'A', queryType: 'trust', datasource: { uid: 'mp' } }], 60);
+        },
+        { settings: { ...settings, jsonData: { ...settings.jsonData, authType } } },
+      );
+      expect(new Set(host.paths)).toEqual(new Set([route]));
+    }
     expect(errors).toEqual([]);
     await page.close();
   });
@@ -242,7 +268,7 @@ it('on a narrow panel: the header scrolls with the rows, a three-phase total kee
   expect(after.cell).toBe(after.head);
 
   // Grafana UI's radio buttons, at their own size (a plain <select> was squashed by Grafana's CSS).
-  const failing = page.locator('[aria-label=Show] label', { hasText: 'Failing 1' });
+  const failing = page.locator('[aria-label=Show] label', { hasText: 'Failing 2' });
   const box = (await failing.boundingBox())!;
   expect(box.height).toBeGreaterThanOrEqual(16);
   expect(Number.parseFloat(await failing.evaluate((l) => getComputedStyle(l).fontSize))).toBeGreaterThanOrEqual(11);
@@ -259,8 +285,9 @@ it('on a narrow panel: the header scrolls with the rows, a three-phase total kee
   expect(mutations).toBe(0);
   // A real click where the button is drawn (Grafana lays the radio input over its label).
   await page.mouse.click(box.x + box.width / 2, box.y + box.height / 2);
-  await page.waitForFunction(() => document.querySelectorAll('[role=row][data-device]').length === 1);
-  expect(await page.locator('[role=row][data-device]').getAttribute('data-device')).toBe('plug-b');
+  await page.waitForFunction(() => document.querySelectorAll('[role=row][data-device]').length === 2);
+  const shown = await page.locator('[role=row][data-device]').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-device')));
+  expect(shown.sort()).toEqual(['plug-b', 'plug-forged']);
   expect(errors).toEqual([]);
   await page.close();
 });
