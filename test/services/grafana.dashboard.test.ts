@@ -105,18 +105,31 @@ describe('the provisioned dashboard on a real InfluxDB', () => {
       '8 devices · 3 verified now · 4 failing · 2 stale · 1 differ in browser',
     );
 
-    // Both time series: a legend entry per verified device (three for the three-phase meter's phases) and a drawn plot.
+    // Laid out by gridPos on Grafana's grid: rows of 30 px, 8 px between panels.
+    const boxes = await Promise.all(dashboard.panels.map(async (p) => ({ ...p.gridPos, box: (await panel(p.title).boundingBox())! })));
+    for (const { h, box } of boxes) expect(box.height).toBe(h * 30 + (h - 1) * 8);
+    for (const a of boxes)
+      for (const b of boxes) {
+        if (b.y === a.y + a.h) expect(b.box.y).toBe(a.box.y + a.box.height + 8);
+        if (b.y === a.y && b.x === a.x + a.w) expect(b.box.x).toBe(a.box.x + a.box.width + 8);
+      }
+    expect(boxes.filter((b) => b.w === 24).every((b) => b.box.width === WIDTH - 32)).toBe(true);
+
+    // Both time series: a point per verified reading and phase (and the edited row), a legend entry per
+    // series (three for the three-phase meter), and a drawn plot.
+    const points = fleet.messages.filter((m) => m.expected === 'ok').reduce((n, m) => n + (m.device === 'workshop-3phase' ? 3 : 1), 1);
     for (const title of ['Signed totals (verified readings only)', 'Energy total, verified rows (InfluxDB data source)']) {
-      const legend = await panel(title).locator('[data-testid="data-testid viz-legend series"], li').allTextContents();
-      expect(legend.join('|'), title).toMatch(/workshop-3phase.*workshop-3phase.*workshop-3phase/);
-      expect(legend.join('|'), title).toContain('attic-heater');
+      expect(await panel(title).getAttribute('data-points'), title).toBe(String(points));
+      const legend = (await panel(title).locator('li').allTextContents()).join('|');
+      expect(legend, title).toMatch(/workshop-3phase.*workshop-3phase.*workshop-3phase/);
+      expect(legend, title).toContain('attic-heater');
       expect(await panel(title).locator('canvas').count(), title).toBeGreaterThan(0);
     }
     // The events table: a row per reading that did not verify, its status mapped as the dashboard says.
     const failed = fleet.messages.filter((m) => m.expected !== 'ok').length;
     const events = panel('Verification events (readings that did not verify)');
     expect(await events.getByRole('grid').getAttribute('aria-rowcount')).toBe(String(failed + 1)); // and the header
-    await events.getByText('! unsigned').first().waitFor(); // the grid draws its rows once it has measured itself
+    await events.getByText('! unsigned').first().waitFor({ timeout: 10_000 }); // the grid draws its rows once it has measured itself
     expect(await events.getByText('! unknown device').count()).toBeGreaterThan(0);
 
     // The variable bar and the time picker.
