@@ -1,21 +1,24 @@
 // The whole provisioned dashboard (provisioning/dashboards/meterproof/meter-trust.json) on real data,
 // screenshot in docs/img/dashboard.png. No Grafana server runs here, so the page is assembled from parts.
 //
-// Grafana's own code: @grafana/ui 13's PanelChrome (the panel title bars), TimeSeries (what the stock
-// `timeseries` panel draws with uPlot), TableNG (what the stock `table` panel draws), MultiSelect,
-// InlineSwitch, TimeRangePicker and RefreshPicker, in the dark theme of @grafana/data's createTheme;
-// @grafana/data's rangeUtil.calculateInterval ($__interval from the range and each panel's width) and
-// applyFieldOverrides (units, decimals, value mappings). The meterproof panels are the built plugins
-// (dist/meterproof-trust-*), querying the real InfluxDB through Grafana's proxy as the routes in their
-// plugin.json say (fixtures/grafana/pluginHost.ts).
+// Grafana's own code: @grafana/ui 13's GlobalStyles, PanelChrome (the panel title bars), TimeSeries (what
+// the stock `timeseries` panel draws with uPlot), TableNG (what the stock `table` panel draws),
+// MultiSelect, InlineSwitch, TimeRangePicker and RefreshPicker, with the style sheets they import, in the
+// dark theme of @grafana/data's createTheme; @grafana/data's rangeUtil.calculateInterval ($__interval from
+// the range and each panel's width) and applyFieldOverrides (units, decimals, value mappings). The
+// meterproof panels are the built plugins (dist/meterproof-trust-*), querying the real InfluxDB through
+// Grafana's proxy as the routes in their plugin.json say (fixtures/grafana/pluginHost.ts).
 //
 // Stand-ins, each following Grafana's source: the grid (react-grid-layout's placement with Grafana's
 // GRID_CELL_HEIGHT 30, GRID_CELL_VMARGIN 8 and 24 columns, public/app/core/constants.ts); the field
 // config registry and the panels' default field config (Grafana's standard options live in its app, not
 // in npm); the template service (fixtures/grafana/host.js; "All" is the variables' custom all value, as
 // scenes inserts it); the stock InfluxDB data source's backend (its macros in stockQuery.ts, its frames
-// in stockFrames.ts); the breadcrumb bar. Annotations are listed as switches but not drawn on the graphs
-// (Grafana's annotation markers are app code).
+// in stockFrames.ts); the breadcrumb bar and the variable pickers' layout. Left out: the timeseries
+// panel's own frame preparation (the frames here are time and numbers already), the annotation markers
+// (app code; the layers show as switches), Grafana's Inter font (not in npm) and one time picker icon
+// (dashboardHost.ts mirrors its twin). The range is the last hour, not the dashboard's default 24 hours,
+// so that the fleet's hour of readings fills the graphs.
 import { mkdir, readFile, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -35,7 +38,7 @@ const RANGE = { from: 'now-1h', to: 'now' };
 let fleet: KnownFleet;
 let page: Page;
 let errors: string[];
-let dashboard: DashboardJson & { panels: Array<{ targets: Array<{ query?: string; alias?: string }> }> };
+let dashboard: DashboardJson;
 
 beforeAll(async () => {
   [fleet, dashboard] = await Promise.all([
@@ -53,7 +56,7 @@ const panel = (title: string) => page.locator(`[data-panel="${dashboard.panels.f
 describe('the provisioned dashboard on a real InfluxDB', () => {
   it('renders every panel from real data, and is screenshot to docs/img/dashboard.png', async () => {
     const allValues = Object.fromEntries(
-      dashboard.templating.list.filter((v) => 'allValue' in v).map((v) => [v.name, (v as { allValue: string }).allValue]),
+      dashboard.templating.list.flatMap((v) => (v.allValue === undefined ? [] : [[v.name, v.allValue]])),
     );
     const resolved = await page.evaluate(
       ({ dashboard, range }) => (window as any).meterproofDashboard.resolve(dashboard, range) as Resolved,
