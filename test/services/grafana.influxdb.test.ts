@@ -1,35 +1,16 @@
-// The built plugins on real data: a known fleet (tampered, unknown, unsigned and replaying plugs, a
-// three-phase meter, a quote in a device name) goes through the real processor into a real InfluxDB;
-// the data source's module.js, loaded in Chromium, queries it through a stand-in of Grafana's proxy,
-// and the panel renders the result (the screenshot in docs/img/trust-panel.png).
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+// The built plugins on real data: a known fleet (fixtures/grafana/knownFleet.ts) goes through the real
+// processor into a real InfluxDB; the data source's module.js, loaded in Chromium, queries it through a
+// stand-in of Grafana's proxy, and the panel renders the result (the screenshot in docs/img/trust-panel.png).
+import { mkdir, readFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { VERIFY_STATUSES } from '../../core/status';
-import { buildGrafanaPlugins } from '../../grafana-plugin/build.mjs';
-import { SimulatedFleet, type Fault, type FleetMessage } from '../../sim/fleet';
-import type { PlugSpec } from '../../sim/plug';
-import { startChromium, type ChromiumSession } from '../harness/chromium';
-import { startInfluxDB, type InfluxServer } from '../harness/influxdb';
-import { startMetricChild } from '../harness/processor';
-import { startPluginHost, type PluginHost } from '../harness/fixtures/grafana/pluginHost';
+import type { FleetMessage } from '../../sim/fleet';
+import { DB, SPECS, startKnownFleet, type KnownFleet } from '../harness/fixtures/grafana/knownFleet';
 import { stockFrames, type StockSeries } from '../harness/fixtures/grafana/stockFrames';
-import { telegrafLine } from '../harness/telegraf-mqtt-consumer';
 
-const DB = 'telegraf';
-const SPECS: PlugSpec[] = [
-  { name: 'kitchen-fridge', energyRes: 3 },
-  { name: 'office-desk', energyRes: 2 },
-  { name: 'workshop-3phase', energyRes: 3, phases: 3 },
-  { name: 'attic-heater', energyRes: 1, zone: '+01:00' },
-  { name: "it's-plug", energyRes: 3 },
-  { name: 'meddled-meter', energyRes: 3 },
-  { name: 'old-firmware', energyRes: 3 },
-];
-const ROUNDS = 6;
 const SCREENSHOT = fileURLToPath(new URL('../../docs/img/trust-panel.png', import.meta.url));
 
 interface Frame {
@@ -39,14 +20,10 @@ interface Frame {
 }
 const col = (f: Frame, name: string) => f.fields.find((x) => x.name === name)!.values;
 
-let dir: string;
-let influx: InfluxServer;
-let host: PluginHost;
-let chrome: ChromiumSession;
+let fleet: KnownFleet;
 let page: Page;
-let messages: FleetMessage[];
+let messages: readonly FleetMessage[];
 let publicKeys: string;
-const started = Date.now();
 
 /** What each device's rows must show, from how the fleet made its messages. */
 function expectations() {
@@ -109,64 +86,15 @@ async function inPage<T>(fn: string, arg?: unknown, jsonData: object = {}): Prom
 }
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'meterproof-grafana-influx-'));
-  const fleet = new SimulatedFleet(SPECS, 'grafana-e2e', [{ name: 'stranger', energyRes: 3 }]);
-  publicKeys = JSON.stringify(fleet.publicKeys());
-  const keysPath = join(dir, 'pub_keys.json');
-  await writeFile(keysPath, publicKeys);
-  messages = [];
-  for (let r = 0; r < ROUNDS; r++) {
-    const forced: Record<string, Fault> = {
-      'old-firmware': 'unsigned',
-      ...(r === ROUNDS - 1 && { 'meddled-meter': 'tampered', 'office-desk': 'replayed' }),
-    };
-    messages.push(...fleet.round(new Date(Date.UTC(2024, 4, 1, 10, r)), {}, forced));
-  }
-
-  // Rounds a minute apart within the last hour; the processor tags every line (docs/design.md §4).
-  const lines: string[] = [];
-  const processor = startMetricChild(['--keys', keysPath], (l) => lines.push(l));
-  const base = BigInt(started - 40 * 60_000) * 1_000_000n;
-  messages.forEach((m, i) => {
-    const round = BigInt(Math.floor(i / (SPECS.length + 1)));
-    processor.send(
-      telegrafLine(m.topic, m.payload, base + round * 60_000_000_000n + BigInt(i) * 1_000_000n, { mode: 'json', topicTags: '_/device/_' }),
-    );
-  });
-  const { code, stderr } = await processor.close();
-  expect(code, stderr).toBe(0);
-  expect(lines).toHaveLength(messages.length);
-
-  const outDir = join(dir, 'plugins');
-  // Assigned as each starts, so that afterAll stops it even if the other fails.
-  await Promise.all([startInfluxDB().then((s) => (influx = s)), buildGrafanaPlugins({ outDir })]);
-  await influx.query(`CREATE DATABASE "${DB}"`);
-  await influx.write(DB, lines.join('\n'));
-  // Someone with write access edits kitchen-fridge's newest verified row: the tag still says
-  // verified, the signed_message is untouched, the Total is not. Only a re-check can tell.
-  const genuine = lines.filter((l) => l.startsWith('mqtt_consumer,device=kitchen-fridge') && l.includes('verify_status=ok')).at(-1)!;
-  await influx.write(
-    DB,
-    genuine
-      .replace(/([ ,])ENERGY_Total=[^, ]+/, '$1ENERGY_Total=9999.5')
-      .replace(/ (\d+)$/, (_, ns: string) => ` ${BigInt(ns) + 30_000_000_000n}`),
-  );
-
-  await Promise.all([
-    startPluginHost(outDir, { influxUrl: influx.url }).then((h) => (host = h)),
-    startChromium().then((c) => (chrome = c)),
-  ]);
-  const tab = await chrome.newPage({ width: 1240, height: 520 });
+  fleet = await startKnownFleet();
+  ({ messages, publicKeys } = fleet);
+  const tab = await fleet.chrome.newPage({ width: 1240, height: 520 });
   page = tab.page;
-  await page.goto(host.url);
+  await page.goto(fleet.host.url);
   await page.evaluate(() => (window as any).meterproofHost.share('namespace'));
 });
 
-afterAll(async () => {
-  // Each one separately: a failed stop must not leave the others running.
-  await Promise.allSettled([chrome?.stop(), host?.stop(), influx?.stop()]);
-  if (dir) await rm(dir, { recursive: true, force: true });
-});
+afterAll(() => fleet?.stop());
 
 describe('on a real InfluxDB filled by the real processor', () => {
   it('health check: connected, devices and the verified tag seen, keys loaded', async () => {
@@ -264,9 +192,9 @@ describe('on a real InfluxDB filled by the real processor', () => {
       ],
     });
     expect(hostile[0]!.fields[0]!.values).toEqual([]);
-    const dbs = await influx.query('SHOW DATABASES');
+    const dbs = await fleet.influx.query('SHOW DATABASES');
     expect(JSON.stringify(dbs)).toContain(`"${DB}"`);
-    expect(host.proxied.some((q) => q.includes(`'x\\' OR \\'1\\'=\\'1'`))).toBe(true);
+    expect(fleet.host.proxied.some((q) => q.includes(`'x\\' OR \\'1\\'=\\'1'`))).toBe(true);
   });
 
   it("the dashboard's variables, $status and ad hoc filters on the verdict tags", async () => {
@@ -316,9 +244,9 @@ describe('on a real InfluxDB filled by the real processor', () => {
     expect(col(frame!, 'text').every((t) => typeof t === 'string' && t.length > 20)).toBe(true);
 
     // A plug reset in the middle of the range: its verified Total starts again near zero under a new key.
-    const base = started - 30 * 60_000;
+    const base = fleet.started - 30 * 60_000;
     const totals = [100.5, 100.75, 101, 0.02, 0.05];
-    await influx.write(
+    await fleet.influx.write(
       DB,
       totals
         .map(
@@ -342,7 +270,7 @@ describe('on a real InfluxDB filled by the real processor', () => {
     };
     const query = dash.panels.find((p) => p.datasource.uid === 'influxdb-meterproof')!.targets[0]!.query!;
     // Grafana's own macros, as its InfluxDB data source expands them for "All" and the last 2 hours.
-    const [result] = await influx.query(
+    const [result] = await fleet.influx.query(
       query
         .replace('${device:regex}', '.*')
         .replace('${status:regex}', '.*')
@@ -364,7 +292,7 @@ describe('on a real InfluxDB filled by the real processor', () => {
     const [failures, silence] = [...docs.matchAll(/```sql\n([^`]*\$timeFilter[^`]*)```/g)].map((m) =>
       m[1]!.replace(/\s+/g, ' ').replaceAll('$timeFilter', 'time > now() - 2h'),
     );
-    const devices = async (q: string) => ((await influx.query(q, DB))[0]!.series ?? []).map((s) => s.tags!.device).sort();
+    const devices = async (q: string) => ((await fleet.influx.query(q, DB))[0]!.series ?? []).map((s) => s.tags!.device).sort();
     expect(await devices(failures!)).toEqual(
       expectations()
         .filter((w) => w.ok < w.readings)
@@ -417,7 +345,7 @@ describe('on a real InfluxDB filled by the real processor', () => {
     // backend turns the answer into frames (fixtures/grafana/stockFrames.ts).
     // Grafana asks for epoch=ms, as its converter reads times as numbers.
     const q = `SELECT last(/^ENERGY_Total(_[0-9]+)?$/) FROM "mqtt_consumer" WHERE time > now() - 2h GROUP BY time(1m), "device"::tag, "verified"::tag, "verify_status"::tag fill(none)`;
-    const response = await fetch(`${influx.url}/query?db=${DB}&epoch=ms`, { method: 'POST', body: new URLSearchParams({ q }) });
+    const response = await fetch(`${fleet.influx.url}/query?db=${DB}&epoch=ms`, { method: 'POST', body: new URLSearchParams({ q }) });
     const [result] = ((await response.json()) as { results: Array<{ series?: StockSeries[] }> }).results;
     const frames = stockFrames(result!.series ?? [], { alias: '$tag_device $col' });
     await page.evaluate(
