@@ -5,6 +5,7 @@
  */
 import { expect } from 'vitest';
 import { SimulatedFleet, type FleetMessage } from '../../sim/fleet';
+import type { PlugSpec } from '../../sim/plug';
 import { telegrafLine } from './telegraf-mqtt-consumer';
 import { lineReader, startProcessor, writeKeys } from './processor';
 import { decode, tag } from './metrics';
@@ -19,16 +20,16 @@ export const status = (line: string) => tag(decode(Buffer.from(line)), 'verify_s
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-export function fleet(seed: string) {
-  return new SimulatedFleet(
-    [
-      { name: 'a', energyRes: 3 },
-      { name: 'b', energyRes: 2, phases: 3 },
-      { name: 'c', energyRes: 1 },
-      { name: 'd', energyRes: 2 },
-    ],
-    seed,
-  );
+const PLUGS: readonly PlugSpec[] = [
+  { name: 'a', energyRes: 3 },
+  { name: 'b', energyRes: 2, phases: 3 },
+  { name: 'c', energyRes: 1 },
+  { name: 'd', energyRes: 2 },
+];
+
+/** The first `plugs` of four plugs (an odd count moves each device from agent to agent, round to round). */
+export function fleet(seed: string, plugs = PLUGS.length) {
+  return new SimulatedFleet(PLUGS.slice(0, plugs), seed);
 }
 
 /** Rounds `from`..`to` a minute apart; with faults, replays, rollbacks and tampering mixed in. */
@@ -42,8 +43,8 @@ export function rounds(f: SimulatedFleet, from: number, to: number, faults = tru
 export interface SharedProcessors {
   /** Each processor's stderr so far. */
   readonly stderr: string[];
-  /** Feeds one metric to processor `to` (default: the next, round-robin) and waits for its verdict. */
-  send(m: FleetMessage, to?: number): Promise<string>;
+  /** Feeds one message to processor `to` (default: the next, round-robin) and waits for its verdict. */
+  send(m: { topic: string; payload: string }, to?: number): Promise<string>;
   /** Closes every stdin (Telegraf's shutdown) and resolves to the exit codes. */
   close(): Promise<(number | null)[]>;
 }
