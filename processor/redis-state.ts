@@ -173,6 +173,12 @@ export class RedisState {
     this.client = createClient(url);
     // Connection errors repeat with every reconnect attempt: the one W! line of an outage names the last.
     this.client.on('error', (e: Error) => (this.lastError = e.message));
+    // A dropped connection is an outage even when the client reconnects at once: it may come back to
+    // another server (Sentinel demotes the old master with CLIENT KILL) that lost what was written to
+    // the old one, so the memory must be merged back before Redis judges again.
+    this.client.on('close', () => {
+      if (this.up && !this.closed) this.goDown(`connection lost${this.lastError && `: ${this.lastError}`}`);
+    });
   }
 
   /** Connects, waiting at most `startWaitMs`; resolves either way (down means local memory for now). */

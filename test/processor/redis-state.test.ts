@@ -9,76 +9,15 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import fc from 'fast-check';
-import { SimulatedFleet, type FleetMessage } from '../../sim/fleet';
-import { telegrafLine } from '../harness/telegraf-mqtt-consumer';
-import { collect, lineReader, requireBuild, runProcessor, startProcessor, tempDir, writeKeys } from '../harness/processor';
+import { collect, requireBuild, runProcessor, startProcessor, tempDir, writeKeys } from '../harness/processor';
 import { decode, splitLines, tag } from '../harness/metrics';
 import { startRedis, startRedisCluster, type RedisCluster, type RedisServer } from '../harness/redis';
 import { createClient, KEY_PREFIX, type RedisClient } from '../../processor/redis-state';
 import { LastAccepted } from '../../processor/last-accepted';
+import { fleet, processors, roundRobin, rounds, sleep, toLine } from '../harness/shared-state';
 
 const dir = tempDir();
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-const T0 = Date.UTC(2025, 0, 1);
-const toLine = (m: { topic: string; payload: string }, i = 0) =>
-  telegrafLine(m.topic, m.payload, BigInt(T0) * 1_000_000n + BigInt(i), { mode: 'json', topicTags: '_/device/_' });
-const status = (line: string) => tag(decode(Buffer.from(line)), 'verify_status');
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function fleet(seed: string) {
-  return new SimulatedFleet(
-    [
-      { name: 'a', energyRes: 3 },
-      { name: 'b', energyRes: 2, phases: 3 },
-      { name: 'c', energyRes: 1 },
-      { name: 'd', energyRes: 2 },
-    ],
-    seed,
-  );
-}
-function rounds(f: SimulatedFleet, from: number, to: number, faults = true): FleetMessage[] {
-  const msgs: FleetMessage[] = [];
-  for (let r = from; r < to; r++)
-    msgs.push(...f.round(new Date(T0 + r * 60_000), faults ? { replayed: 0.15, rolled_back: 0.08, tampered: 0.03 } : {}));
-  return msgs;
-}
-
-/** N processors on one --state; `send` feeds one metric round-robin and waits for its verdict. */
-function processors(n: number, keys: string, state: string) {
-  const children = Array.from({ length: n }, () => startProcessor(['--keys', keys, '--state', state, '--crypto', 'node']));
-  const stderr = children.map(() => '');
-  children.forEach((c, i) => c.stderr.on('data', (d: Buffer) => (stderr[i] += d.toString())));
-  const readers = children.map(lineReader);
-  let next = 0;
-  return {
-    stderr,
-    async send(m: FleetMessage): Promise<string> {
-      const i = next++ % n;
-      children[i]!.stdin.write(toLine(m));
-      return status(await readers[i]!()) ?? '';
-    },
-    async close() {
-      const done = children.map((c) => new Promise<number | null>((r) => c.once('close', r)));
-      children.forEach((c) => c.stdin.end());
-      return Promise.all(done);
-    },
-  };
-}
-
-async function roundRobin(url: string, seed: string) {
-  const f = fleet(seed);
-  const keys = writeKeys(dir, f.publicKeys(), `${seed}-keys.json`);
-  const msgs = rounds(f, 0, 50);
-  const p = processors(3, keys, url);
-  const got: string[] = [];
-  for (const m of msgs) got.push(await p.send(m));
-  expect(await p.close()).toEqual([0, 0, 0]);
-  expect(got).toEqual(msgs.map((m) => m.expected));
-  expect(msgs.filter((m) => m.expected === 'replay').length).toBeGreaterThan(5);
-  expect(msgs.filter((m) => m.expected === 'rollback').length).toBeGreaterThan(3);
-  for (const e of p.stderr) expect(e).not.toMatch(/^W! state:/m); // Redis answered every verdict
-}
-
 describe('shared Redis state', () => {
   let redis: RedisServer;
   beforeAll(async () => {
@@ -89,7 +28,7 @@ describe('shared Redis state', () => {
   });
 
   it('three processors fed round-robin give exactly the verdicts of one processor over the whole stream', async () => {
-    await roundRobin(redis.url, 'rr-one');
+    await roundRobin(dir, redis.url, 'rr-one');
   }, 120_000);
 
   it('the server-side script judges exactly as LastAccepted.judge (fresh keys, phase-count sums)', async () => {
@@ -261,7 +200,7 @@ describe('shared Redis Cluster state', () => {
   });
 
   it('three processors fed round-robin give exactly the verdicts of one processor', async () => {
-    await roundRobin(cluster.url, 'rr-cluster');
+    await roundRobin(dir, cluster.url, 'rr-cluster');
     // The devices' keys are spread over the nodes' slots.
     const counts = await Promise.all(cluster.nodes.map(async (n) => Number((await n.cli('dbsize')).trim())));
     expect(counts.filter((c) => c > 0).length).toBeGreaterThan(1);

@@ -16,10 +16,12 @@ const first = (path: string[]): Table => {
 };
 
 describe('telegraf.scale-out.conf', () => {
-  it('takes a shared subscription with a client_id per agent, and keeps the plain topic parsing', () => {
+  it('takes a shared subscription with a client_id per agent and a clean session, and keeps the plain topic parsing', () => {
     const mqtt = first(['inputs', 'mqtt_consumer']);
     expect(mqtt.topics).toEqual(['$share/meterproof/tele/+/SENSOR']);
     expect(mqtt.client_id).toContain('${AGENT_ID}');
+    // Clean sessions: Mosquitto queues a dead persistent member's share for it (test/services/scale-out.share.test.ts).
+    expect(mqtt).toMatchObject({ qos: 1, persistent_session: false });
     expect((mqtt.topic_parsing as Table[])[0]).toMatchObject({ topic: 'tele/+/SENSOR', tags: '_/device/_' });
   });
 
