@@ -102,7 +102,8 @@ export async function recheckAll(
     }));
   const lane = async () => {
     for (;;) {
-      if (now() - sliceStarted >= SLICE_MS) await pause();
+      // Again after the wait: the lanes that waited together resume together.
+      while (now() - sliceStarted >= SLICE_MS) await pause();
       const job = cancelled() ? undefined : take();
       if (!job) return;
       let o: RecheckOutcome;
