@@ -181,7 +181,7 @@ export function useRechecks(
     return () => {
       cancelled = true;
     };
-  }, [devices, keys]);
+  }, [devices, keys, inView]);
 
   // Without keys nothing was re-checked: no outcomes, whatever an earlier key file gave.
   return keys ? outcomes : NO_OUTCOMES;
