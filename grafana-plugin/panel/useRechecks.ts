@@ -55,8 +55,7 @@ export interface RecheckJob {
  * lets the page handle input and paint in between. A lane looks at the clock before it starts a check
  * too, since a check's first step may admit its keys (about a millisecond each, the first time).
  * `onProgress` gets the outcomes every `REPORT_MS`, as soon as the rows on screen are done, and at the
- * end. Stops starting checks once
- * `cancelled()` says so.
+ * end. Stops starting checks once `cancelled()` says so.
  */
 export async function recheckAll(
   jobs: readonly RecheckJob[],
