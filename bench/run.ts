@@ -37,7 +37,7 @@ import { attackStreams } from './attack';
 import { benchStream } from './stream';
 import { redisAvailable, redisVersusFile, type RedisFigures } from './redis';
 import { statementBench, statementOnly } from './statement';
-import { grafanaBench } from './grafana';
+import { grafanaBench, recheckInChromium } from './grafana';
 
 const PROCESSOR = join(__dirname, 'processor.js');
 
@@ -283,4 +283,6 @@ else if (mode === '--redis-only') void redisOnly();
 else if (mode === '--raw') rawRateChild(rest[0] as 'sodium' | 'node', rest[1]!, rest[2]!, Number(rest[3]));
 else if (mode === '--grafana')
   void grafanaBench(); // the Grafana part alone
+else if (mode === '--grafana-recheck')
+  recheckInChromium().forEach((l) => console.log(l)); // its re-check in Chromium alone
 else void main();

@@ -184,7 +184,12 @@ export function TrustPanel({ data, options, width, height }: PanelProps<TrustPan
   const withConsumption = hasConsumption(data.series);
   const theme = useTheme2();
   const columns = withConsumption ? WITH_CONSUMPTION : COLUMNS;
-  const rechecks = useRechecks(overview.devices, 'keys' in keyList ? keyList.keys : undefined);
+  // The devices whose rows are on screen, re-checked first (VirtualRows says which as the table scrolls).
+  const inView = React.useRef<readonly string[]>([]);
+  const onShown = React.useCallback((shown: readonly DeviceTrust[]) => {
+    inView.current = shown.map((d) => d.device);
+  }, []);
+  const rechecks = useRechecks(overview.devices, 'keys' in keyList ? keyList.keys : undefined, inView);
   const staleMs = Math.max(1, options.staleMinutes) * 60_000;
   const rows = React.useMemo(
     () => visibleDevices({ devices: overview.devices, rechecks, now, staleMs, search, group, sort }),
@@ -353,6 +358,7 @@ export function TrustPanel({ data, options, width, height }: PanelProps<TrustPan
         empty={<Message styles={styles} role="status" title="No device matches the filter" />}
         itemKey={(d) => d.device}
         renderRow={renderRow}
+        onShown={onShown}
       />
     </div>
   );

@@ -17,6 +17,8 @@ interface Props<T> {
   overscan?: number;
   itemKey: (item: T) => string;
   renderRow: (item: T, index: number) => React.ReactNode;
+  /** Told which items are in the DOM (in view, with the overscan) whenever that changes. */
+  onShown?: (shown: readonly T[]) => void;
 }
 
 /**
@@ -36,11 +38,13 @@ export function VirtualRows<T>({
   overscan = 6,
   itemKey,
   renderRow,
+  onShown,
 }: Props<T>): React.ReactElement {
   const [scrollTop, setScrollTop] = React.useState(0);
   const body = Math.max(rowHeight, height - headerHeight);
   const first = Math.max(0, Math.floor(scrollTop / rowHeight) - overscan);
   const last = Math.min(items.length, Math.ceil((scrollTop + body) / rowHeight) + overscan);
+  React.useEffect(() => onShown?.(items.slice(first, last)), [items, first, last, onShown]);
   return (
     <div
       role="table"

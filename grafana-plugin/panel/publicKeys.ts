@@ -13,7 +13,8 @@
 import { useEffect, useMemo, useState } from 'react';
 import type { DataQueryRequest } from '@grafana/data';
 import { getDataSourceSrv } from '@grafana/runtime';
-import { KeyFileError, parseKeyFile, type KeyFile } from '../../core/keyfile';
+import { KeyFileError, type KeyFile } from '../../core/keyfile';
+import { parseKeyListLazily } from './keyAdmission';
 
 const DATASOURCE_TYPE = 'meterproof-trust-datasource';
 /** A key file that has not answered by then is reported as unreachable (the panel shows "no keys"). */
@@ -65,10 +66,11 @@ export function findKeyListText(request: DataQueryRequest | undefined): string |
   return source && 'text' in source ? source.text : undefined;
 }
 
+/** The list's shape is checked now; each key is admitted when a re-check first needs it (keyAdmission.ts). */
 export function parseKeyList(text: string | undefined): KeyListState {
   if (!text) return { none: true };
   try {
-    return { keys: parseKeyFile(text) };
+    return { keys: parseKeyListLazily(text) };
   } catch (e) {
     if (e instanceof KeyFileError) return { error: `public-key list in the data source is not valid: ${e.message}` };
     throw e;

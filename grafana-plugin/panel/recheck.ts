@@ -5,14 +5,16 @@
  * Ed25519 runs in the browser's WebCrypto where it has it (Chromium, Firefox, Safari): native code, off
  * the main thread, about a hundred times faster than JavaScript. `@noble/ed25519` in strict RFC 8032 mode
  * (`zip215: false`) is the fallback and the reference. WebCrypto only ever sees what strict noble would
- * also accept as input: keys admitted by core/pubkey (canonical encodings of prime-order points: every
- * key in a KeyFile is), and signatures whose S is canonical (S < L), checked here first. So where a
- * browser's Ed25519 is laxer than strict RFC 8032, the strict answer wins.
+ * also accept as input: keys admitted by core/pubkey (canonical encodings of prime-order points), which
+ * verifyEd25519 makes sure of itself (keyAdmission.ts, once per key for the page's life), and signatures
+ * whose S is canonical (S < L), checked here first. So where a browser's Ed25519 is laxer than strict
+ * RFC 8032, the strict answer wins.
  */
 import { verifyAsync } from '@noble/ed25519';
 import { SIGNED_TIME_LENGTH, signedTime } from '../../core/firmware';
 import { keysValidAt, type KeyFile } from '../../core/keyfile';
 import { hexToBytes, type PublicKey } from '../../core/pubkey';
+import { admitted } from './keyAdmission';
 
 export type RecheckOutcome =
   /** Signature valid under a registered key, and the signed Total equals the stored one. */
@@ -128,11 +130,12 @@ export function ed25519Engine(): Promise<Ed25519Engine> {
 }
 
 /**
- * Strict Ed25519 verification of a key that core/pubkey admitted. `engine` forces one implementation
- * (the vector tests run both); by default the fastest that passed its self-test.
+ * Strict Ed25519 verification; false under a key that strict admission refuses, which no engine then
+ * sees. `engine` forces one implementation (the vector tests run both); by default the fastest that
+ * passed its self-test.
  */
 export async function verifyEd25519(signature: Uint8Array, message: Uint8Array, key: PublicKey, engine?: Ed25519Engine): Promise<boolean> {
-  if (signature.length !== 64 || !canonicalS(signature)) return false;
+  if (signature.length !== 64 || !canonicalS(signature) || !admitted(key)) return false;
   const use = engine ?? (await ed25519Engine());
   const s = subtle();
   if (use === 'webcrypto' && s) {

@@ -1,10 +1,12 @@
 /**
  * Re-checks every device's last verified reading in the browser. With WebCrypto's Ed25519 the
- * signatures are verified off the main thread; the main thread only starts the checks and collects the
- * answers, a few microseconds each, so that 10,000 devices neither freeze the page nor take long
- * (docs/grafana.md, "Re-check in the browser"). The noble fallback does each verification's arithmetic
- * in its own short task, when its hash arrives. Outcomes are kept while the message, signature, values
- * and key list stay the same, so a dashboard refresh costs nothing.
+ * signatures are verified off the main thread; the main thread starts the checks and collects the
+ * answers, a few microseconds each, and admits each key the first time the page uses it (about a
+ * millisecond), so that 10,000 devices neither freeze the page nor take long (docs/grafana.md,
+ * "Re-check in the browser"). The rows on screen go first. The noble fallback does each verification's
+ * arithmetic in its own short task, when its hash arrives. Outcomes are kept while the message,
+ * signature, values and key list stay the same, and admitted keys for the page's life, so a dashboard
+ * refresh costs nothing.
  */
 import { useEffect, useRef, useState } from 'react';
 import type { KeyFile } from '../../core/keyfile';
@@ -46,19 +48,41 @@ export interface RecheckJob {
 
 /**
  * Re-checks the jobs, a few lanes at a time (`LANES`): each lane starts its next check when its last
- * one answers.
+ * one answers, taking first the jobs of the devices `inView()` names at that moment (the rows on
+ * screen), then the rest in order.
  * Chromium settles WebCrypto's promises without a task boundary, so the checks would otherwise all run
- * in one long task: every `SLICE_MS` the lanes wait together for a fresh task, which lets the page
- * handle input and paint in between. `onProgress` gets the outcomes every `REPORT_MS` and at the end.
- * Stops starting checks once `cancelled()` says so.
+ * in one long task: once a slice has taken `SLICE_MS`, the lanes wait together for a fresh task, which
+ * lets the page handle input and paint in between. A lane looks at the clock before it starts a check
+ * too, since a check's first step may admit its keys (about a millisecond each, the first time).
+ * `onProgress` gets the outcomes every `REPORT_MS`, as soon as the rows on screen are done, and at the
+ * end. Stops starting checks once `cancelled()` says so.
  */
 export async function recheckAll(
   jobs: readonly RecheckJob[],
   keys: KeyFile,
   onProgress: (done: ReadonlyArray<readonly [RecheckJob, RecheckOutcome]>) => void,
   cancelled: () => boolean = () => false,
+  inView: () => readonly string[] = () => [],
 ): Promise<void> {
+  const left = new Set(jobs);
+  /** Checks of rows on screen in flight: when the last one answers, the outcomes are shown at once. */
+  const onScreen = new Set<RecheckJob>();
+  const byDevice = new Map(jobs.map((j) => [j.device, j]));
   let next = 0;
+  const take = (): RecheckJob | undefined => {
+    for (const device of inView()) {
+      const job = byDevice.get(device);
+      if (job && left.delete(job)) {
+        onScreen.add(job);
+        return job;
+      }
+    }
+    while (next < jobs.length) {
+      const job = jobs[next++]!;
+      if (left.delete(job)) return job;
+    }
+    return undefined;
+  };
   let pending: Array<readonly [RecheckJob, RecheckOutcome]> = [];
   let reported = now();
   let sliceStarted = now();
@@ -76,8 +100,11 @@ export async function recheckAll(
       sliceStarted = now();
     }));
   const lane = async () => {
-    while (next < jobs.length && !cancelled()) {
-      const job = jobs[next++]!;
+    for (;;) {
+      // Again after the wait: the lanes that waited together resume together.
+      while (now() - sliceStarted >= SLICE_MS) await pause();
+      const job = cancelled() ? undefined : take();
+      if (!job) return;
       let o: RecheckOutcome;
       try {
         o = await recheck(job.input, keys);
@@ -85,8 +112,7 @@ export async function recheckAll(
         o = { kind: 'unavailable', detail: String(e) };
       }
       pending.push([job, o]);
-      if (now() - reported >= REPORT_MS) report();
-      if (now() - sliceStarted >= SLICE_MS) await pause();
+      if ((onScreen.delete(job) && onScreen.size === 0) || now() - reported >= REPORT_MS) report();
     }
   };
   const lanes = LANES[await ed25519Engine()];
@@ -107,7 +133,15 @@ function checkable(d: DeviceTrust): RecheckJob | undefined {
 
 const NO_OUTCOMES: ReadonlyMap<string, RecheckOutcome> = new Map();
 
-export function useRechecks(devices: readonly DeviceTrust[], keys: KeyFile | undefined): ReadonlyMap<string, RecheckOutcome> {
+/**
+ * The outcomes by device. `inView.current` names the devices whose rows are on screen (TrustPanel keeps
+ * it up to date as the table scrolls): they are checked first.
+ */
+export function useRechecks(
+  devices: readonly DeviceTrust[],
+  keys: KeyFile | undefined,
+  inView: { readonly current: readonly string[] },
+): ReadonlyMap<string, RecheckOutcome> {
   const [outcomes, setOutcomes] = useState<ReadonlyMap<string, RecheckOutcome>>(new Map());
   const cache = useRef<{ keys?: KeyFile; byKey: Map<string, RecheckOutcome> }>({ byKey: new Map() });
 
@@ -139,13 +173,14 @@ export function useRechecks(devices: readonly DeviceTrust[], keys: KeyFile | und
           if (!cancelled) setOutcomes(new Map(out)); // show progress, then let the page breathe
         },
         () => cancelled,
+        () => inView.current,
       );
       if (!cancelled && jobs.length === 0) setOutcomes(out);
     })();
     return () => {
       cancelled = true;
     };
-  }, [devices, keys]);
+  }, [devices, keys, inView]);
 
   // Without keys nothing was re-checked: no outcomes, whatever an earlier key file gave.
   return keys ? outcomes : NO_OUTCOMES;

@@ -1,11 +1,14 @@
 // The re-check's choice of Ed25519 engine and its strictness, with WebCrypto stand-ins: a laxer browser
-// never gets the last word, and a WebCrypto that fails its self-test is not used.
+// never gets the last word, a WebCrypto that fails its self-test is not used, and no key reaches
+// WebCrypto that strict admission has not accepted, however late a key is admitted.
 import { generateKeyPairSync, sign } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseKeyFile } from '../../core/keyfile';
-import { parsePublicKey } from '../../core/pubkey';
+import { admittedKey, hexToBytes, parsePublicKey } from '../../core/pubkey';
+import { admissionsSoFar, parseKeyListLazily } from '../../grafana-plugin/panel/keyAdmission';
 import { canonicalS, ed25519Engine, recheck, useSubtleForTests, verifyEd25519 } from '../../grafana-plugin/panel/recheck';
 import { recheckAll, type RecheckJob } from '../../grafana-plugin/panel/useRechecks';
+import { readVectorJson } from '../harness/vectors';
 
 const L = (1n << 252n) + 27742317777372353535851937790883648493n;
 const le = (n: bigint) => Buffer.from(n.toString(16).padStart(64, '0'), 'hex').reverse();
@@ -19,6 +22,9 @@ const signature = sign(null, Buffer.from(message), privateKey);
 const malleated = Buffer.concat([signature.subarray(0, 32), le(readLe(signature.subarray(32)) + L)]);
 
 const real = globalThis.crypto.subtle;
+/** ed25519-speccheck's keys: small-order, mixed-order and non-canonical ones among them. */
+const speccheckKeys = [...new Set(readVectorJson<Array<{ pub_key: string }>>('ed25519-speccheck/cases.json').map((c) => c.pub_key))];
+
 /** A WebCrypto that reduces S modulo L instead of refusing S ≥ L, and counts what it is asked. */
 function laxSubtle() {
   const seen = { verify: 0 };
@@ -30,6 +36,19 @@ function laxSubtle() {
       const reduced = Buffer.concat([bytes.subarray(0, 32), le(readLe(bytes.subarray(32)) % L)]);
       return real.verify(alg, key, reduced, data);
     },
+  };
+  return { subtle: subtle as unknown as SubtleCrypto, seen };
+}
+
+/** The real WebCrypto, counting the keys it is asked to import. */
+function countingSubtle() {
+  const seen = { importKey: 0 };
+  const subtle = {
+    importKey: (...args: Parameters<SubtleCrypto['importKey']>) => {
+      seen.importKey++;
+      return real.importKey(...args);
+    },
+    verify: real.verify.bind(real),
   };
   return { subtle: subtle as unknown as SubtleCrypto, seen };
 }
@@ -110,5 +129,68 @@ describe('recheckAll', () => {
       () => true,
     );
     expect(reports).toBe(0);
+  });
+});
+
+describe('keys admitted on first use', () => {
+  const file = JSON.stringify({
+    good: keyHex,
+    ...Object.fromEntries(speccheckKeys.map((k, i) => [`spec-${i}`, k])),
+    listed: [keyHex, { key: speccheckKeys[0], label: 'small order' }],
+    refusedOnly: [{ key: speccheckKeys[2] }],
+    notHex: 'zz'.repeat(32),
+  });
+
+  it('gives the devices, keys and refusals that admitting them all up front gives', () => {
+    const eager = parseKeyFile(file);
+    const lazy = parseKeyListLazily(file);
+    const view = (k: typeof eager) => Object.fromEntries([...k.devices].map(([d, es]) => [d, es.map((e) => e.key.hex)]));
+    for (const device of ['good', 'listed', 'refusedOnly', 'notHex', ...speccheckKeys.map((_, i) => `spec-${i}`)]) {
+      expect(
+        lazy.devices.get(device)?.map((e) => e.key.hex),
+        device,
+      ).toEqual(eager.devices.get(device)?.map((e) => e.key.hex));
+      expect(lazy.devices.has(device), device).toBe(eager.devices.has(device));
+    }
+    expect(view(lazy)).toEqual(view(eager));
+    expect(lazy.devices.size).toBe(eager.devices.size);
+    expect(lazy.keyCount).toBe(eager.keyCount);
+    expect(lazy.rejected.map((r) => r.device).sort()).toEqual(eager.rejected.map((r) => r.device).sort());
+    expect(eager.rejected.length).toBeGreaterThan(3); // the vectors hold keys that admission refuses
+  });
+
+  it('admits each key once for the page, however often the same list is parsed and looked up', () => {
+    const devices = ['good', 'listed', 'refusedOnly', ...speccheckKeys.map((_, i) => `spec-${i}`)];
+    const distinct = new Set([keyHex, ...speccheckKeys]).size;
+    const before = admissionsSoFar();
+    for (let refresh = 0; refresh < 3; refresh++) {
+      const keys = parseKeyListLazily(file);
+      for (const d of devices) keys.devices.get(d);
+    }
+    expect(admissionsSoFar() - before).toBeLessThanOrEqual(distinct);
+    const after = admissionsSoFar();
+    parseKeyListLazily(file).devices.get('good');
+    parseKeyListLazily(JSON.stringify({ renamed: keyHex })).devices.get('renamed');
+    expect(admissionsSoFar()).toBe(after);
+  });
+
+  it('re-checks nothing under a key admission refuses, and gives WebCrypto none of them', async () => {
+    const { subtle, seen } = countingSubtle();
+    useSubtleForTests(subtle);
+    expect(await ed25519Engine()).toBe('webcrypto');
+    const imported = seen.importKey; // the self-test's key
+    const msg = new TextEncoder().encode(message);
+    const refused = speccheckKeys.filter((k) => !parseKeyFile(JSON.stringify({ d: k })).devices.has('d'));
+    expect(refused.length).toBeGreaterThan(2);
+    for (const k of refused) {
+      // A key object that skipped admission, as a caller's bug could hand over.
+      expect(await verifyEd25519(signature, msg, admittedKey(hexToBytes(k)), 'webcrypto')).toBe(false);
+      expect(parseKeyListLazily(JSON.stringify({ plug: k })).devices.get('plug')).toBeUndefined();
+      const keys = parseKeyListLazily(JSON.stringify({ plug: k }));
+      expect(await recheck({ device: 'plug', message, signature: signature.toString('hex'), values: [12.345] }, keys)).toEqual({
+        kind: 'no_key',
+      });
+    }
+    expect(seen.importKey).toBe(imported);
   });
 });

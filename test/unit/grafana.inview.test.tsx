@@ -1,0 +1,74 @@
+// @vitest-environment jsdom
+// The trust panel re-checks the rows on screen first: the table (VirtualRows) tells the re-check which
+// rows it shows, also after a scroll, so rows scrolled to are checked before the thousands above them.
+import '../harness/fixtures/grafana/jsdomSetup';
+import { generateKeyPairSync, sign } from 'node:crypto';
+import * as React from 'react';
+import { act } from 'react';
+import { createRoot, type Root } from 'react-dom/client';
+import { LoadingState, type PanelProps } from '@grafana/data';
+import { setDataSourceSrv, type DataSourceSrv } from '@grafana/runtime';
+import { afterEach, expect, it } from 'vitest';
+import { DEFAULT_OPTIONS, type TrustPanelOptions } from '../../grafana-plugin/panel/options';
+import { TrustPanel } from '../../grafana-plugin/panel/TrustPanel';
+import { trustFrame } from '../../grafana-plugin/datasource/frames';
+import { trustResults, type FakeDevice } from '../harness/fixtures/grafana/fleetFrames';
+
+const N = 2_000;
+const NOW = Date.now();
+// One key for the whole fleet: its admission is paid once, so the order of the checks is all that differs.
+const { publicKey, privateKey } = generateKeyPairSync('ed25519');
+const keyHex = Buffer.from(publicKey.export({ format: 'jwk' }).x!, 'base64url').toString('hex');
+const fleet: FakeDevice[] = Array.from({ length: N }, (_, i) => {
+  const message = `2024-05-01T10:00:00,${(i + 0.5).toFixed(3)}`;
+  return {
+    device: `plug-${String(i).padStart(4, '0')}`,
+    status: 'ok',
+    lastSeen: NOW - 1000,
+    signedAt: NOW - 1000,
+    values: [i + 0.5],
+    message,
+    signature: sign(null, Buffer.from(message), privateKey).toString('hex'),
+    counts: { ok: 1 },
+  };
+});
+const keyList = JSON.stringify(Object.fromEntries(fleet.map((d) => [d.device, keyHex])));
+const settings = { type: 'meterproof-trust-datasource', jsonData: { publicKeys: keyList } };
+setDataSourceSrv({ getInstanceSettings: () => settings, getList: () => [settings] } as unknown as DataSourceSrv);
+
+let root: Root | undefined;
+afterEach(() => act(() => root?.unmount()));
+
+const rows = (el: HTMLElement) => [...el.querySelectorAll<HTMLElement>('[role=row][data-device]')];
+const checking = (row: HTMLElement) => row.textContent!.includes('checking…');
+
+it('re-checks the rows scrolled to before the rows above them', { timeout: 30_000 }, async () => {
+  const host = document.body.appendChild(document.createElement('div'));
+  const props = {
+    data: { state: LoadingState.Done, series: [trustFrame(trustResults(fleet), 'ENERGY_Total', 'A', '')], timeRange: {} },
+    options: { ...DEFAULT_OPTIONS, recheck: true },
+    width: 1100,
+    height: 420,
+  } as unknown as PanelProps<TrustPanelOptions>;
+  await act(async () => {
+    root = createRoot(host);
+    root.render(<TrustPanel {...props} />);
+  });
+  const table = host.querySelector<HTMLElement>('[role=table]')!;
+  act(() => {
+    table.scrollTop = N * 34;
+    table.dispatchEvent(new Event('scroll'));
+  });
+  const bottom = rows(host);
+  expect(bottom.at(-1)!.dataset.device).toBe(`plug-${N - 1}`);
+  const until = Date.now() + 20_000;
+  while (Date.now() < until && bottom.some((r) => checking(r))) await act(() => new Promise((r) => setTimeout(r, 5)));
+  expect(rows(host).filter(checking)).toEqual([]);
+  // Most of the fleet above is still waiting: checked in order, these rows would have come last.
+  act(() => {
+    table.scrollTop = 0;
+    table.dispatchEvent(new Event('scroll'));
+  });
+  expect(rows(host)[0]!.dataset.device).toBe('plug-0000');
+  expect(rows(host).filter(checking).length).toBeGreaterThan(0);
+});
