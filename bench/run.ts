@@ -283,4 +283,6 @@ else if (mode === '--redis-only') void redisOnly();
 else if (mode === '--raw') rawRateChild(rest[0] as 'sodium' | 'node', rest[1]!, rest[2]!, Number(rest[3]));
 else if (mode === '--grafana')
   void grafanaBench(); // the Grafana part alone
+else if (mode === '--grafana-influx')
+  void grafanaBench(rest[0] === '30d' ? '30d' : '200k'); // one InfluxDB size, no Chromium
 else void main();

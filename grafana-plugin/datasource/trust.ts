@@ -1,0 +1,109 @@
+/**
+ * The Trust status request flow (docs/grafana.md, "Performance"): the counts first, then every row of a
+ * narrow window at the end of the range, and the full row statements only for the devices whose latest
+ * rows that window does not hold. InfluxDB reads few points for the window; it would read every point
+ * of the proof strings for a selector per device.
+ */
+import { DEFAULT_FIELD_NAMES } from '../../core/field-names';
+import { formatRegexVariable } from '../../core/influxql';
+import { VERIFIED_TAG } from '../../core/status';
+import type { InfluxResult } from './influxClient';
+import { TRUST_COUNT_STATEMENTS, phaseCountStatement, trustStatements, trustWindowStatement, type Scope } from './statements';
+
+const { deviceTag: DEVICE_TAG } = DEFAULT_FIELD_NAMES;
+
+/** The window spans this many of the fleet's median reading periods: the latest reading, and slack. */
+export const WINDOW_PERIODS = 2;
+
+/** Runs statements, one per request, and returns their results in order (InfluxClient.run). */
+export type RunStatements = (statements: readonly string[]) => Promise<InfluxResult[]>;
+
+/** What the data source hands trustFrame: results in `trustStatements` order, then the window's. */
+export interface TrustAnswers {
+  results: InfluxResult[];
+  executed: string[];
+}
+
+/** Per device: its counted rows, and whether it has a counted verified series. */
+function countedDevices(counts: readonly InfluxResult[]): Map<string, { rows: number; verified: boolean }> {
+  const devices = new Map<string, { rows: number; verified: boolean }>();
+  for (const s of counts.flatMap((r) => r.series ?? [])) {
+    const name = s.tags?.[DEVICE_TAG];
+    if (!name) continue;
+    const counted = Math.max(0, ...(s.values ?? []).flatMap((v) => v.slice(1)).map((v) => (typeof v === 'number' ? v : 0)));
+    const d = devices.get(name) ?? { rows: 0, verified: false };
+    // A series may be counted by several statements: its largest count, summed over the device's series, is
+    // at least its share of the rows, which is all the window's width needs.
+    devices.set(name, { rows: Math.max(d.rows, counted), verified: d.verified || s.tags?.[VERIFIED_TAG] === 'true' });
+  }
+  return devices;
+}
+
+/** Where the window begins: WINDOW_PERIODS median periods (range / rows) before the end. */
+export function windowStart(s: Scope, rows: readonly number[]): number {
+  const sorted = rows.filter((n) => n > 0).sort((a, b) => a - b);
+  if (sorted.length === 0) return s.toMs;
+  const median = sorted[Math.floor(sorted.length / 2)]!;
+  return s.toMs - (WINDOW_PERIODS * (s.toMs - s.fromMs)) / median;
+}
+
+/**
+ * From the window's rows: the devices whose latest rows it may not hold (those with no row in it, and
+ * those with a verified series none of whose rows is in it: their last verified reading, the proof
+ * shown, is older), and the devices with a multi-phase row.
+ */
+function readWindow(counted: ReturnType<typeof countedDevices>, window: InfluxResult, totalField: string) {
+  const seen = new Map<string, boolean>();
+  const phased = new Set<string>();
+  for (const s of window.series ?? []) {
+    const at = (c: string) => s.columns.indexOf(c);
+    const [device, verified, phase] = [at(DEVICE_TAG), at(VERIFIED_TAG), at(`${totalField}_0`)];
+    for (const v of s.values ?? []) {
+      const name = v[device];
+      if (typeof name !== 'string') continue;
+      seen.set(name, (seen.get(name) ?? false) || v[verified] === 'true');
+      if (phase >= 0 && v[phase] !== null && v[phase] !== undefined) phased.add(name);
+    }
+  }
+  const missed = [...counted].filter(([name, d]) => !seen.has(name) || (d.verified && !seen.get(name))).map(([name]) => name);
+  return { missed, phased: [...phased] };
+}
+
+/**
+ * Runs the Trust status statements for one scope, in three steps: the counts; the window (from them, its
+ * width); the row statements for the devices it missed, with the phase counts of multi-phase devices
+ * (those it saw, and those it missed, which may be). The answers are trustFrame's input.
+ */
+export async function trustAnswers(run: RunStatements, s: Scope): Promise<TrustAnswers> {
+  const all = trustStatements(s);
+  const countStatements = TRUST_COUNT_STATEMENTS.map((i) => all[i]!);
+  const counts = await run(countStatements);
+  const counted = countedDevices(counts);
+  const since = windowStart(
+    s,
+    [...counted.values()].map((d) => d.rows),
+  );
+  const executed = [...countStatements];
+  let window: InfluxResult = {};
+  if (since > s.fromMs) {
+    const statement = trustWindowStatement(s, since);
+    executed.push(statement);
+    window = (await run([statement]))[0] ?? {};
+  }
+  const { missed, phased } = since > s.fromMs ? readWindow(counted, window, s.totalField) : { missed: [...counted.keys()], phased: [] };
+  const only = (devices: readonly string[]): Scope => ({ ...s, device: formatRegexVariable(devices) });
+  const rows =
+    missed.length > 0 ? trustStatements(only(missed)).flatMap((q, i) => (TRUST_COUNT_STATEMENTS.includes(i) ? [] : [{ q, i }])) : [];
+  const phases = [...new Set([...phased, ...missed])];
+  const last = [...rows.map(({ q }) => q), ...(phases.length > 0 ? [phaseCountStatement(only(phases))] : [])];
+  const answers = last.length > 0 ? await run(last) : [];
+  executed.push(...last);
+  const results: InfluxResult[] = all.map(() => ({}));
+  TRUST_COUNT_STATEMENTS.forEach((i, k) => (results[i] = counts[k]!));
+  rows.forEach(({ i }, k) => (results[i] = answers[k]!));
+  // Phase counts join the verified counts: the rows of a series counted by its Total or by its first phase.
+  const [verifiedCounts] = TRUST_COUNT_STATEMENTS;
+  if (phases.length > 0)
+    results[verifiedCounts!] = { series: [...(results[verifiedCounts!]!.series ?? []), ...(answers[rows.length]!.series ?? [])] };
+  return { results: [...results, window], executed };
+}
