@@ -195,8 +195,8 @@ export function trustFrame(
   /** A row's device: the series' tag (grouped), or the row's `"device"::tag` column (the window). */
   const deviceOf = (s: InfluxSeries, row: Row): string | undefined => s.tags?.[DEVICE_TAG] ?? str(row[DEVICE_TAG]) ?? undefined;
   const rowResults = results.map((r, i) => (TRUST_COUNT_STATEMENTS.includes(i) ? [] : (r?.series ?? [])));
-  // Last rows: from every series that says its rows' verdict.
-  for (const s of rowResults.flat().filter(saysVerdict)) {
+  // Last rows: result 0's (grouped by verdict), and every other series that says its rows' verdict.
+  for (const s of rowResults.flatMap((series, i) => (i === 0 ? series : series.filter(saysVerdict)))) {
     for (const row of rowsOf(s)) {
       const d = named(deviceOf(s, row));
       const time = num(row.time);

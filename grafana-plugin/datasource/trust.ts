@@ -8,7 +8,7 @@ import { DEFAULT_FIELD_NAMES } from '../../core/field-names';
 import { formatRegexVariable } from '../../core/influxql';
 import { VERIFIED_TAG } from '../../core/status';
 import type { InfluxResult } from './influxClient';
-import { TRUST_COUNT_STATEMENTS, phaseCountStatement, trustStatements, trustWindowStatement, type Scope } from './statements';
+import { TRUST_COUNT_STATEMENTS, trustStatements, trustWindowStatement, type Scope } from './statements';
 
 const { deviceTag: DEVICE_TAG } = DEFAULT_FIELD_NAMES;
 
@@ -32,9 +32,8 @@ function countedDevices(counts: readonly InfluxResult[]): Map<string, { rows: nu
     if (!name) continue;
     const counted = Math.max(0, ...(s.values ?? []).flatMap((v) => v.slice(1)).map((v) => (typeof v === 'number' ? v : 0)));
     const d = devices.get(name) ?? { rows: 0, verified: false };
-    // A series may be counted by several statements: its largest count, summed over the device's series, is
-    // at least its share of the rows, which is all the window's width needs.
-    devices.set(name, { rows: Math.max(d.rows, counted), verified: d.verified || s.tags?.[VERIFIED_TAG] === 'true' });
+    // A series' largest count (its rows, counted by several fields), summed over the device's series.
+    devices.set(name, { rows: d.rows + counted, verified: d.verified || s.tags?.[VERIFIED_TAG] === 'true' });
   }
   return devices;
 }
@@ -48,31 +47,24 @@ export function windowStart(s: Scope, rows: readonly number[]): number {
 }
 
 /**
- * From the window's rows: the devices whose latest rows it may not hold (those with no row in it, and
- * those with a verified series none of whose rows is in it: their last verified reading, the proof
- * shown, is older), and the devices with a multi-phase row.
+ * The devices whose latest rows the window may not hold: those with no row in it, and those with a
+ * verified series none of whose rows is in it (their last verified reading, the proof shown, is older).
  */
-function readWindow(counted: ReturnType<typeof countedDevices>, window: InfluxResult, totalField: string) {
+function missedByWindow(counted: ReturnType<typeof countedDevices>, window: InfluxResult): string[] {
   const seen = new Map<string, boolean>();
-  const phased = new Set<string>();
   for (const s of window.series ?? []) {
-    const at = (c: string) => s.columns.indexOf(c);
-    const [device, verified, phase] = [at(DEVICE_TAG), at(VERIFIED_TAG), at(`${totalField}_0`)];
+    const [device, verified] = [s.columns.indexOf(DEVICE_TAG), s.columns.indexOf(VERIFIED_TAG)];
     for (const v of s.values ?? []) {
       const name = v[device];
-      if (typeof name !== 'string') continue;
-      seen.set(name, (seen.get(name) ?? false) || v[verified] === 'true');
-      if (phase >= 0 && v[phase] !== null && v[phase] !== undefined) phased.add(name);
+      if (typeof name === 'string') seen.set(name, (seen.get(name) ?? false) || v[verified] === 'true');
     }
   }
-  const missed = [...counted].filter(([name, d]) => !seen.has(name) || (d.verified && !seen.get(name))).map(([name]) => name);
-  return { missed, phased: [...phased] };
+  return [...counted].filter(([name, d]) => !seen.has(name) || (d.verified && !seen.get(name))).map(([name]) => name);
 }
 
 /**
- * Runs the Trust status statements for one scope, in three steps: the counts; the window (from them, its
- * width); the row statements for the devices it missed, with the phase counts of multi-phase devices
- * (those it saw, and those it missed, which may be). The answers are trustFrame's input.
+ * Runs the Trust status statements for one scope, in up to three steps: the counts; the window (its
+ * width from the counts); the row statements for the devices it missed. The answers are trustFrame's input.
  */
 export async function trustAnswers(run: RunStatements, s: Scope): Promise<TrustAnswers> {
   const all = trustStatements(s);
@@ -90,20 +82,15 @@ export async function trustAnswers(run: RunStatements, s: Scope): Promise<TrustA
     executed.push(statement);
     window = (await run([statement]))[0] ?? {};
   }
-  const { missed, phased } = since > s.fromMs ? readWindow(counted, window, s.totalField) : { missed: [...counted.keys()], phased: [] };
-  const only = (devices: readonly string[]): Scope => ({ ...s, device: formatRegexVariable(devices) });
-  const rows =
-    missed.length > 0 ? trustStatements(only(missed)).flatMap((q, i) => (TRUST_COUNT_STATEMENTS.includes(i) ? [] : [{ q, i }])) : [];
-  const phases = [...new Set([...phased, ...missed])];
-  const last = [...rows.map(({ q }) => q), ...(phases.length > 0 ? [phaseCountStatement(only(phases))] : [])];
-  const answers = last.length > 0 ? await run(last) : [];
-  executed.push(...last);
+  const missed = since > s.fromMs ? missedByWindow(counted, window) : [...counted.keys()];
   const results: InfluxResult[] = all.map(() => ({}));
   TRUST_COUNT_STATEMENTS.forEach((i, k) => (results[i] = counts[k]!));
-  rows.forEach(({ i }, k) => (results[i] = answers[k]!));
-  // Phase counts join the verified counts: the rows of a series counted by its Total or by its first phase.
-  const [verifiedCounts] = TRUST_COUNT_STATEMENTS;
-  if (phases.length > 0)
-    results[verifiedCounts!] = { series: [...(results[verifiedCounts!]!.series ?? []), ...(answers[rows.length]!.series ?? [])] };
+  if (missed.length > 0) {
+    const rows = trustStatements({ ...s, device: formatRegexVariable(missed) }).flatMap((q, i) =>
+      TRUST_COUNT_STATEMENTS.includes(i) ? [] : [{ q, i }],
+    );
+    const answers = await run(rows.map(({ q }) => q));
+    rows.forEach(({ q, i }, k) => ((results[i] = answers[k]!), executed.push(q)));
+  }
   return { results: [...results, window], executed };
 }
