@@ -48,6 +48,15 @@ function line(device: number, reading: number, s: number): string {
   );
 }
 
+/** One batch; a write that timed out on a busy machine is sent again (the same points overwrite themselves). */
+async function write(influx: InfluxServer, body: string, attempts = 3): Promise<void> {
+  const r = await fetch(`${influx.url}/write?db=${DB}&precision=s`, { method: 'POST', body });
+  if (r.status === 204) return;
+  const text = await r.text();
+  if (attempts > 1 && /timeout/.test(text)) return write(influx, body, attempts - 1);
+  throw new Error(`InfluxDB write ${r.status}: ${text}`);
+}
+
 /** Loads the fleet in time order, as it would have arrived; returns the range it covers, in ms. */
 async function load(influx: InfluxServer, size: Size): Promise<{ fromMs: number; toMs: number; seconds: number }> {
   const endS = Math.floor(Date.now() / 1000) - 60;
@@ -58,9 +67,7 @@ async function load(influx: InfluxServer, size: Size): Promise<{ fromMs: number;
   const flush = async () => {
     const body = lines.join('\n');
     lines = [];
-    const p = fetch(`${influx.url}/write?db=${DB}&precision=s`, { method: 'POST', body }).then(async (r) => {
-      if (r.status !== 204) throw new Error(`InfluxDB write ${r.status}: ${await r.text()}`);
-    });
+    const p = write(influx, body);
     inFlight.add(p);
     void p.finally(() => inFlight.delete(p));
     if (inFlight.size >= WRITERS) await Promise.race(inFlight);
