@@ -206,9 +206,10 @@ describe('simulate → Mosquitto → Telegraf stand-in → processor → InfluxD
     const lastOk = (d: string) => expected.filter((m) => m.device === d && m.expected === 'ok').at(-1);
     expect(lastVerified).toEqual(Object.fromEntries(devices.filter(lastOk).map((d) => [d, signedText(lastOk(d)!.payload)])));
 
-    // 2, 3: readings per device and verdict (by Time, and by Total for failing rows; the larger count).
+    // 2–4: readings per device and verdict (verified ones by their Total or first phase, the others by Time
+    // and each Total; the larger count).
     const counts: Record<string, Partial<Record<VerifyStatus, number>>> = {};
-    for (const i of [2, 3])
+    for (const i of [2, 3, 4])
       for (const s of results[i]!.series ?? []) {
         const n = Math.max(...(s.values[0]!.slice(1) as number[]));
         const byStatus = (counts[s.tags!.device!] ??= {});
