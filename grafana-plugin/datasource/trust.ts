@@ -82,11 +82,13 @@ export async function trustAnswers(run: RunStatements, s: Scope): Promise<TrustA
     executed.push(statement);
     window = (await run([statement]))[0] ?? {};
   }
-  const missed = since > s.fromMs ? missedByWindow(counted, window) : [...counted.keys()];
+  const windowed = since > s.fromMs;
+  const missed = windowed ? missedByWindow(counted, window) : [...counted.keys()];
   const results: InfluxResult[] = all.map(() => ({}));
   TRUST_COUNT_STATEMENTS.forEach((i, k) => (results[i] = counts[k]!));
   if (missed.length > 0) {
-    const rows = trustStatements({ ...s, device: formatRegexVariable(missed) }).flatMap((q, i) =>
+    // Without a window, every device: the scope as it is, not a list of them all.
+    const rows = trustStatements(windowed ? { ...s, device: formatRegexVariable(missed) } : s).flatMap((q, i) =>
       TRUST_COUNT_STATEMENTS.includes(i) ? [] : [{ q, i }],
     );
     const answers = await run(rows.map(({ q }) => q));
