@@ -13,7 +13,7 @@ import { TRUST_COUNT_STATEMENTS, trustStatements, trustWindowStatement, type Sco
 const { deviceTag: DEVICE_TAG } = DEFAULT_FIELD_NAMES;
 
 /** The window spans this many of the fleet's median reading periods: the latest reading, and slack. */
-export const WINDOW_PERIODS = 2;
+const WINDOW_PERIODS = 2;
 
 /** Runs statements, one per request, and returns their results in order (InfluxClient.run). */
 export type RunStatements = (statements: readonly string[]) => Promise<InfluxResult[]>;
@@ -39,7 +39,7 @@ function countedDevices(counts: readonly InfluxResult[]): Map<string, { rows: nu
 }
 
 /** Where the window begins: WINDOW_PERIODS median periods (range / rows) before the end. */
-export function windowStart(s: Scope, rows: readonly number[]): number {
+function windowStart(s: Scope, rows: readonly number[]): number {
   const sorted = rows.filter((n) => n > 0).sort((a, b) => a - b);
   if (sorted.length === 0) return s.toMs;
   const median = sorted[Math.floor(sorted.length / 2)]!;
