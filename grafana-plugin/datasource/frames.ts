@@ -240,8 +240,8 @@ export function trustFrame(
       signature: str(fields[TRUST_FIELDS.signature]) ?? undefined,
     });
   }
-  // Counts per statement, summed over a device's series of one status; two statements counting the same
-  // rows by different fields (2 by Time, 3 by the Totals of failing rows) are merged by the larger count.
+  // Counts per statement, summed over a device's series of one status; statements counting the same rows
+  // by different fields (a verified series by its Total or by its first phase) are merged by the larger count.
   for (const i of TRUST_COUNT_STATEMENTS) {
     const counts = new Map<DeviceRow, Map<VerifyStatus, number>>();
     for (const s of results[i]?.series ?? []) {
