@@ -8,7 +8,7 @@ import { DEFAULT_FIELD_NAMES } from '../../core/field-names';
 import { formatRegexVariable } from '../../core/influxql';
 import { VERIFIED_TAG } from '../../core/status';
 import type { InfluxResult } from './influxClient';
-import { TRUST_COUNT_STATEMENTS, trustStatements, trustWindowStatement, type Scope } from './statements';
+import { TRUST_COUNT_STATEMENTS, phaseStatements, trustStatements, trustWindowStatement, type Scope } from './statements';
 
 const { deviceTag: DEVICE_TAG } = DEFAULT_FIELD_NAMES;
 
@@ -62,20 +62,28 @@ function missedByWindow(counted: ReturnType<typeof countedDevices>, window: Infl
   return [...counted].filter(([name, d]) => !seen.has(name) || (d.verified && !seen.get(name))).map(([name]) => name);
 }
 
+/** The devices named in an answer grouped by device. */
+const devicesOf = (r: InfluxResult | undefined): string[] => [
+  ...new Set((r?.series ?? []).map((s) => s.tags?.[DEVICE_TAG]).filter((d): d is string => !!d)),
+];
+
 /**
- * Runs the Trust status statements for one scope, in up to three steps: the counts; the window (its
- * width from the counts); the row statements for the devices it missed. The answers are trustFrame's input.
+ * Runs the Trust status statements for one scope, in up to three steps: the counts, and which devices
+ * have multi-phase verified rows; the window (its width from the counts); the row statements for the
+ * devices it missed, and the phase counts. The answers are trustFrame's input.
  */
 export async function trustAnswers(run: RunStatements, s: Scope): Promise<TrustAnswers> {
   const all = trustStatements(s);
   const countStatements = TRUST_COUNT_STATEMENTS.map((i) => all[i]!);
-  const counts = await run(countStatements);
+  const [phaseLast, ...counts] = await run([phaseStatements(s).last, ...countStatements]);
   const counted = countedDevices(counts);
+  // A multi-phase device's last verified row stands for its verified series, whose count comes later.
+  for (const d of devicesOf(phaseLast)) counted.set(d, { rows: counted.get(d)?.rows ?? 0, verified: true });
   const since = windowStart(
     s,
     [...counted.values()].map((d) => d.rows),
   );
-  const executed = [...countStatements];
+  const executed = [phaseStatements(s).last, ...countStatements];
   let window: InfluxResult = {};
   if (since > s.fromMs) {
     const statement = trustWindowStatement(s, since);
@@ -84,15 +92,21 @@ export async function trustAnswers(run: RunStatements, s: Scope): Promise<TrustA
   }
   const windowed = since > s.fromMs;
   const missed = windowed ? missedByWindow(counted, window) : [...counted.keys()];
+  const only = (devices: readonly string[]): Scope => ({ ...s, device: formatRegexVariable(devices) });
+  // Without a window, every device: the scope as it is, not a list of them all.
+  const rows =
+    missed.length > 0
+      ? trustStatements(windowed ? only(missed) : s).flatMap((q, i) => (TRUST_COUNT_STATEMENTS.includes(i) ? [] : [{ q, i }]))
+      : [];
+  const phased = devicesOf(phaseLast);
+  const last = [...rows.map(({ q }) => q), ...(phased.length > 0 ? [phaseStatements(only(phased)).count] : [])];
+  const answers = last.length > 0 ? await run(last) : [];
+  executed.push(...last);
   const results: InfluxResult[] = all.map(() => ({}));
   TRUST_COUNT_STATEMENTS.forEach((i, k) => (results[i] = counts[k]!));
-  if (missed.length > 0) {
-    // Without a window, every device: the scope as it is, not a list of them all.
-    const rows = trustStatements(windowed ? { ...s, device: formatRegexVariable(missed) } : s).flatMap((q, i) =>
-      TRUST_COUNT_STATEMENTS.includes(i) ? [] : [{ q, i }],
-    );
-    const answers = await run(rows.map(({ q }) => q));
-    rows.forEach(({ q, i }, k) => ((results[i] = answers[k]!), executed.push(q)));
-  }
-  return { results: [...results, window], executed };
+  rows.forEach(({ i }, k) => (results[i] = answers[k]!));
+  // Phase counts join the verified counts: a series' rows, counted by its Total or by its first phase.
+  const [verifiedCounts] = TRUST_COUNT_STATEMENTS;
+  if (phased.length > 0) results[verifiedCounts!] = { series: [...(counts[0]!.series ?? []), ...(answers[rows.length]!.series ?? [])] };
+  return { results: [...results, window, phaseLast!], executed };
 }

@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import '../harness/fixtures/grafana/jsdomSetup';
 import { trustFrame } from '../../grafana-plugin/datasource/frames';
-import { LONG_RANGE_MS, trustStatements, type Scope } from '../../grafana-plugin/datasource/statements';
+import { LONG_RANGE_MS, phaseStatements, trustStatements, type Scope } from '../../grafana-plugin/datasource/statements';
 import { trustAnswers } from '../../grafana-plugin/datasource/trust';
 import type { InfluxResult as Answer } from '../../grafana-plugin/datasource/influxClient';
 import { startInfluxDB, type InfluxResult, type InfluxServer } from '../harness/influxdb';
@@ -178,11 +178,15 @@ describe('Trust status from the window, and the full statements for the devices 
 
   it('gives the frame of the full statements, reading only the missed devices in full', async () => {
     const { results, executed } = await trustAnswers((statements) => Promise.all(statements.map(ask)), win);
-    // The reference: every full statement for every device.
-    const [flow, reference] = [table(results), table(await Promise.all(trustStatements(win).map(ask)))];
+    // The reference: every full statement for every device, and the phase counts of them all.
+    const full: Answer[] = await Promise.all(trustStatements(win).map(ask));
+    full[2] = { series: [...(full[2]!.series ?? []), ...((await ask(phaseStatements(win).count)).series ?? [])] };
+    const [flow, reference] = [table(results), table(full)];
     expect(flow).toEqual(reference);
     expect(executed.some((q) => q.startsWith('SELECT "device"::tag'))).toBe(true); // the window was read
-    const missed = executed.filter((q) => q.startsWith('SELECT last(')).map((q) => /"device"::tag =~ (\S+)/.exec(q)?.[1]);
+    const missed = executed
+      .filter((q) => q.startsWith('SELECT last(') && q.includes('"device"::tag =~'))
+      .map((q) => /"device"::tag =~ (\S+)/.exec(q)?.[1]);
     expect(new Set(missed)).toEqual(new Set(['/^(?:(?:silent|silent-proofless|stale-verified))$/']));
     const verdicts = Object.fromEntries(Object.entries(flow).map(([d, r]) => [d, r.verdict]));
     expect(verdicts).toEqual({

@@ -12,7 +12,7 @@ import { createRoot } from 'react-dom/client';
 import { ConfigEditor } from '../../grafana-plugin/datasource/ConfigEditor';
 import { TrustDataSource } from '../../grafana-plugin/datasource/datasource';
 import { classifyFailure } from '../../grafana-plugin/datasource/influxClient';
-import { trustStatements } from '../../grafana-plugin/datasource/statements';
+import { phaseStatements, trustStatements } from '../../grafana-plugin/datasource/statements';
 import type { TrustOptions, TrustQuery } from '../../grafana-plugin/datasource/types';
 import { TRUST_FRAME_KIND } from '../../grafana-plugin/shared/trustFrame';
 import TRUST_RESPONSE from '../harness/fixtures/grafana/trust-response.json';
@@ -92,9 +92,10 @@ describe('queries', () => {
   it('sends one statement per request, in parallel, through the route of its authentication, with no secret', async () => {
     reply = trustReply(TRUST_RESPONSE);
     await dataSource().query(request([{ refId: 'A', queryType: 'trust' }]));
-    // The counts; no window (it would span the whole range of this sparse fleet), so the row statements
+    // Which devices have phases, the counts; no window (it would span the whole range of this sparse fleet), so the row statements
     // for every device (trust.ts).
-    expect(sent.map(statementOf)).toEqual([TRUST[2], TRUST[3], TRUST[4], TRUST[0], TRUST[1]]);
+    const scope = { measurement: 'mqtt_consumer', totalField: 'ENERGY_Total', fromMs: 0, toMs: 9000, filters: [] };
+    expect(sent.map(statementOf)).toEqual([phaseStatements(scope).last, TRUST[2], TRUST[3], TRUST[0], TRUST[1]]);
     for (const req of sent) {
       expect(req.url).toBe('/api/datasources/proxy/uid/mp/query-none');
       expect(req.method).toBe('POST');

@@ -18,6 +18,7 @@ import {
   tagValuesStatement,
   trustStatements,
   trustWindowStatement,
+  phaseStatements,
   type Scope,
 } from '../../grafana-plugin/datasource/statements';
 import { re2ToJs, scan, structure } from '../harness/fixtures/grafana/influxqlScanner';
@@ -149,7 +150,8 @@ describe('statements', () => {
   });
 
   it('ask InfluxDB for what each query type needs', () => {
-    const [last, failing, counts, failingCounts, phaseCounts] = trustStatements(benign);
+    const [last, failing, counts, failingCounts] = trustStatements(benign);
+    const phases = phaseStatements(benign);
     const where = `WHERE time >= 1700000000000ms AND time <= 1700000360000ms AND "device"::tag =~ /^(?:plug-1)$/ AND "host"::tag = 'h'`;
     const whereFailing = where.replace(' AND "device"', ` AND "verified"::tag = 'false' AND "device"`);
     const byVerdict = 'GROUP BY "device"::tag, "verified"::tag, "verify_status"::tag';
@@ -163,7 +165,10 @@ describe('statements', () => {
     expect(failingCounts).toBe(
       `SELECT count("Time") AS "count_Time", count(/^ENERGY_Total(?:_[0-9]+)?$/) FROM "mqtt_consumer" ${whereOthers} ${byVerdict}`,
     );
-    expect(phaseCounts).toBe(`SELECT count("ENERGY_Total_0") AS "count_ENERGY_Total_0" FROM "mqtt_consumer" ${whereVerified} ${byVerdict}`);
+    expect(phases.last).toBe(`SELECT last("ENERGY_Total_0") AS "ENERGY_Total_0" FROM "mqtt_consumer" ${whereVerified} ${byVerdict}`);
+    expect(phases.count).toBe(
+      `SELECT count("ENERGY_Total_0") AS "count_ENERGY_Total_0" FROM "mqtt_consumer" ${whereVerified} ${byVerdict}`,
+    );
     // The window (trust.ts): raw rows with their device and verdict tags, from its start to the range's end.
     expect(trustWindowStatement(benign, 1700000300000)).toBe(
       `SELECT "device"::tag, "verified"::tag, "verify_status"::tag, "Time", /^ENERGY_Total(?:_[0-9]+)?$/, "signed_message", "Signature" ` +
