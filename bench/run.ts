@@ -285,4 +285,6 @@ else if (mode === '--grafana')
   void grafanaBench(); // the Grafana part alone
 else if (mode === '--grafana-recheck')
   recheckInChromium().forEach((l) => console.log(l)); // its re-check in Chromium alone
+else if (mode === '--grafana-influx')
+  void grafanaBench(rest[0] === '30d' ? '30d' : '200k'); // one InfluxDB size, no Chromium
 else void main();

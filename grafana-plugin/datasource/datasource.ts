@@ -27,6 +27,7 @@ import {
   type KeyChange,
 } from './frames';
 import { consumptionQuery } from './consumption';
+import { trustAnswers } from './trust';
 import { checkHealth } from './health';
 import { InfluxClient } from './influxClient';
 import {
@@ -35,7 +36,6 @@ import {
   tagKeysStatement,
   tagValuesStatement,
   totalsRangeStatement,
-  trustStatements,
   type AdHocFilter,
   type Scope,
 } from './statements';
@@ -117,9 +117,11 @@ export class TrustDataSource extends DataSourceApi<TrustQuery, TrustOptions> {
     switch (q.queryType ?? 'trust') {
       case 'trust': {
         // A device is judged from all its readings; filters on the verdict tags then select devices by it.
-        const statements = trustStatements({ ...scope, filters: filters.filter((f) => !VERDICT_TAGS.has(f.key)) });
+        const judged = { ...scope, filters: filters.filter((f) => !VERDICT_TAGS.has(f.key)) };
         const select = filters.filter((f) => VERDICT_TAGS.has(f.key));
-        return [trustFrame(await this.client.run(statements, requestId), this.totalField, q.refId, statements.join(';\n'), select)];
+        let step = 0; // each request its own id, so that none cancels another (InfluxClient.run)
+        const { results, executed } = await trustAnswers((statements) => this.client.run(statements, `${requestId}-${step++}`), judged);
+        return [trustFrame(results, this.totalField, q.refId, executed.join(';\n'), select)];
       }
       case 'totals': {
         const statement = signedTotalsStatement(scope, request.intervalMs);

@@ -7,7 +7,7 @@ import { TRUST_FIELDS, TRUST_FRAME_KIND, countField } from '../shared/trustFrame
 import { SEVERITY, rowVerdict, tagText, type TrustStatus } from '../shared/verdict';
 import { InfluxQLError } from '../../core/influxql';
 import type { InfluxResult, InfluxSeries } from './influxClient';
-import type { AdHocFilter } from './statements';
+import { TRUST_COUNT_STATEMENTS, type AdHocFilter } from './statements';
 
 const KWH = 'kwatth';
 const { deviceTag: DEVICE_TAG, topicTag: TOPIC_TAG, time: TIME_FIELD } = DEFAULT_FIELD_NAMES;
@@ -154,18 +154,26 @@ export function verdictMatches(tags: Readonly<Record<string, string | undefined>
 const carriesProof = (s: InfluxSeries): boolean =>
   s.columns.includes(TRUST_FIELDS.signedMessage) || s.columns.includes(TRUST_FIELDS.signature);
 
+/** The window's tag columns: what identifies a row, never one of its fields. */
+const VERDICT_COLUMNS: ReadonlySet<string> = new Set([DEVICE_TAG, VERIFIED_TAG, STATUS_TAG]);
+
 /** A value that rows of one verdict and time disagree on: no number, no text, so never a proof. */
 const CONFLICT = Symbol('conflict');
 
-/** Results that hold counts; every other result holds last rows (statements.ts). */
-const COUNT_RESULTS = [2, 3];
+/**
+ * Whether a series' rows say their verdict: grouped by the verdict tags (selectors), or selecting them
+ * as columns (the window's raw rows). An answer of proof rows alone tells nothing about other verdicts.
+ */
+const saysVerdict = (s: InfluxSeries): boolean =>
+  (!!s.tags && Object.prototype.hasOwnProperty.call(s.tags, VERIFIED_TAG)) || s.columns.includes(VERIFIED_TAG);
 
 /**
  * One row per device from the trust statements (see statements.ts): the last rows per verdict, the
- * proof of verified rows, and the counts (results 2 and 3). A verified row's fields may come in one row
- * (short ranges) or one statement per field (long ranges): fields of one device, verdict and time are
- * joined, and a field that is missing at that time stays missing. Each answer may hold several rows per
- * device (several series, or ties at the latest time): all rows at the latest time count.
+ * proof of verified rows, and the counts (TRUST_COUNT_STATEMENTS); results past the statements are the
+ * window's raw rows (trust.ts). A verified row's fields may come in one row (short ranges, the window)
+ * or one statement per field (long ranges): fields of one device, verdict and time are joined, and a
+ * field that is missing at that time stays missing. Each answer may hold several rows per device
+ * (several series, or ties at the latest time): all rows at the latest time count.
  * `select`: filters on `verified` / `verify_status` (the dashboard's `$status`, ad hoc filters); they keep
  * the devices whose last verdict passes them, after each device was judged from all of its readings.
  */
@@ -177,25 +185,23 @@ export function trustFrame(
   select: readonly AdHocFilter[] = [],
 ): DataFrame {
   const devices = new Map<string, DeviceRow>();
-  const get = (s: InfluxSeries): DeviceRow | undefined => {
-    const name = s.tags?.[DEVICE_TAG];
+  const named = (name: string | undefined): DeviceRow | undefined => {
     if (!name) return undefined; // rows without a device tag cannot be attributed
     let d = devices.get(name);
     if (!d) devices.set(name, (d = { counts: new Map() }));
     return d;
   };
-  const rowResults = results.map((r, i) => (COUNT_RESULTS.includes(i) ? [] : (r?.series ?? [])));
-  // Last rows: result 0's, and the others' where their series carry their verdict tags (an answer of
-  // proof rows alone, without them, tells nothing about the other verdicts).
-  const grouped = (s: InfluxSeries) => !!s.tags && Object.prototype.hasOwnProperty.call(s.tags, VERIFIED_TAG);
-  for (const [i, series] of rowResults.entries()) {
-    for (const s of i === 0 ? series : series.filter(grouped)) {
-      const d = get(s);
-      for (const row of d ? rowsOf(s) : []) {
-        const time = num(row.time);
-        if (time !== null)
-          d!.last = keepLatest(d!.last, time, { verified: tagOf(s, row, VERIFIED_TAG), status: tagOf(s, row, STATUS_TAG) });
-      }
+  const get = (s: InfluxSeries): DeviceRow | undefined => named(s.tags?.[DEVICE_TAG]);
+  /** A row's device: the series' tag (grouped), or the row's `"device"::tag` column (the window). */
+  const deviceOf = (s: InfluxSeries, row: Row): string | undefined => s.tags?.[DEVICE_TAG] ?? str(row[DEVICE_TAG]) ?? undefined;
+  const rowResults = results.map((r, i) => (TRUST_COUNT_STATEMENTS.includes(i) ? [] : (r?.series ?? [])));
+  // Last rows: result 0's (grouped by verdict), and every other series that says its rows' verdict.
+  for (const s of rowResults.flatMap((series, i) => (i === 0 ? series : series.filter(saysVerdict)))) {
+    for (const row of rowsOf(s)) {
+      const d = named(deviceOf(s, row));
+      const time = num(row.time);
+      if (d && time !== null)
+        d.last = keepLatest(d.last, time, { verified: tagOf(s, row, VERIFIED_TAG), status: tagOf(s, row, STATUS_TAG) });
     }
   }
   // Verified rows: their fields joined by device, verdict and time across statements (result 0 only
@@ -205,14 +211,15 @@ export function trustFrame(
   for (const [i, series] of rowResults.entries()) {
     const mine = new Map<string, { d: DeviceRow; time: number; row: Row }>();
     for (const s of i === 0 ? series.filter(carriesProof) : series) {
-      const d = get(s);
-      for (const row of d ? rowsOf(s) : []) {
+      for (const row of rowsOf(s)) {
+        const name = deviceOf(s, row);
+        const d = named(name);
         const time = num(row.time);
         const verified = tagOf(s, row, VERIFIED_TAG); // where a row says, it must say verified
-        if (time === null || (verified !== undefined && verified !== 'true')) continue;
-        const key = [s.tags![DEVICE_TAG], verified, tagOf(s, row, STATUS_TAG), time].join('\u0000');
+        if (!d || time === null || (verified !== undefined && verified !== 'true')) continue;
+        const key = [name, verified, tagOf(s, row, STATUS_TAG), time].join('\u0000');
         const seen = mine.get(key);
-        if (!seen) mine.set(key, { d: d!, time, row });
+        if (!seen) mine.set(key, { d, time, row });
         else for (const k of new Set([...Object.keys(seen.row), ...Object.keys(row)])) if (seen.row[k] !== row[k]) seen.row[k] = CONFLICT;
       }
     }
@@ -220,7 +227,7 @@ export function trustFrame(
       const into = joined.get(key) ?? { d, time, fields: {} };
       joined.set(key, into);
       for (const [k, v] of Object.entries(row)) {
-        if (k === 'time' || v === null || v === undefined) continue;
+        if (k === 'time' || VERDICT_COLUMNS.has(k) || v === null || v === undefined) continue;
         into.fields[k] = into.fields[k] === undefined || into.fields[k] === v ? v : CONFLICT;
       }
     }
@@ -233,9 +240,9 @@ export function trustFrame(
       signature: str(fields[TRUST_FIELDS.signature]) ?? undefined,
     });
   }
-  // Counts per statement, summed over a device's series of one status; two statements counting the same
-  // rows by different fields (2 by Time, 3 by the Totals of failing rows) are merged by the larger count.
-  for (const i of COUNT_RESULTS) {
+  // Counts per statement, summed over a device's series of one status; statements counting the same rows
+  // by different fields (a verified series by its Total or by its first phase) are merged by the larger count.
+  for (const i of TRUST_COUNT_STATEMENTS) {
     const counts = new Map<DeviceRow, Map<VerifyStatus, number>>();
     for (const s of results[i]?.series ?? []) {
       const tagged = s.tags?.[STATUS_TAG] ?? '';

@@ -63,6 +63,8 @@ export function adHocCondition(f: AdHocFilter): string {
 }
 
 const verifiedIs = (v: boolean): string => `${tagRef(VERIFIED_TAG)} = ${quoteString(String(v))}`;
+/** Every row not tagged `verified=true`: failing, and untagged (which counts skip as predating meterproof). */
+const notVerified = `${tagRef(VERIFIED_TAG)} != ${quoteString('true')}`;
 
 const deviceMatches = (deviceRegex: string): string => `${tagRef(DEVICE_TAG)} =~ ${anchoredRegexLiteral(deviceRegex)}`;
 
@@ -82,6 +84,8 @@ const from = (s: Scope): string => `FROM ${id(s.measurement)}`;
  * with the verified row in every write order, and the failing one would go unseen.
  */
 const byVerdict = `GROUP BY ${tagRef(DEVICE_TAG)}, ${tagRef(VERIFIED_TAG)}, ${tagRef(STATUS_TAG)}`;
+/** `count_<field>`: frames.ts reads every `count_` column (a lone `count(x)` would be named `count`). */
+const countOf = (field: string): string => `count(${id(field)}) AS ${id(`count_${field}`)}`;
 const proofFields = `${id(SIGNED_MESSAGE_FIELD)}, ${id(SIGNATURE_FIELD)}`;
 
 /**
@@ -94,28 +98,32 @@ export const LONG_RANGE_MS = 6 * 3_600_000;
 const LONG_RANGE_PHASES = 3;
 
 /**
- * Trust status: single-statement requests, answered by InfluxDB from selectors and one counted field,
- * never COUNT(*) or ORDER BY … LIMIT (docs/grafana.md, "Performance"):
+ * Trust status, the full statements (single-statement requests, answered by InfluxDB from selectors and
+ * counted fields, never COUNT(*) or ORDER BY … LIMIT; docs/grafana.md, "Performance"):
  * 0. each device's last row per verdict (by `Time`, which every Tasmota reading carries), with the
  *    Total fields and the proof (`signed_message`, `Signature`) of that same row: `last()` is a
  *    selector, so the other fields come from the point it selects;
  * 1. each device's last row per verdict that has a single Total, so that a failing row without `Time`
  *    still makes the device fail (short ranges: only failing series are read);
- * 2. rows per device and verdict, counting `Time`; a `verify_status=ok` row without `verified=true` is
- *    not counted as ok;
- * 3. failing rows per device and verdict counted by their Totals too (frames.ts keeps the larger count).
+ * 2. verified rows per device, counted by their single Total (a float reads cheaper than a string,
+ *    and every verified reading carries its Total(s); multi-phase meters: `phaseStatements`);
+ * 3. the other rows per device and verdict, counted by `Time` and by each Total (frames.ts keeps the
+ *    largest count of a series); a `verify_status=ok` row without `verified=true` is not counted as ok;
  * Over ranges longer than LONG_RANGE_MS, statement 0 selects `Time` alone, statement 1 every verdict,
  * and 4… select `signed_message`, `Signature` and the phases of verified rows one by one; frames.ts
  * joins a verified row's fields by their time, and a field missing at that time leaves it unproven.
  * Statements 0 and 1 group by device and verdict, so a verified and a failing row at a device's latest
- * time both reach frames.ts, which takes the worst; statements 2 and 3 group the same way.
+ * time both reach frames.ts, which takes the worst; the counts group the same way.
+ * The data source runs the counts first, then reads the last rows from a narrow window (trust.ts,
+ * `trustWindowStatement`), and runs the row statements only for the devices that window misses.
  */
 export function trustStatements(s: Scope, layout: 'short' | 'long' = s.toMs - s.fromMs > LONG_RANGE_MS ? 'long' : 'short'): string[] {
   const totals = totalsSelector(s.totalField);
   const failing = where(s, verifiedIs(false));
+  const verified = where(s, verifiedIs(true));
   const counts = [
-    `SELECT count(${id(TIME_FIELD)}) AS ${id(`count_${TIME_FIELD}`)} ${from(s)} WHERE ${where(s)} ${byVerdict}`,
-    `SELECT count(${totals}) ${from(s)} WHERE ${failing} ${byVerdict}`,
+    `SELECT ${countOf(s.totalField)} ${from(s)} WHERE ${verified} ${byVerdict}`,
+    `SELECT ${countOf(TIME_FIELD)}, count(${totals}) ${from(s)} WHERE ${where(s, notVerified)} ${byVerdict}`,
   ];
   const lastOf = (field: string, condition: string) =>
     `SELECT last(${id(field)}) AS ${id(field)} ${from(s)} WHERE ${condition} ${byVerdict}`;
@@ -126,7 +134,6 @@ export function trustStatements(s: Scope, layout: 'short' | 'long' = s.toMs - s.
       ...counts,
     ];
   }
-  const verified = where(s, verifiedIs(true));
   return [
     lastOf(TIME_FIELD, where(s)),
     lastOf(s.totalField, where(s)),
@@ -136,6 +143,33 @@ export function trustStatements(s: Scope, layout: 'short' | 'long' = s.toMs - s.
     ...Array.from({ length: LONG_RANGE_PHASES }, (_, p) => lastOf(`${s.totalField}_${p}`, verified)),
   ];
 }
+
+/** Where the counts are among `trustStatements` (the others answer with rows). */
+export const TRUST_COUNT_STATEMENTS: readonly number[] = [2, 3];
+
+/**
+ * Multi-phase meters, whose verified rows have no single Total: which devices have verified rows with a
+ * first phase (and the last of them), then those devices' verified rows counted by it. Counting the
+ * first phase across every device costs InfluxDB 1.6 as much as counting the Totals; its `last()`, a
+ * fraction of that. trust.ts asks the count only for the devices the first statement names.
+ */
+export const phaseStatements = (s: Scope): { last: string; count: string } => {
+  const phase = `${s.totalField}_0`;
+  const verified = where(s, verifiedIs(true));
+  return {
+    last: `SELECT last(${id(phase)}) AS ${id(phase)} ${from(s)} WHERE ${verified} ${byVerdict}`,
+    count: `SELECT ${countOf(phase)} ${from(s)} WHERE ${verified} ${byVerdict}`,
+  };
+};
+
+/**
+ * Every row from `sinceMs` to the end of the range, ungrouped, with its device and verdict tags as
+ * columns: each device's latest rows (ties included) and, when verified, their proof, for every device
+ * with a row in that window. Ungrouped raw rows cost InfluxDB far less than a selector per series.
+ */
+export const trustWindowStatement = (s: Scope, sinceMs: number): string =>
+  `SELECT ${tagRef(DEVICE_TAG)}, ${tagRef(VERIFIED_TAG)}, ${tagRef(STATUS_TAG)}, ${id(TIME_FIELD)}, ${totalsSelector(s.totalField)}, ` +
+  `${proofFields} ${from(s)} WHERE ${where({ ...s, fromMs: Math.max(s.fromMs, sinceMs) })}`;
 
 /** Verified totals per device; `last` is a selector, so every point is a value that was signed. */
 export const signedTotalsStatement = (s: Scope, intervalMs: number): string =>

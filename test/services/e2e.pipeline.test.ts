@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { connectAsync, type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { VerifyStatus } from '../../core/status';
-import { trustStatements } from '../../grafana-plugin/datasource/statements';
+import { phaseStatements, trustStatements } from '../../grafana-plugin/datasource/statements';
 import { deviceClock, parseStart } from '../../sim/clock';
 import type { FleetMessage } from '../../sim/fleet';
 import { buildSimulatedFleet, fleetRounds, parseFleetOptions, type FleetOptionText } from '../../sim/options';
@@ -174,14 +174,16 @@ describe('simulate → Mosquitto → Telegraf stand-in → processor → InfluxD
   });
 
   it.each(MODES)("%s mode: the data source's trust statements give each device its expected trust", async (mode) => {
-    const statements = trustStatements({
+    const scope = {
       measurement: 'mqtt_consumer',
       totalField: 'ENERGY_Total',
       fromMs: testStart - 60_000,
       toMs: Date.now() + 60_000,
       filters: [],
-    });
-    const results = await Promise.all(statements.map(async (q) => (await influx.query(q, `e2e_${mode}`))[0]!));
+    };
+    const statements = trustStatements(scope);
+    const ask = async (q: string) => (await influx.query(q, `e2e_${mode}`))[0]!;
+    const results = await Promise.all(statements.map(ask));
     const devices = [...new Set(expected.map((m) => m.device))];
 
     // 0, 1: each device's last row per verdict (by Time, and failing rows by Total); the latest of them is
@@ -206,10 +208,11 @@ describe('simulate → Mosquitto → Telegraf stand-in → processor → InfluxD
     const lastOk = (d: string) => expected.filter((m) => m.device === d && m.expected === 'ok').at(-1);
     expect(lastVerified).toEqual(Object.fromEntries(devices.filter(lastOk).map((d) => [d, signedText(lastOk(d)!.payload)])));
 
-    // 2, 3: readings per device and verdict (by Time, and by Total for failing rows; the larger count).
+    // 2, 3 and the phase counts: readings per device and verdict (verified ones by their Total or first
+    // phase, the others by Time and each Total; the larger count).
     const counts: Record<string, Partial<Record<VerifyStatus, number>>> = {};
-    for (const i of [2, 3])
-      for (const s of results[i]!.series ?? []) {
+    for (const r of [results[2]!, results[3]!, await ask(phaseStatements(scope).count)])
+      for (const s of r.series ?? []) {
         const n = Math.max(...(s.values[0]!.slice(1) as number[]));
         const byStatus = (counts[s.tags!.device!] ??= {});
         const status = s.tags!.verify_status as VerifyStatus;

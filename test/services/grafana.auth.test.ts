@@ -13,7 +13,7 @@ import { dateTime, type DataFrame, type DataQueryRequest, type DataSourceInstanc
 import { setBackendSrv, setTemplateSrv, type TemplateSrv } from '@grafana/runtime';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TrustDataSource } from '../../grafana-plugin/datasource/datasource';
-import { trustStatements } from '../../grafana-plugin/datasource/statements';
+import { TRUST_COUNT_STATEMENTS, trustStatements } from '../../grafana-plugin/datasource/statements';
 import type { TrustOptions, TrustQuery } from '../../grafana-plugin/datasource/types';
 import { grafanaBackendSrv } from '../harness/grafana-backend-srv';
 import { startGrafanaProxy, type GrafanaProxy, type PluginRoute, type ProxiedDataSource } from '../harness/grafana-proxy';
@@ -107,7 +107,8 @@ describe('a read-only InfluxDB user through the query-user route', () => {
     expect(column(frame, 'device')).toEqual(['plug-1', 'plug-2']);
     expect(column(frame, 'verdict')).toEqual(['ok', 'bad_signature']);
     expect(column(frame, 'readings')).toEqual([2, 1]);
-    // What reached InfluxDB: /query, the reader's u and p from the route, one statement each.
+    // What reached InfluxDB: /query, the reader's u and p from the route, one statement each (the counts,
+    // then the window or the row statements: trust.ts).
     const statements = trustStatements({
       measurement: 'mqtt_consumer',
       totalField: 'ENERGY_Total',
@@ -115,7 +116,9 @@ describe('a read-only InfluxDB user through the query-user route', () => {
       toMs: T + 60_000,
       filters: [],
     });
-    expect(proxy.upstream.map((u) => new URLSearchParams(u.body).get('q')).sort()).toEqual([...statements].sort());
+    const sentQueries = proxy.upstream.map((u) => new URLSearchParams(u.body).get('q'));
+    expect(sentQueries.sort()).toEqual(String(frame.meta?.executedQueryString).split(';\n').sort());
+    expect(sentQueries).toEqual(expect.arrayContaining(TRUST_COUNT_STATEMENTS.map((i) => statements[i])));
     for (const u of proxy.upstream) {
       const url = new URL(u.url);
       expect(url.pathname).toBe('/query');

@@ -14,6 +14,7 @@ import {
   eventsStatement,
   signedTotalsStatement,
   tagValuesStatement,
+  TRUST_COUNT_STATEMENTS,
   trustStatements,
   type Scope,
 } from '../../grafana-plugin/datasource/statements';
@@ -107,9 +108,12 @@ describe("the data source's statements (statements.ts)", () => {
   });
 
   it('count every reading under its device and verify_status tags', async () => {
-    const [, , counts] = trustStatements(scope());
-    const series = await answer(counts!, 'shadowed');
-    const got = series.map((s) => `${s.tags.device} ${s.tags.verify_status} ${column(s, 'count_Time')[0]}`).sort();
+    // Verified rows counted by their Total, the others by Time and each Total (the largest count of a series).
+    const statements = trustStatements(scope());
+    const series = (await Promise.all(TRUST_COUNT_STATEMENTS.map((i) => answer(statements[i]!, 'shadowed')))).flat();
+    const largest = (s: (typeof series)[number]) =>
+      Math.max(...s.columns.filter((c) => c.startsWith('count_')).map((c) => Number(column(s, c)[0] ?? 0)));
+    const got = series.map((s) => `${s.tags.device} ${s.tags.verify_status} ${largest(s)}`).sort();
     const want = devices.flatMap((d) =>
       VERIFY_STATUSES.map((st) => {
         const n =

@@ -8,7 +8,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import '../harness/fixtures/grafana/jsdomSetup';
 import { trustFrame } from '../../grafana-plugin/datasource/frames';
-import { LONG_RANGE_MS, trustStatements, type Scope } from '../../grafana-plugin/datasource/statements';
+import { LONG_RANGE_MS, phaseStatements, trustStatements, type Scope } from '../../grafana-plugin/datasource/statements';
+import { trustAnswers } from '../../grafana-plugin/datasource/trust';
+import type { InfluxResult as Answer } from '../../grafana-plugin/datasource/influxClient';
 import { startInfluxDB, type InfluxResult, type InfluxServer } from '../harness/influxdb';
 
 const T = Date.now() - 60_000;
@@ -108,5 +110,102 @@ describe('Trust status over a short and a long range layout', () => {
     expect(short.single!.readings).toBe(2);
     expect(short['no-time']!.count_malformed).toBe(1); // counted by its Total
     expect(short['no-total']!.count_malformed).toBe(1); // counted by its Time
+  });
+});
+
+/**
+ * The data source's flow (trust.ts): the counts, a window of raw rows at the end of the range, and the
+ * full row statements for the devices it misses. Over a live fleet with the same traps at its latest
+ * time, and devices whose latest rows, or latest verified rows, are older than the window.
+ */
+describe('Trust status from the window, and the full statements for the devices it misses', () => {
+  const MINUTE = 60_000;
+  const live = (device: string, last: (ms: number) => string, each = (ms: number) => ok(device, ms)) =>
+    Array.from({ length: 120 }, (_, i) => (i === 0 ? last(T) : each(T - i * MINUTE)));
+  const win: Scope = { ...scope };
+
+  beforeAll(async () => {
+    await influx.query('CREATE DATABASE "window"');
+    await influx.write(
+      'window',
+      [
+        ...live('single', (ms) => ok('single', ms)),
+        ...live(
+          'three',
+          (ms) => okThree('three', ms),
+          (ms) => okThree('three', ms),
+        ),
+        ...live('fails-latest', (ms) =>
+          row('fails-latest', 'bad_signature', ms, `ENERGY_Total=9.5,Time="${time19(ms)}",Signature="${SIG}"`),
+        ),
+        ...live('no-time', (ms) => row('no-time', 'malformed', ms, `ENERGY_Total=9.5,Signature="${SIG}"`)),
+        ...live('no-total', (ms) => row('no-total', 'malformed', ms, `Time="${time19(ms)}",Signature="${SIG}"`)),
+        ...live('proofless', (ms) => row('proofless', 'ok', ms, `ENERGY_Total=9.5,Time="${time19(ms)}",Signature="${SIG}"`)),
+        ...live('sigless', (ms) => row('sigless', 'ok', ms, `ENERGY_Total=1.5,Time="${time19(ms)}",signed_message="${time19(ms)},1.500"`)),
+        ...live(
+          'tie',
+          (ms) => `${ok('tie', ms)}\n${row('tie', 'bad_signature', ms, `ENERGY_Total=9.5,Time="${time19(ms)}",Signature="${SIG}"`)}`,
+        ),
+        // Older than any window: a silent device, and one whose last verified reading predates its failing ones.
+        ok('silent', T - DAY - MINUTE),
+        ok('silent', T - DAY, '2.500'),
+        ok('silent-proofless', T - DAY - MINUTE),
+        row('silent-proofless', 'ok', T - DAY, `ENERGY_Total=9.5,Time="${time19(T - DAY)}",Signature="${SIG}"`),
+        okThree('stale-verified', T - DAY),
+        ...live(
+          'stale-verified',
+          (ms) => row('stale-verified', 'replay', ms, `ENERGY_Total_0=1,Time="${time19(ms)}",Signature="${SIG}"`),
+          (ms) => row('stale-verified', 'replay', ms, `ENERGY_Total_0=1,Time="${time19(ms)}",Signature="${SIG}"`),
+        ),
+      ].join('\n'),
+    );
+  });
+
+  const ask = async (q: string) => {
+    const body = new URLSearchParams({ db: 'window', q, epoch: 'ms' });
+    return ((await (await fetch(`${influx.url}/query`, { method: 'POST', body })).json()) as { results: InfluxResult[] }).results[0]!;
+  };
+  const table = (results: Answer[]) => {
+    const frame = trustFrame(results, 'ENERGY_Total', 'A', '');
+    const col = (name: string) => frame.fields.find((f) => f.name === name)!.values as unknown[];
+    return Object.fromEntries(
+      (col('device') as string[]).map((d, i) => [
+        d,
+        Object.fromEntries(frame.fields.filter((f) => f.name !== 'device').map((f) => [f.name, f.values[i]])),
+      ]),
+    );
+  };
+
+  it('gives the frame of the full statements, reading only the missed devices in full', async () => {
+    const { results, executed } = await trustAnswers((statements) => Promise.all(statements.map(ask)), win);
+    // The reference: every full statement for every device, and the phase counts of them all.
+    const full: Answer[] = await Promise.all(trustStatements(win).map(ask));
+    full[2] = { series: [...(full[2]!.series ?? []), ...((await ask(phaseStatements(win).count)).series ?? [])] };
+    const [flow, reference] = [table(results), table(full)];
+    expect(flow).toEqual(reference);
+    expect(executed.some((q) => q.startsWith('SELECT "device"::tag'))).toBe(true); // the window was read
+    const missed = executed
+      .filter((q) => q.startsWith('SELECT last(') && q.includes('"device"::tag =~'))
+      .map((q) => /"device"::tag =~ (\S+)/.exec(q)?.[1]);
+    expect(new Set(missed)).toEqual(new Set(['/^(?:(?:silent|silent-proofless|stale-verified))$/']));
+    const verdicts = Object.fromEntries(Object.entries(flow).map(([d, r]) => [d, r.verdict]));
+    expect(verdicts).toEqual({
+      'fails-latest': 'bad_signature',
+      'no-time': 'malformed',
+      'no-total': 'malformed',
+      proofless: 'unproven',
+      sigless: 'unproven',
+      silent: 'ok',
+      'silent-proofless': 'unproven',
+      single: 'ok',
+      'stale-verified': 'replay',
+      three: 'ok',
+      tie: 'bad_signature',
+    });
+    expect(flow.silent!.signed_values).toEqual([2.5]);
+    expect(flow['stale-verified']!.signed_at).toBe(T - DAY);
+    expect(flow['stale-verified']!.signed_values).toEqual([1.5, 2.25, 3]);
+    expect(flow.three!.readings).toBe(120);
+    expect(flow.single!.readings).toBe(120);
   });
 });

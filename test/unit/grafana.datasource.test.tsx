@@ -11,12 +11,13 @@ import { act } from 'react';
 import { createRoot } from 'react-dom/client';
 import { ConfigEditor } from '../../grafana-plugin/datasource/ConfigEditor';
 import { TrustDataSource } from '../../grafana-plugin/datasource/datasource';
-import { classifyFailure, type InfluxResult } from '../../grafana-plugin/datasource/influxClient';
-import { trustStatements } from '../../grafana-plugin/datasource/statements';
+import { classifyFailure } from '../../grafana-plugin/datasource/influxClient';
+import { phaseStatements, trustStatements } from '../../grafana-plugin/datasource/statements';
 import type { TrustOptions, TrustQuery } from '../../grafana-plugin/datasource/types';
 import { TRUST_FRAME_KIND } from '../../grafana-plugin/shared/trustFrame';
 import TRUST_RESPONSE from '../harness/fixtures/grafana/trust-response.json';
 import { fetchErrorOf } from '../harness/grafana-backend-srv';
+import { answerByStatement } from '../harness/fixtures/grafana/fleetFrames';
 
 type Reply = { data: unknown } | { error: { status: number; data?: unknown } };
 let sent: BackendSrvRequest[] = [];
@@ -75,15 +76,12 @@ function request(targets: TrustQuery[], extra: Partial<DataQueryRequest<TrustQue
 const column = (f: DataFrame, name: string) => f.fields.find((x) => x.name === name)!.values;
 const statementOf = (r: BackendSrvRequest) => new URLSearchParams(String(r.data)).get('q');
 
-/** The trust statements of `request()`'s range, and the answer to each from a three-result response. */
+/** The trust statements of `request()`'s range; each request answered by the statement it carries (by what precedes its WHERE). */
 const TRUST = trustStatements({ measurement: 'mqtt_consumer', totalField: 'ENERGY_Total', fromMs: 0, toMs: 9000, filters: [] });
-const trustReply =
-  (response: { results: unknown[] }) =>
-  (q: string): Reply => {
-    const i = TRUST.indexOf(q);
-    if (i < 0) throw new Error(`not a trust statement: ${q}`);
-    return { data: { results: [response.results[i] as InfluxResult] } };
-  };
+const trustReply = (response: { results: unknown[] }) => {
+  const answer = answerByStatement(response.results);
+  return (q: string): Reply => ({ data: answer(q) });
+};
 
 beforeEach(() => {
   sent = [];
@@ -94,8 +92,10 @@ describe('queries', () => {
   it('sends one statement per request, in parallel, through the route of its authentication, with no secret', async () => {
     reply = trustReply(TRUST_RESPONSE);
     await dataSource().query(request([{ refId: 'A', queryType: 'trust' }]));
-    expect(sent).toHaveLength(TRUST.length);
-    expect(sent.map(statementOf)).toEqual(TRUST);
+    // Which devices have phases, the counts; no window (it would span the whole range of this sparse fleet), so the row statements
+    // for every device (trust.ts).
+    const scope = { measurement: 'mqtt_consumer', totalField: 'ENERGY_Total', fromMs: 0, toMs: 9000, filters: [] };
+    expect(sent.map(statementOf)).toEqual([phaseStatements(scope).last, TRUST[2], TRUST[3], TRUST[0], TRUST[1]]);
     for (const req of sent) {
       expect(req.url).toBe('/api/datasources/proxy/uid/mp/query-none');
       expect(req.method).toBe('POST');
@@ -104,7 +104,7 @@ describe('queries', () => {
       expect(JSON.stringify(req)).not.toMatch(/password|token|"u"|"p"/i);
     }
     // Grafana cancels a running request when another starts with the same id.
-    expect(new Set(sent.map((r) => r.requestId)).size).toBe(TRUST.length);
+    expect(new Set(sent.map((r) => r.requestId)).size).toBe(sent.length);
   });
 
   it('takes the route of the configured authentication: u/p, a token header, or neither', async () => {

@@ -17,6 +17,8 @@ import {
   signedTotalsStatement,
   tagValuesStatement,
   trustStatements,
+  trustWindowStatement,
+  phaseStatements,
   type Scope,
 } from '../../grafana-plugin/datasource/statements';
 import { re2ToJs, scan, structure } from '../harness/fixtures/grafana/influxqlScanner';
@@ -149,6 +151,7 @@ describe('statements', () => {
 
   it('ask InfluxDB for what each query type needs', () => {
     const [last, failing, counts, failingCounts] = trustStatements(benign);
+    const phases = phaseStatements(benign);
     const where = `WHERE time >= 1700000000000ms AND time <= 1700000360000ms AND "device"::tag =~ /^(?:plug-1)$/ AND "host"::tag = 'h'`;
     const whereFailing = where.replace(' AND "device"', ` AND "verified"::tag = 'false' AND "device"`);
     const byVerdict = 'GROUP BY "device"::tag, "verified"::tag, "verify_status"::tag';
@@ -156,8 +159,21 @@ describe('statements', () => {
       `SELECT last("Time") AS "Time", /^ENERGY_Total(?:_[0-9]+)?$/, "signed_message", "Signature" FROM "mqtt_consumer" ${where} ${byVerdict}`,
     );
     expect(failing).toBe(`SELECT last("ENERGY_Total") AS "ENERGY_Total" FROM "mqtt_consumer" ${whereFailing} ${byVerdict}`);
-    expect(counts).toBe(`SELECT count("Time") AS "count_Time" FROM "mqtt_consumer" ${where} ${byVerdict}`);
-    expect(failingCounts).toBe(`SELECT count(/^ENERGY_Total(?:_[0-9]+)?$/) FROM "mqtt_consumer" ${whereFailing} ${byVerdict}`);
+    const whereVerified = where.replace(' AND "device"', ` AND "verified"::tag = 'true' AND "device"`);
+    const whereOthers = where.replace(' AND "device"', ` AND "verified"::tag != 'true' AND "device"`);
+    expect(counts).toBe(`SELECT count("ENERGY_Total") AS "count_ENERGY_Total" FROM "mqtt_consumer" ${whereVerified} ${byVerdict}`);
+    expect(failingCounts).toBe(
+      `SELECT count("Time") AS "count_Time", count(/^ENERGY_Total(?:_[0-9]+)?$/) FROM "mqtt_consumer" ${whereOthers} ${byVerdict}`,
+    );
+    expect(phases.last).toBe(`SELECT last("ENERGY_Total_0") AS "ENERGY_Total_0" FROM "mqtt_consumer" ${whereVerified} ${byVerdict}`);
+    expect(phases.count).toBe(
+      `SELECT count("ENERGY_Total_0") AS "count_ENERGY_Total_0" FROM "mqtt_consumer" ${whereVerified} ${byVerdict}`,
+    );
+    // The window (trust.ts): raw rows with their device and verdict tags, from its start to the range's end.
+    expect(trustWindowStatement(benign, 1700000300000)).toBe(
+      `SELECT "device"::tag, "verified"::tag, "verify_status"::tag, "Time", /^ENERGY_Total(?:_[0-9]+)?$/, "signed_message", "Signature" ` +
+        `FROM "mqtt_consumer" ${where.replace('1700000000000ms', '1700000300000ms')}`,
+    );
     // No statement reads every field (COUNT(*)) or sorts (ORDER BY … LIMIT): InfluxDB answers selectors per series.
     for (const q of trustStatements(benign)) expect(q).not.toMatch(/COUNT\(\*\)|ORDER BY|LIMIT/i);
     expect(signedTotalsStatement(benign, 90_500)).toContain(`SELECT last(/^ENERGY_Total(?:_[0-9]+)?$/) FROM "mqtt_consumer" WHERE`);
