@@ -69,6 +69,7 @@ export class TrustDataSource extends DataSourceApi<TrustQuery, TrustOptions> {
   private readonly measurement: string;
   private readonly totalField: string;
   private readonly publicKeys?: string;
+  private readonly hourlyCounts?: string;
 
   /** Grafana 11+ annotations: the standard editor (this data source's query editor) and frame mapping. */
   override annotations: AnnotationSupport<TrustQuery> = {
@@ -82,6 +83,7 @@ export class TrustDataSource extends DataSourceApi<TrustQuery, TrustOptions> {
     this.measurement = j.measurement || DEFAULTS.measurement;
     this.totalField = j.totalField || DEFAULTS.totalField;
     this.publicKeys = j.publicKeys;
+    this.hourlyCounts = j.hourlyCounts?.trim() || undefined;
     this.client = new InfluxClient(settings.url ?? '', this.database, j);
   }
 
@@ -120,7 +122,11 @@ export class TrustDataSource extends DataSourceApi<TrustQuery, TrustOptions> {
         const judged = { ...scope, filters: filters.filter((f) => !VERDICT_TAGS.has(f.key)) };
         const select = filters.filter((f) => VERDICT_TAGS.has(f.key));
         let step = 0; // each request its own id, so that none cancels another (InfluxClient.run)
-        const { results, executed } = await trustAnswers((statements) => this.client.run(statements, `${requestId}-${step++}`), judged);
+        const { results, executed } = await trustAnswers(
+          (statements) => this.client.run(statements, `${requestId}-${step++}`),
+          judged,
+          this.hourlyCounts,
+        );
         return [trustFrame(results, this.totalField, q.refId, executed.join(';\n'), select)];
       }
       case 'totals': {

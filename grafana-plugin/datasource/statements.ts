@@ -68,12 +68,15 @@ const notVerified = `${tagRef(VERIFIED_TAG)} != ${quoteString('true')}`;
 
 const deviceMatches = (deviceRegex: string): string => `${tagRef(DEVICE_TAG)} =~ ${anchoredRegexLiteral(deviceRegex)}`;
 
-function where(s: Scope, ...extra: string[]): string {
-  const parts = [timeRangeCondition(s.fromMs, s.toMs), ...extra];
+/** The scope's conditions, over a time condition of the caller's. */
+function whereTime(time: string, s: Scope, ...extra: string[]): string {
+  const parts = [time, ...extra];
   if (s.device) parts.push(deviceMatches(s.device));
   for (const f of s.filters) parts.push(adHocCondition(f));
   return parts.join(' AND ');
 }
+
+const where = (s: Scope, ...extra: string[]): string => whereTime(timeRangeCondition(s.fromMs, s.toMs), s, ...extra);
 
 /** The Total field and its per-phase variants (`ENERGY_Total_0..n` on three-phase meters). */
 const totalsSelector = (totalField: string): string => regexLiteral(`^${escapeRegexValue(totalField)}(?:_[0-9]+)?$`);
@@ -161,6 +164,40 @@ export const phaseStatements = (s: Scope): { last: string; count: string } => {
     count: `SELECT ${countOf(phase)} ${from(s)} WHERE ${verified} ${byVerdict}`,
   };
 };
+
+export const HOUR_MS = 3_600_000;
+
+/**
+ * Verified rows counted from hourly counts (`jsonData.hourlyCounts`, docs/grafana.md "Performance"): a
+ * measurement a continuous query fills with `count_<Total>` and `count_<Total>_0` per hour, device and
+ * verdict. Whole hours from `startMs` (the range's first) up to the last one written come from it; the
+ * partial hour at the start and everything after the last hour written, from raw rows. Every interval is
+ * `>= … AND < …` (the last `<=` the range's end), so no row is counted twice.
+ * - `last`: the latest hour written, one statement per counted field (a three-phase fleet has no Total);
+ * - `counts(endMs)`: the hourly sums before `endMs` (an hour boundary), and the raw counts on either side.
+ */
+export function hourlyCountStatements(
+  s: Scope,
+  hourly: string,
+): { startMs: number; endMs: number; last: string[]; counts: (endMs: number) => string[] } {
+  const startMs = Math.ceil(s.fromMs / HOUR_MS) * HOUR_MS;
+  const endMs = Math.max(startMs, Math.floor(s.toMs / HOUR_MS) * HOUR_MS);
+  const fields = [s.totalField, `${s.totalField}_0`];
+  const between = (from: number, before: number) => `time >= ${integerLiteral(Math.floor(from))}ms AND time < ${integerLiteral(before)}ms`;
+  const verified = (time: string) => whereTime(time, s, verifiedIs(true));
+  const raw = (time: string) => `SELECT ${fields.map(countOf).join(', ')} ${from(s)} WHERE ${verified(time)} ${byVerdict}`;
+  const counted = fields.map((f) => id(`count_${f}`));
+  return {
+    startMs,
+    endMs,
+    last: counted.map((c) => `SELECT last(${c}) FROM ${id(hourly)} WHERE ${verified(between(startMs, endMs))}`),
+    counts: (before) => [
+      `SELECT ${counted.map((c) => `sum(${c}) AS ${c}`).join(', ')} FROM ${id(hourly)} WHERE ${verified(between(startMs, before))} ${byVerdict}`,
+      raw(between(s.fromMs, startMs)),
+      raw(`time >= ${integerLiteral(before)}ms AND time <= ${integerLiteral(Math.ceil(s.toMs))}ms`),
+    ],
+  };
+}
 
 /**
  * Every row from `sinceMs` to the end of the range, ungrouped, with its device and verdict tags as

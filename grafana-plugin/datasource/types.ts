@@ -53,6 +53,11 @@ export interface TrustOptions extends DataSourceJsonData {
   user?: string;
   /** Public keys for browser re-checks, in the `--keys` file format. Public by nature. */
   publicKeys?: string;
+  /**
+   * Measurement a continuous query fills with verified rows counted per hour, device and verdict
+   * (docs/grafana.md, "Performance"): Trust status counts long ranges' verified rows from it.
+   */
+  hourlyCounts?: string;
 }
 
 /** `secureJsonData`: only Grafana's proxy reads these (plugin.json routes). */
