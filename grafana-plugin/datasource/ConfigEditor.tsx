@@ -173,6 +173,18 @@ export function ConfigEditor({ options, onOptionsChange }: Props): React.ReactEl
           />
         </InlineField>
         <InlineField
+          label="Hourly counts"
+          labelWidth={LABEL_WIDTH}
+          tooltip="Optional, for Trust status over ranges longer than two days: the measurement a continuous query fills with verified readings counted per hour, device and verdict (docs/grafana.md, Performance). Its verified counts are then summed from whole hours; an hour it missed only lowers them. Empty: every reading counted raw."
+        >
+          <Input
+            width={WIDE}
+            value={jsonData.hourlyCounts ?? ''}
+            placeholder="meterproof_readings_1h"
+            onChange={(e) => setJson('hourlyCounts', e.currentTarget.value)}
+          />
+        </InlineField>
+        <InlineField
           label="Public keys URL"
           labelWidth={LABEL_WIDTH}
           tooltip={`Optional, for re-checks in the browser: where each viewer's browser fetches the processor's --keys file when a trust panel loads. Relative to Grafana, e.g. ${KEYS_URL_EXAMPLE} (a file in Grafana's public/ folder). A missing file means "no keys"; Grafana's start-up never depends on it.`}
