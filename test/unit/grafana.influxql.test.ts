@@ -19,6 +19,7 @@ import {
   trustStatements,
   trustWindowStatement,
   phaseStatements,
+  hourlyCountStatements,
   type Scope,
 } from '../../grafana-plugin/datasource/statements';
 import { re2ToJs, scan, structure } from '../harness/fixtures/grafana/influxqlScanner';
@@ -186,6 +187,28 @@ describe('statements', () => {
     );
   });
 
+  it('count verified rows over whole hours from the hourly counts, and raw rows around them, each once', () => {
+    const long = { ...benign, fromMs: 1699740000123 }; // 72 hours and a bit, starting mid-hour
+    const h = hourlyCountStatements(long, 'meterproof_readings_1h');
+    expect([h.startMs, h.endMs]).toEqual([1699743600000, 1699999200000]); // the first and the last hour boundary
+    const scoped = `"verified"::tag = 'true' AND "device"::tag =~ /^(?:plug-1)$/ AND "host"::tag = 'h'`;
+    const byVerdict = 'GROUP BY "device"::tag, "verified"::tag, "verify_status"::tag';
+    expect(h.last).toEqual(
+      ['"count_ENERGY_Total"', '"count_ENERGY_Total_0"'].map(
+        (c) => `SELECT last(${c}) FROM "meterproof_readings_1h" WHERE time >= 1699743600000ms AND time < 1699999200000ms AND ${scoped}`,
+      ),
+    );
+    const raw =
+      'SELECT count("ENERGY_Total") AS "count_ENERGY_Total", count("ENERGY_Total_0") AS "count_ENERGY_Total_0" FROM "mqtt_consumer"';
+    // Written up to 1699995600000 (the hour before the last): the hours before it summed, the rest raw.
+    expect(h.counts(1699995600000)).toEqual([
+      'SELECT sum("count_ENERGY_Total") AS "count_ENERGY_Total", sum("count_ENERGY_Total_0") AS "count_ENERGY_Total_0" ' +
+        `FROM "meterproof_readings_1h" WHERE time >= 1699743600000ms AND time < 1699995600000ms AND ${scoped} ${byVerdict}`,
+      `${raw} WHERE time >= 1699740000123ms AND time < 1699743600000ms AND ${scoped} ${byVerdict}`,
+      `${raw} WHERE time >= 1699995600000ms AND time <= 1700000360000ms AND ${scoped} ${byVerdict}`,
+    ]);
+  });
+
   it('name every tag as "tag"::tag, so that no field of the same name is read instead', () => {
     const TAGS = new Set(['verified', 'verify_status', 'device', 'topic', 'host']);
     const filters = ['=', '!=', '=~', '!~', '=|', '!=|'].flatMap((operator) =>
@@ -194,6 +217,7 @@ describe('statements', () => {
     const scopes = [scope(), benign, scope({ device: formatRegexVariable(['a', 'b']), filters })];
     const statements = [
       ...scopes.flatMap((s) => [...trustStatements(s), signedTotalsStatement(s, 60_000), eventsStatement(s, 10)]),
+      ...scopes.flatMap((s) => [...hourlyCountStatements(s, 'h').last, ...hourlyCountStatements(s, 'h').counts(s.toMs)]),
       tagValuesStatement('mqtt_consumer', 'device'),
       tagValuesStatement('mqtt_consumer', 'device', formatRegexVariable(['a'])),
       tagValuesStatement('mqtt_consumer', 'verified', formatRegexVariable(['a'])),
