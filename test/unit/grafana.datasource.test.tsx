@@ -56,6 +56,11 @@ function dataSource(jsonData: Partial<TrustOptions> = {}): TrustDataSource {
   } as DataSourceInstanceSettings<TrustOptions>);
 }
 
+const rangeOf = (fromMs: number, toMs: number) => {
+  const [from, to] = [dateTime(fromMs), dateTime(toMs)];
+  return { from, to, raw: { from, to } };
+};
+
 function request(targets: TrustQuery[], extra: Partial<DataQueryRequest<TrustQuery>> = {}): DataQueryRequest<TrustQuery> {
   const from = dateTime(0);
   const to = dateTime(9000);
@@ -89,6 +94,17 @@ beforeEach(() => {
 });
 
 describe('queries', () => {
+  it('counts verified rows of a long range from the hourly counts the settings name, and only then', async () => {
+    const month = (jsonData: Partial<TrustOptions>) =>
+      dataSource(jsonData).query(request([{ refId: 'A', queryType: 'trust' }], { range: rangeOf(0, 30 * 86_400_000) }));
+    const hourly = () => sent.map(statementOf).filter((q) => q?.includes('"meterproof_readings_1h"'));
+    await month({});
+    expect(hourly()).toEqual([]);
+    sent = [];
+    await month({ hourlyCounts: ' meterproof_readings_1h ' });
+    expect(hourly().length).toBeGreaterThan(0);
+  });
+
   it('sends one statement per request, in parallel, through the route of its authentication, with no secret', async () => {
     reply = trustReply(TRUST_RESPONSE);
     await dataSource().query(request([{ refId: 'A', queryType: 'trust' }]));
