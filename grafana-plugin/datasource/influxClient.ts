@@ -16,11 +16,13 @@ export interface InfluxSeries {
   tags?: Record<string, string>;
   columns: string[];
   values?: unknown[][];
+  partial?: boolean;
 }
 export interface InfluxResult {
   statement_id?: number;
   series?: InfluxSeries[];
   error?: string;
+  partial?: boolean;
 }
 interface InfluxBody {
   results?: InfluxResult[];
@@ -37,6 +39,16 @@ export class InfluxRequestError extends Error {
     message: string,
   ) {
     super(message);
+  }
+}
+
+/**
+ * InfluxDB cut an answer short (`"partial": true`: a row limit such as `[http] max-row-limit`). A cut
+ * answer read as whole could hide a device's latest rows, so it is never read as one.
+ */
+export class PartialAnswerError extends InfluxRequestError {
+  constructor() {
+    super('query', 'InfluxDB cut its answer short (a row limit such as [http] max-row-limit): raise the limit or narrow the time range');
   }
 }
 
@@ -138,6 +150,7 @@ export class InfluxClient {
     if (body.error) throw classifyFailure(200, body.error);
     const result = body.results?.[0] ?? {};
     if (result.error) throw classifyFailure(200, result.error);
+    if (result.partial || result.series?.some((x) => x.partial)) throw new PartialAnswerError();
     return result;
   }
 }

@@ -7,7 +7,7 @@
 import { DEFAULT_FIELD_NAMES } from '../../core/field-names';
 import { formatRegexVariable } from '../../core/influxql';
 import { STATUS_TAG, VERIFIED_TAG } from '../../core/status';
-import type { InfluxResult } from './influxClient';
+import { PartialAnswerError, type InfluxResult } from './influxClient';
 import {
   HOUR_MS,
   TRUST_COUNT_STATEMENTS,
@@ -148,12 +148,20 @@ export async function trustAnswers(run: RunStatements, s: Scope, hourly?: string
     [...counted.values()].map((d) => d.rows),
   );
   let window: InfluxResult = {};
-  if (since > s.fromMs) {
+  let windowed = since > s.fromMs;
+  if (windowed) {
     const statement = trustWindowStatement(s, since);
     executed.push(statement);
-    window = (await run([statement]))[0] ?? {};
+    // A window cut short by a row limit may lack a device's latest rows: then every device is read in full.
+    window = await run([statement]).then(
+      ([r]) => r ?? {},
+      (e: unknown) => {
+        if (!(e instanceof PartialAnswerError)) throw e;
+        windowed = false;
+        return {};
+      },
+    );
   }
-  const windowed = since > s.fromMs;
   const missed = windowed ? missedByWindow(counted, window) : [...counted.keys()];
   const only = (devices: readonly string[]): Scope => ({ ...s, device: formatRegexVariable(devices) });
   // Without a window, every device: the scope as it is, not a list of them all.

@@ -56,7 +56,8 @@ describe.each(PLUGINS)('$id', ({ id, source }) => {
 it('keeps the data source credentials on the server (proxy route templates)', async () => {
   const manifest = JSON.parse(await readFile(join(outDir, 'meterproof-trust-datasource', 'plugin.json'), 'utf8'));
   expect(manifest.backend).toBe(false);
-  const [user, token, none] = manifest.routes;
+  const route = (path: string) => manifest.routes.find((r: { path: string }) => r.path === path);
+  const [user, token, none] = [route('query-user'), route('query-token'), route('query-none')];
   expect([user.path, token.path, none.path]).toEqual(['query-user', 'query-token', 'query-none']);
   expect(JSON.stringify(user)).toContain('{{ .SecureJsonData.password }}');
   expect(JSON.stringify(token)).toContain('{{ .SecureJsonData.token }}');
