@@ -3,9 +3,9 @@
  * retained on `tasmota/discovery/<MAC>/config`), reads each one's Information page, and says how its
  * key stands against the key file; `--enroll` registers the plugs not registered yet.
  */
+import { parseArgs } from 'node:util';
 import { hasBracedSignature } from '../core/payload/early-firmware';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { parseArgs } from 'node:util';
 import { connectAsync, type MqttClient } from 'mqtt';
 import { textTable } from '../core/text-table';
 import type { KeyFile } from '../core/keyfile';
@@ -21,6 +21,8 @@ import {
   refusedFor,
   rotateCommand,
   TOFU_NOTE,
+  keyFileArg,
+  SUBCOMMAND_OPTIONS,
 } from './keys-shared';
 import { informationUrl, PlugPageError, readPlugPage, type PlugPage } from './plug-page';
 import { confirm } from './prompt';
@@ -82,12 +84,12 @@ const SENSOR = 'tele/+/SENSOR';
 const PAGE_READS_AT_ONCE = 8;
 
 export async function discover(args: string[]): Promise<number> {
-  const { values: v, positionals } = parseArgs({
+  const parsed = parseArgs({
     args,
     allowPositionals: true,
     strict: true,
     options: {
-      keys: { type: 'string' },
+      ...SUBCOMMAND_OPTIONS,
       mqtt: { type: 'string' },
       username: { type: 'string' },
       password: { type: 'string' },
@@ -95,15 +97,11 @@ export async function discover(args: string[]): Promise<number> {
       enroll: { type: 'boolean' },
       'web-password': { type: 'string' },
       yes: { type: 'boolean', short: 'y' },
-      help: { type: 'boolean', short: 'h' },
     },
   });
-  if (v.help) {
-    process.stdout.write(HELP);
-    return 0;
-  }
-  if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
-  if (!v.keys) throw new UsageError('--keys FILE is required');
+  const file = keyFileArg(HELP, parsed);
+  if (file === undefined) return 0;
+  const v = parsed.values;
   if (!v.mqtt) throw new UsageError('--mqtt URL is required (the broker the plugs publish to, e.g. mqtt://192.168.1.2:1883)');
   if (!/^(mqtts?|wss?):\/\/[^/]/.test(v.mqtt))
     throw new UsageError(`--mqtt must be an mqtt://, mqtts://, ws:// or wss:// URL, got "${v.mqtt}"`);
@@ -111,7 +109,6 @@ export async function discover(args: string[]): Promise<number> {
   if (!/^\d+(\.\d+)?$/.test(v.wait ?? '5') || !(wait > 0 && wait <= 3600)) {
     throw new UsageError(`--wait must be a number of seconds above 0 and at most 3600, got "${v.wait}"`);
   }
-  const file = v.keys;
   loadKeyFile(file); // a missing or broken key file stops us before the broker is asked
   const username = v.username ?? process.env.MQTT_USERNAME;
   const password = v.password ?? process.env.MQTT_PASSWORD;

@@ -13,6 +13,8 @@ import {
   rotateCommand,
   TOFU_NOTE,
   windowText,
+  keyFileArg,
+  SUBCOMMAND_OPTIONS,
 } from './keys-shared';
 import { informationUrl, PlugPageError, readPlugPage } from './plug-page';
 import { confirm } from './prompt';
@@ -39,26 +41,22 @@ refusing the password.
 `;
 
 export async function enroll(args: string[]): Promise<number> {
-  const { values: v, positionals } = parseArgs({
+  const parsed = parseArgs({
     args,
     allowPositionals: true,
     strict: true,
     options: {
-      keys: { type: 'string' },
+      ...SUBCOMMAND_OPTIONS,
       plug: { type: 'string' },
       device: { type: 'string' },
       'web-password': { type: 'string' },
       label: { type: 'string' },
       yes: { type: 'boolean', short: 'y' },
-      help: { type: 'boolean', short: 'h' },
     },
   });
-  if (v.help) {
-    process.stdout.write(HELP);
-    return 0;
-  }
-  if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
-  if (!v.keys) throw new UsageError('--keys FILE is required');
+  const file = keyFileArg(HELP, parsed);
+  if (file === undefined) return 0;
+  const v = parsed.values;
   if (!v.plug) throw new UsageError('--plug URL is required (the plug, e.g. http://192.168.1.50)');
   if (v.device === '') throw new UsageError('--device must not be empty');
   let url: URL;
@@ -67,7 +65,6 @@ export async function enroll(args: string[]): Promise<number> {
   } catch (e) {
     throw new UsageError(`--plug: ${(e as Error).message}`);
   }
-  const file = v.keys;
   loadKeyFile(file); // a missing or broken key file stops us before the plug is asked
 
   let page;

@@ -14,6 +14,8 @@ import {
   otherDevicesWithKey,
   requireNoRefused,
   windowText,
+  keyFileArg,
+  SUBCOMMAND_OPTIONS,
 } from './keys-shared';
 import { confirm } from './prompt';
 
@@ -34,26 +36,22 @@ Exit status: 0 rotated, 1 you declined, 2 bad usage (a refused key, an unknown d
 `;
 
 export async function rotate(args: string[]): Promise<number> {
-  const { values: v, positionals } = parseArgs({
+  const parsed = parseArgs({
     args,
     allowPositionals: true,
     strict: true,
     options: {
-      keys: { type: 'string' },
+      ...SUBCOMMAND_OPTIONS,
       device: { type: 'string' },
       key: { type: 'string' },
       at: { type: 'string' },
       label: { type: 'string' },
       yes: { type: 'boolean', short: 'y' },
-      help: { type: 'boolean', short: 'h' },
     },
   });
-  if (v.help) {
-    process.stdout.write(HELP);
-    return 0;
-  }
-  if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
-  if (!v.keys) throw new UsageError('--keys FILE is required');
+  const file = keyFileArg(HELP, parsed);
+  if (file === undefined) return 0;
+  const v = parsed.values;
   if (!v.device) throw new UsageError('--device NAME is required');
   if (!v.key) throw new UsageError('--key HEX is required (the new key, from the plug’s Information page)');
   let key: string;
@@ -72,7 +70,6 @@ export async function rotate(args: string[]): Promise<number> {
           ? signedTime(v.at)
           : undefined;
   if (!at) throw new UsageError(`--at must be YYYY-MM-DDTHH:MM:SS or YYYY-MM-DD, got "${v.at}"`);
-  const file = v.keys;
   const device = v.device;
 
   const k = loadKeyFile(file);

@@ -10,6 +10,23 @@ import { fingerprint, keys } from './keys';
 
 export { fingerprint };
 
+/** The options every `keys` subcommand takes, beside its own. */
+export const SUBCOMMAND_OPTIONS = { keys: { type: 'string' }, help: { type: 'boolean', short: 'h' } } as const;
+
+/**
+ * What every `keys` subcommand checks first, in this order: `--help` prints `help` (then undefined: exit
+ * 0), no positional argument, `--keys FILE` given. Returns that file.
+ */
+export function keyFileArg(help: string, parsed: { values: { keys?: string; help?: boolean }; positionals: string[] }): string | undefined {
+  if (parsed.values.help) {
+    process.stdout.write(help);
+    return undefined;
+  }
+  if (parsed.positionals.length) throw new UsageError(`unexpected argument "${parsed.positionals[0]}"`);
+  if (!parsed.values.keys) throw new UsageError('--keys FILE is required');
+  return parsed.values.keys;
+}
+
 /**
  * The key file as the processor would load it; a missing one holds no keys yet (writing creates it, as
  * `keys add` does), an unreadable or unusable one is a usage error.
