@@ -9,12 +9,12 @@
  */
 import '../harness/fixtures/grafana/jsdomSetup';
 import { readFileSync } from 'node:fs';
-import { dateTime, type DataFrame, type DataQueryRequest, type DataSourceInstanceSettings } from '@grafana/data';
+import type { DataFrame } from '@grafana/data';
 import { setBackendSrv, setTemplateSrv, type TemplateSrv } from '@grafana/runtime';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TrustDataSource } from '../../grafana-plugin/datasource/datasource';
 import { TRUST_COUNT_STATEMENTS, trustStatements } from '../../grafana-plugin/datasource/statements';
-import type { TrustOptions, TrustQuery } from '../../grafana-plugin/datasource/types';
+import type { TrustOptions } from '../../grafana-plugin/datasource/types';
+import { queryRequest, trustDataSource } from '../harness/fixtures/grafana/dataSourceRequests';
 import { grafanaBackendSrv } from '../harness/grafana-backend-srv';
 import { startGrafanaProxy, type GrafanaProxy, type PluginRoute, type ProxiedDataSource } from '../harness/grafana-proxy';
 import { startInfluxDB, type InfluxServer } from '../harness/influxdb';
@@ -63,35 +63,12 @@ async function setup(jsonData: TrustOptions, secureJsonData: Record<string, stri
   });
   proxies.push(proxy);
   setBackendSrv(grafanaBackendSrv(proxy.url));
-  const ds = new TrustDataSource({
-    id: 1,
-    uid: 'mp',
-    type: 'meterproof-trust-datasource',
-    name: 'meterproof',
-    url: '/api/datasources/proxy/uid/mp',
-    jsonData: settings,
-    meta: {} as DataSourceInstanceSettings['meta'],
-    readOnly: false,
-    access: 'proxy',
-  } as DataSourceInstanceSettings<TrustOptions>);
+  const ds = trustDataSource(settings);
   return { proxy, ds };
 }
 
-const trustRequest = (): DataQueryRequest<TrustQuery> => {
-  const from = dateTime(T - 3_600_000);
-  const to = dateTime(T + 60_000);
-  return {
-    requestId: 'r',
-    interval: '10s',
-    intervalMs: 10_000,
-    range: { from, to, raw: { from, to } },
-    scopedVars: {},
-    targets: [{ refId: 'A', queryType: 'trust' }],
-    timezone: 'utc',
-    app: 'dashboard',
-    startTime: 0,
-  } as DataQueryRequest<TrustQuery>;
-};
+const trustRequest = () =>
+  queryRequest([{ refId: 'A', queryType: 'trust' }], { fromMs: T - 3_600_000, toMs: T + 60_000, intervalMs: 10_000 }, { requestId: 'r' });
 const column = (f: DataFrame, name: string) => f.fields.find((x) => x.name === name)!.values;
 
 describe('a read-only InfluxDB user through the query-user route', () => {

@@ -2,7 +2,7 @@
 // The data source against a mocked Grafana runtime: the requests it sends through the proxy route,
 // response-to-frame conversion for each query type, variables, and the health check's diagnoses.
 import '../harness/fixtures/grafana/jsdomSetup';
-import { FieldType, dateTime, type DataFrame, type DataQueryRequest, type DataSourceInstanceSettings } from '@grafana/data';
+import { FieldType, type DataFrame, type DataQueryRequest } from '@grafana/data';
 import { setBackendSrv, setTemplateSrv, type BackendSrv, type BackendSrvRequest, type TemplateSrv } from '@grafana/runtime';
 import { of, throwError } from 'rxjs';
 import { beforeEach, describe, expect, it } from 'vitest';
@@ -10,12 +10,12 @@ import * as React from 'react';
 import { act } from 'react';
 import { createRoot } from 'react-dom/client';
 import { ConfigEditor } from '../../grafana-plugin/datasource/ConfigEditor';
-import { TrustDataSource } from '../../grafana-plugin/datasource/datasource';
 import { classifyFailure } from '../../grafana-plugin/datasource/influxClient';
 import { phaseStatements, trustStatements } from '../../grafana-plugin/datasource/statements';
 import type { TrustOptions, TrustQuery } from '../../grafana-plugin/datasource/types';
 import { TRUST_FRAME_KIND } from '../../grafana-plugin/shared/trustFrame';
 import TRUST_RESPONSE from '../harness/fixtures/grafana/trust-response.json';
+import { queryRequest, timeRange, trustDataSource } from '../harness/fixtures/grafana/dataSourceRequests';
 import { fetchErrorOf } from '../harness/grafana-backend-srv';
 import { answerByStatement } from '../harness/fixtures/grafana/fleetFrames';
 
@@ -42,41 +42,9 @@ setTemplateSrv({
     ),
 } as unknown as TemplateSrv);
 
-function dataSource(jsonData: Partial<TrustOptions> = {}): TrustDataSource {
-  return new TrustDataSource({
-    id: 1,
-    uid: 'mp',
-    type: 'meterproof-trust-datasource',
-    name: 'meterproof',
-    url: '/api/datasources/proxy/uid/mp',
-    jsonData: { database: 'telegraf', ...jsonData },
-    meta: {} as DataSourceInstanceSettings['meta'],
-    readOnly: false,
-    access: 'proxy',
-  } as DataSourceInstanceSettings<TrustOptions>);
-}
-
-const rangeOf = (fromMs: number, toMs: number) => {
-  const [from, to] = [dateTime(fromMs), dateTime(toMs)];
-  return { from, to, raw: { from, to } };
-};
-
-function request(targets: TrustQuery[], extra: Partial<DataQueryRequest<TrustQuery>> = {}): DataQueryRequest<TrustQuery> {
-  const from = dateTime(0);
-  const to = dateTime(9000);
-  return {
-    requestId: 'r1',
-    interval: '1s',
-    intervalMs: 1000,
-    range: { from, to, raw: { from, to } },
-    scopedVars: {},
-    targets,
-    timezone: 'utc',
-    app: 'dashboard',
-    startTime: 0,
-    ...extra,
-  } as DataQueryRequest<TrustQuery>;
-}
+const dataSource = (jsonData: Partial<TrustOptions> = {}) => trustDataSource({ database: 'telegraf', ...jsonData });
+const request = (targets: TrustQuery[], extra: Partial<DataQueryRequest<TrustQuery>> = {}) =>
+  queryRequest(targets, { fromMs: 0, toMs: 9000, intervalMs: 1000 }, extra);
 
 const column = (f: DataFrame, name: string) => f.fields.find((x) => x.name === name)!.values;
 const statementOf = (r: BackendSrvRequest) => new URLSearchParams(String(r.data)).get('q');
@@ -96,7 +64,7 @@ beforeEach(() => {
 describe('queries', () => {
   it('counts verified rows of a long range from the hourly counts the settings name, and only then', async () => {
     const month = (jsonData: Partial<TrustOptions>) =>
-      dataSource(jsonData).query(request([{ refId: 'A', queryType: 'trust' }], { range: rangeOf(0, 30 * 86_400_000) }));
+      dataSource(jsonData).query(request([{ refId: 'A', queryType: 'trust' }], { range: timeRange(0, 30 * 86_400_000) }));
     const hourly = () => sent.map(statementOf).filter((q) => q?.includes('"meterproof_readings_1h"'));
     await month({});
     expect(hourly()).toEqual([]);

@@ -4,13 +4,14 @@
 // Explore interpolation, and annotations for verification failures and key changes.
 import '../harness/fixtures/grafana/jsdomSetup';
 import { readFileSync } from 'node:fs';
-import { FieldType, dateTime, type DataFrame, type DataQueryRequest, type DataSourceInstanceSettings } from '@grafana/data';
+import { FieldType, type DataFrame, type DataQueryRequest } from '@grafana/data';
 import { setBackendSrv, setTemplateSrv, type BackendSrv, type BackendSrvRequest, type TemplateSrv } from '@grafana/runtime';
 import { of } from 'rxjs';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { TrustDataSource, parseVariableQuery } from '../../grafana-plugin/datasource/datasource';
+import { parseVariableQuery } from '../../grafana-plugin/datasource/datasource';
 import { keyChanges, keyChangeSuspects, verdictMatches } from '../../grafana-plugin/datasource/frames';
-import type { TrustOptions, TrustQuery } from '../../grafana-plugin/datasource/types';
+import type { TrustQuery } from '../../grafana-plugin/datasource/types';
+import { queryRequest, trustDataSource } from '../harness/fixtures/grafana/dataSourceRequests';
 import { answerByStatement } from '../harness/fixtures/grafana/fleetFrames';
 import TRUST_RESPONSE from '../harness/fixtures/grafana/trust-response.json';
 
@@ -53,35 +54,9 @@ setTemplateSrv({
     }),
 } as unknown as TemplateSrv);
 
-const dataSource = (): TrustDataSource =>
-  new TrustDataSource({
-    id: 1,
-    uid: MP,
-    type: 'meterproof-trust-datasource',
-    name: 'meterproof',
-    url: '/api/datasources/proxy/uid/mp',
-    jsonData: { database: 'telegraf' },
-    meta: {} as DataSourceInstanceSettings['meta'],
-    readOnly: false,
-    access: 'proxy',
-  } as DataSourceInstanceSettings<TrustOptions>);
-
-function request(targets: TrustQuery[], extra: Partial<DataQueryRequest<TrustQuery>> = {}): DataQueryRequest<TrustQuery> {
-  const from = dateTime(0);
-  const to = dateTime(3_600_000);
-  return {
-    requestId: 'r1',
-    interval: '10s',
-    intervalMs: 10_000,
-    range: { from, to, raw: { from, to } },
-    scopedVars: {},
-    targets,
-    timezone: 'utc',
-    app: 'dashboard',
-    startTime: 0,
-    ...extra,
-  } as DataQueryRequest<TrustQuery>;
-}
+const dataSource = () => trustDataSource({ database: 'telegraf' }, MP);
+const request = (targets: TrustQuery[], extra: Partial<DataQueryRequest<TrustQuery>> = {}) =>
+  queryRequest(targets, { fromMs: 0, toMs: 3_600_000, intervalMs: 10_000 }, extra);
 
 const column = (f: DataFrame, name: string) => f.fields.find((x) => x.name === name)!.values;
 const devicesOf = async (targets: TrustQuery[], extra?: Partial<DataQueryRequest<TrustQuery>>) =>
