@@ -3,13 +3,14 @@ import { readFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline/promises';
 import { KeyFileError, parseKeyFile, type KeyFile } from '../core/keyfile';
 import { loadVerifier } from '../core/node/verifier';
-import { displayUrl, redactUrlsIn, withoutUrlSecrets } from '../audit/display-url';
+import { displayUrl, withoutUrlSecrets } from '../audit/display-url';
 import { countRows, InfluxUnavailable, ping, type InfluxTarget } from '../audit/influx-pager';
 import type { VerifiedLater } from '../audit/late-keys';
 import { LIMITS, retagLines, toJson, toTable, type AuditScope, type RetagOutcome } from '../audit/report';
 import { RetagFailed, retag } from '../audit/retag';
 import { DEFAULT_PAGE_SIZE, runAudit } from '../audit/run';
-import { EXIT_USAGE, parseCommandArgs, UsageError, type Command } from './command';
+import { EXIT_USAGE, UsageError, type Command } from './command';
+import { influxAuth, parseInfluxCommandArgs } from './influx-options';
 import { statusLine } from './status-line';
 
 const HELP = `Usage: meterproof audit --url URL --db NAME --keys FILE [options]
@@ -155,39 +156,30 @@ async function confirm(question: string): Promise<boolean> {
 
 function parseOptions(args: string[]): AuditArgs | 'help' {
   const text = { type: 'string' } as const;
-  let v;
-  try {
-    v = parseCommandArgs({
-      args,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        help: { type: 'boolean', short: 'h' },
-        json: { type: 'boolean' },
-        retag: { type: 'boolean' },
-        yes: { type: 'boolean' },
-        url: text,
-        db: text,
-        keys: text,
-        measurement: text,
-        'page-size': text,
-        username: text,
-        password: text,
-      },
-    }).values;
-  } catch (e) {
-    // The parser quotes a stray argument, which may be a URL with a password in it.
-    throw new UsageError(redactUrlsIn((e as Error).message));
-  }
+  const v = parseInfluxCommandArgs({
+    args,
+    strict: true,
+    allowPositionals: false,
+    options: {
+      help: { type: 'boolean', short: 'h' },
+      json: { type: 'boolean' },
+      retag: { type: 'boolean' },
+      yes: { type: 'boolean' },
+      url: text,
+      db: text,
+      keys: text,
+      measurement: text,
+      'page-size': text,
+      username: text,
+      password: text,
+    },
+  }).values;
   if (v.help) return 'help';
   for (const name of ['url', 'db', 'keys'] as const) if (!v[name]) throw new UsageError(`--${name} is required`);
   const pageSize = Number(v['page-size'] ?? DEFAULT_PAGE_SIZE);
   if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > 1_000_000)
     throw new UsageError(`--page-size must be a whole number from 1 to 1000000, got "${v['page-size']}"`);
-  const username = v.username ?? process.env.INFLUX_USERNAME;
-  const password = v.password ?? process.env.INFLUX_PASSWORD ?? '';
-  const token = process.env.INFLUX_TOKEN;
-  const auth = username !== undefined ? { username, password } : token ? { token } : undefined;
+  const auth = influxAuth(v);
   return {
     target: { url: v.url!, db: v.db!, ...(auth && { auth }) },
     keysPath: v.keys!,

@@ -7,8 +7,8 @@ import { KeyFileError, parseKeyFile, type KeyFile } from '../../core/keyfile';
 import { loadVerifier } from '../../core/node/verifier';
 import type { Statement } from '../../core/statement/format';
 import { formatStoredTime, parseStoredTime } from '../../core/statement/time';
-import { redactUrlsIn } from '../../audit/display-url';
-import { asUsageError, EXIT_USAGE, parseCommandArgs, UsageError } from '../command';
+import { EXIT_USAGE, UsageError } from '../command';
+import { influxAuth, parseInfluxCommandArgs } from '../influx-options';
 import { createStatement, measurementFields, StatementError, type StatementSource } from './create';
 import { bundledPageScript, statementHtml } from './html';
 import { nodeStatementCrypto } from './node-crypto';
@@ -181,36 +181,28 @@ export function parseTimeOption(name: string, text: string): bigint {
 
 function parseCreateArgs(args: string[]): CreateArgs | 'help' {
   const text = { type: 'string' } as const;
-  let v;
-  try {
-    v = parseCommandArgs({
-      args,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        help: { type: 'boolean', short: 'h' },
-        all: { type: 'boolean' },
-        device: { type: 'string', multiple: true },
-        url: text,
-        db: text,
-        keys: text,
-        from: text,
-        to: text,
-        measurement: text,
-        out: text,
-        html: text,
-        'page-size': text,
-        concurrency: text,
-        username: text,
-        password: text,
-      },
-    }).values;
-  } catch (e) {
-    // The parser quotes a stray argument, which may be a URL with a password in it.
-    const usage = asUsageError(e);
-    if (!usage) throw e;
-    throw new UsageError(redactUrlsIn(usage.message));
-  }
+  const v = parseInfluxCommandArgs({
+    args,
+    strict: true,
+    allowPositionals: false,
+    options: {
+      help: { type: 'boolean', short: 'h' },
+      all: { type: 'boolean' },
+      device: { type: 'string', multiple: true },
+      url: text,
+      db: text,
+      keys: text,
+      from: text,
+      to: text,
+      measurement: text,
+      out: text,
+      html: text,
+      'page-size': text,
+      concurrency: text,
+      username: text,
+      password: text,
+    },
+  }).values;
   if (v.help) return 'help';
   for (const name of ['url', 'db', 'keys', 'from', 'to'] as const) if (!v[name]) throw new UsageError(`--${name} is required (try --help)`);
   if (v.all && v.device?.length) throw new UsageError('give --device or --all, not both');
@@ -225,10 +217,7 @@ function parseCreateArgs(args: string[]): CreateArgs | 'help' {
     return n;
   };
   const { url, inUrl } = splitUserInfo(v.url!);
-  const username = v.username ?? process.env.INFLUX_USERNAME ?? inUrl?.username;
-  const password = v.password ?? process.env.INFLUX_PASSWORD ?? inUrl?.password ?? '';
-  const token = process.env.INFLUX_TOKEN;
-  const auth = username !== undefined ? { username, password } : token ? { token } : undefined;
+  const auth = influxAuth(v, inUrl);
   return {
     target: { url, db: v.db!, ...(auth && { auth }) },
     keysPath: v.keys!,
