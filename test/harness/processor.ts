@@ -1,8 +1,8 @@
 /** Drives the built dist/processor.js the way Telegraf's processors.execd does: a child over pipes. */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdtempSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, sep } from 'node:path';
 import { MetricSplitter, type SplitLine } from '../../core/lineprotocol/split';
 import { NODE_FLAGS } from '../../processor/launch-flags';
 
@@ -11,6 +11,41 @@ export function requireBuild(file: 'processor.js' | 'meterproof.js'): string {
   const path = join(__dirname, '..', '..', 'dist', file);
   if (!existsSync(path)) throw new Error(`${path} is missing: run \`npm run build\` first`);
   return path;
+}
+
+/** Whether every account may reach `file`: each folder above it searchable by others, the file readable. */
+function everyoneCanRead(file: string): boolean {
+  if ((statSync(file).mode & 0o004) === 0) return false;
+  for (let dir = dirname(file); ; dir = dirname(dir)) {
+    if ((statSync(dir).mode & 0o001) === 0) return false;
+    if (dir === dirname(dir)) return true;
+  }
+}
+
+let staged: string | undefined;
+/**
+ * The built file as another account (`nobody`) can run it. A checkout may sit where only its owner may
+ * enter (`/root`, or a `mktemp -d` folder, are 0700): then dist/ and sodium-native (this platform's
+ * build only) are copied, once, into a folder every account may read, laid out as an install is.
+ */
+export function requireBuildForAll(file: 'processor.js' | 'meterproof.js'): string {
+  const own = requireBuild(file);
+  if (everyoneCanRead(own)) return own;
+  if (!staged) {
+    staged = mkdtempSync(join(tmpdir(), 'meterproof-install-'));
+    chmodSync(staged, 0o755);
+    const repo = join(dirname(own), '..');
+    const prebuilds = join(repo, 'node_modules', 'sodium-native', 'prebuilds') + sep;
+    const thisPlatform = prebuilds + `${process.platform}-${process.arch}`;
+    cpSync(join(repo, 'dist'), join(staged, 'dist'), { recursive: true });
+    cpSync(join(repo, 'node_modules', 'sodium-native'), join(staged, 'node_modules', 'sodium-native'), {
+      recursive: true,
+      filter: (from) => !from.startsWith(prebuilds) || from.startsWith(thisPlatform),
+    });
+    // cpSync keeps modes, and the folders it creates are made under this process's umask.
+    for (const dir of [join(staged, 'dist'), join(staged, 'node_modules')]) chmodSync(dir, 0o755);
+  }
+  return join(staged, 'dist', file);
 }
 
 export function tempDir(prefix = 'meterproof-test-'): string {

@@ -10,7 +10,7 @@ import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../harness/cli';
-import { requireBuild } from '../harness/processor';
+import { requireBuildForAll } from '../harness/processor';
 
 const ROOT = process.getuid!() === 0;
 const ME = userInfo().username;
@@ -30,7 +30,7 @@ function install(conf: (text: string) => string = (t) => t) {
   const config = join(base, 'telegraf.conf');
   const sample = readFileSync(join(__dirname, '..', '..', 'telegraf.conf'), 'utf8')
     .replace('"/usr/bin/node"', JSON.stringify(process.execPath))
-    .replace('/opt/meterproof/dist/processor.js', requireBuild('processor.js'))
+    .replace('/opt/meterproof/dist/processor.js', requireBuildForAll('processor.js'))
     .replace('/etc/telegraf/pub_keys.json', keys)
     .replace('/var/lib/meterproof/state.json', join(base, 'state', 'state.json'));
   writeFileSync(config, conf(sample));
@@ -215,7 +215,7 @@ describe('meterproof doctor', () => {
         '--regid=nogroup',
         '--clear-groups',
         process.execPath,
-        requireBuild('meterproof.js'),
+        requireBuildForAll('meterproof.js'),
         'doctor',
         '--config',
         config,

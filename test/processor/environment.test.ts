@@ -22,7 +22,7 @@ import { Plug } from '../../sim/plug';
 import { parseState } from '../../processor/state-file';
 import { NODE_FLAGS } from '../../processor/launch-flags';
 import { telegrafLine } from '../harness/telegraf-mqtt-consumer';
-import { collect, lineReader, requireBuild, startProcessor, tempDir, writeKeys } from '../harness/processor';
+import { collect, lineReader, requireBuildForAll, startProcessor, tempDir, writeKeys } from '../harness/processor';
 import { decode, splitLines, tag } from '../harness/metrics';
 
 const dir = tempDir();
@@ -73,7 +73,7 @@ function makeWritable(folder: string): void {
   else chmodSync(folder, 0o755);
 }
 function startUnprivileged(args: string[]) {
-  const child = spawn(process.execPath, [...NODE_FLAGS, requireBuild('processor.js'), ...args], {
+  const child = spawn(process.execPath, [...NODE_FLAGS, requireBuildForAll('processor.js'), ...args], {
     stdio: ['pipe', 'pipe', 'pipe'],
     ...(asRoot && { uid: NOBODY, gid: NOBODY }),
   });

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { deviceKey } from '../../sim/plug';
 import { fingerprint } from '../../cli/keys';
 import { completion, runCli } from '../harness/cli';
-import { requireBuild, tempDir } from '../harness/processor';
+import { requireBuild, requireBuildForAll, tempDir } from '../harness/processor';
 
 const dir = tempDir();
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -79,7 +79,7 @@ describe('meterproof keys writes a file the processor can read', () => {
   /** Root may write anywhere, so an unwritable folder is tested as `nobody`; others just chmod. */
   const asRoot = process.getuid?.() === 0;
   const unprivileged = (args: string[]) => {
-    const proc = spawn(process.execPath, [requireBuild('meterproof.js'), ...args], { ...(asRoot && { uid: 65534, gid: 65534 }) });
+    const proc = spawn(process.execPath, [requireBuildForAll('meterproof.js'), ...args], { ...(asRoot && { uid: 65534, gid: 65534 }) });
     proc.stdin.end();
     return completion(proc);
   };
