@@ -16,10 +16,11 @@ import { trustResults, type FakeDevice } from '../harness/fixtures/grafana/fleet
 
 const N = 2_000;
 const NOW = Date.now();
-// One key for the whole fleet: its admission is paid once, so the order of the checks is all that differs.
-const { publicKey, privateKey } = generateKeyPairSync('ed25519');
-const keyHex = Buffer.from(publicKey.export({ format: 'jwk' }).x!, 'base64url').toString('hex');
-const fleet: FakeDevice[] = Array.from({ length: N }, (_, i) => {
+// A key per device, as fleets have: each is admitted when its row is first checked (about a millisecond in
+// JavaScript), so the rows above take seconds and cannot all be done by the time the scroll is checked.
+const fleetKeys = Array.from({ length: N }, () => generateKeyPairSync('ed25519'));
+const hexOf = (k: (typeof fleetKeys)[number]) => Buffer.from(k.publicKey.export({ format: 'jwk' }).x!, 'base64url').toString('hex');
+const fleet: FakeDevice[] = fleetKeys.map((key, i) => {
   const message = `2024-05-01T10:00:00,${(i + 0.5).toFixed(3)}`;
   return {
     device: `plug-${String(i).padStart(4, '0')}`,
@@ -28,11 +29,11 @@ const fleet: FakeDevice[] = Array.from({ length: N }, (_, i) => {
     signedAt: NOW - 1000,
     values: [i + 0.5],
     message,
-    signature: sign(null, Buffer.from(message), privateKey).toString('hex'),
+    signature: sign(null, Buffer.from(message), key.privateKey).toString('hex'),
     counts: { ok: 1 },
   };
 });
-const keyList = JSON.stringify(Object.fromEntries(fleet.map((d) => [d.device, keyHex])));
+const keyList = JSON.stringify(Object.fromEntries(fleet.map((d, i) => [d.device, hexOf(fleetKeys[i]!)])));
 const settings = { type: 'meterproof-trust-datasource', jsonData: { publicKeys: keyList } };
 setDataSourceSrv({ getInstanceSettings: () => settings, getList: () => [settings] } as unknown as DataSourceSrv);
 
