@@ -1,8 +1,9 @@
 /**
  * Key admission for the browser re-check, paid only for the keys a re-check uses and once per key for
- * the page's life. Strict admission (core/pubkey: a canonical encoding of a prime-order point) costs
- * about a millisecond a key in JavaScript, almost all of it the subgroup check; admitting a 10,000-key
- * list whole before the first row was checked kept a viewer waiting about 10 s.
+ * the page's life. Strict admission (a canonical encoding of a prime-order point) costs about a
+ * millisecond a key in JavaScript (core/pubkey, noble), almost all of it the subgroup check; WebCrypto
+ * answers it with one X25519 in about 60 µs, off the page's thread (webcryptoOps.ts), where it passed
+ * its self-test. A key WebCrypto refuses still goes to noble, which says why, and whose answer stands.
  *
  * The key list is parsed at once (its shape, hex and validity windows), but a key is admitted when a
  * device's keys are first looked up. The verdict is kept per key, by its 32 bytes: admission is a
@@ -14,10 +15,39 @@
  */
 import { parseKeyFile, type KeyEntry, type KeyFile, type KeyProblem } from '../../core/keyfile';
 import { admitKeyBytes, KeyRejected, type PublicKey } from '../../core/pubkey';
+import { cryptoEngine } from './cryptoEngine';
 
 /** Strict admission's answer per key (lowercase hex), for the page's life. */
 const verdicts = new Map<string, string | null>();
+/** WebCrypto's admissions under way, so that lanes asking for the same key wait for one answer. */
+const underWay = new Map<string, Promise<void>>();
 let admissions = 0;
+
+/**
+ * Admits the keys this page has no verdict on yet with WebCrypto, all at once, when it passed its
+ * self-test; the keys it refuses, and every key without it, are left to noble (`refusal`).
+ */
+async function admitWithWebCrypto(keys: readonly PublicKey[]): Promise<void> {
+  const unknown = keys.filter((k) => !verdicts.has(k.hex));
+  if (unknown.length === 0) return;
+  const engine = await cryptoEngine();
+  if (engine.verifier !== 'webcrypto' || !engine.admitsKeys) return;
+  const fresh = unknown.filter((k) => !underWay.has(k.hex));
+  engine.ops.primeOrder(fresh.map((k) => k.bytes)).forEach((answer, i) => {
+    const k = fresh[i]!;
+    underWay.set(
+      k.hex,
+      answer.then((accepted) => {
+        underWay.delete(k.hex);
+        if (accepted && !verdicts.has(k.hex)) {
+          admissions++;
+          verdicts.set(k.hex, null);
+        }
+      }),
+    );
+  });
+  await Promise.all(unknown.map((k) => underWay.get(k.hex)));
+}
 
 /** Null when strict admission accepts the key, else why it refuses it; each key is admitted once. */
 function refusal(key: PublicKey): string | null {
@@ -67,6 +97,12 @@ class AdmittedOnLookup implements ReadonlyMap<string, readonly KeyEntry[]> {
     return list ?? undefined;
   }
 
+  /** Admits the device's keys with WebCrypto where it can (get() then finds them decided). */
+  async admit(device: string): Promise<void> {
+    const all = this.unchecked.get(device);
+    if (all && !this.lists.has(device)) await admitWithWebCrypto(all.map((e) => e.key));
+  }
+
   has(device: string): boolean {
     return this.get(device) !== undefined;
   }
@@ -111,6 +147,12 @@ class AdmittedOnLookup implements ReadonlyMap<string, readonly KeyEntry[]> {
     }
     return out;
   }
+}
+
+/** The device's admitted keys, as `keys.devices.get(device)` gives them, admitted with WebCrypto where it can. */
+export async function admittedKeysOf(keys: KeyFile, device: string): Promise<readonly KeyEntry[] | undefined> {
+  if (keys.devices instanceof AdmittedOnLookup) await keys.devices.admit(device);
+  return keys.devices.get(device);
 }
 
 /**

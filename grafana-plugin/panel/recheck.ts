@@ -3,18 +3,19 @@
  * registered key, and the Total text inside the message against the Total fields stored beside it.
  *
  * Ed25519 runs in the browser's WebCrypto where it has it (Chromium, Firefox, Safari): native code, off
- * the main thread, about a hundred times faster than JavaScript. `@noble/ed25519` in strict RFC 8032 mode
- * (`zip215: false`) is the fallback and the reference. WebCrypto only ever sees what strict noble would
- * also accept as input: keys admitted by core/pubkey (canonical encodings of prime-order points), which
- * verifyEd25519 makes sure of itself (keyAdmission.ts, once per key for the page's life), and signatures
- * whose S is canonical (S < L), checked here first. So where a browser's Ed25519 is laxer than strict
- * RFC 8032, the strict answer wins.
+ * the main thread, about a hundred times faster than JavaScript (cryptoEngine.ts). `@noble/ed25519` in
+ * strict RFC 8032 mode (`zip215: false`) is the fallback and the reference. WebCrypto's Ed25519 only ever
+ * sees what strict noble would also accept as input: keys strict admission accepts (canonical encodings
+ * of prime-order points), which verifyEd25519 makes sure of itself (keyAdmission.ts, once per key for the
+ * page's life), and signatures whose S is canonical (S < L), checked here first. So where a browser's
+ * Ed25519 is laxer than strict RFC 8032, the strict answer wins.
  */
 import { verifyAsync } from '@noble/ed25519';
 import { SIGNED_TIME_LENGTH, signedTime } from '../../core/firmware';
 import { keysValidAt, type KeyFile } from '../../core/keyfile';
 import { hexToBytes, type PublicKey } from '../../core/pubkey';
-import { admitted } from './keyAdmission';
+import { cryptoEngine, type Ed25519Engine } from './cryptoEngine';
+import { admitted, admittedKeysOf } from './keyAdmission';
 
 export type RecheckOutcome =
   /** Signature valid under a registered key, and the signed Total equals the stored one. */
@@ -67,68 +68,6 @@ export function canonicalS(signature: Uint8Array): boolean {
   return false; // S = L
 }
 
-/** Which implementation verifies: the browser's WebCrypto, or strict @noble/ed25519. */
-export type Ed25519Engine = 'webcrypto' | 'noble';
-
-type Subtle = Pick<SubtleCrypto, 'importKey' | 'verify'>;
-const ED25519 = { name: 'Ed25519' } as const;
-
-// RFC 8032 §7.1 TEST 2: the self-test a WebCrypto must pass before it is trusted with a verdict.
-const TEST_KEY = '3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c';
-const TEST_MESSAGE = '72';
-const TEST_SIGNATURE =
-  '92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da085ac1e43e15996e458f3613d0f11d8c387b2eaeb4302aeeb00d291612bb0c00';
-
-let subtleOverride: Subtle | null | undefined;
-let engineProbe: Promise<Ed25519Engine> | undefined;
-const cryptoKeys = new WeakMap<Subtle, Map<string, Promise<CryptoKey>>>();
-
-const subtle = (): Subtle | undefined =>
-  subtleOverride === undefined ? (globalThis.crypto?.subtle as Subtle | undefined) : (subtleOverride ?? undefined);
-
-/** Tests only: a WebCrypto stand-in (or `null` for none); `undefined` restores the browser's. */
-export function useSubtleForTests(s: Subtle | null | undefined): void {
-  subtleOverride = s;
-  engineProbe = undefined;
-}
-
-async function webcryptoVerify(s: Subtle, sig: Uint8Array, msg: Uint8Array, key: PublicKey): Promise<boolean> {
-  let keys = cryptoKeys.get(s);
-  if (!keys) cryptoKeys.set(s, (keys = new Map()));
-  let k = keys.get(key.hex);
-  if (!k) {
-    k = Promise.resolve(s.importKey('raw', key.bytes as BufferSource, ED25519, false, ['verify']));
-    keys.set(key.hex, k);
-  }
-  return (await s.verify(ED25519, await k, sig as BufferSource, msg as BufferSource)) === true;
-}
-
-/**
- * WebCrypto when it has Ed25519 and answers RFC 8032 TEST 2 right (accepts it, refuses it with a bit
- * flipped and over another message), else noble. Decided once.
- */
-export function ed25519Engine(): Promise<Ed25519Engine> {
-  return (engineProbe ??= (async (): Promise<Ed25519Engine> => {
-    const s = subtle();
-    if (!s) return 'noble';
-    try {
-      const key = { bytes: hexToBytes(TEST_KEY), hex: TEST_KEY };
-      const sig = hexToBytes(TEST_SIGNATURE);
-      const msg = hexToBytes(TEST_MESSAGE);
-      const flipped = sig.slice();
-      flipped[0]! ^= 1;
-      const answers = await Promise.all([
-        webcryptoVerify(s, sig, msg, key),
-        webcryptoVerify(s, flipped, msg, key),
-        webcryptoVerify(s, sig, hexToBytes('73'), key),
-      ]);
-      return answers[0] === true && answers[1] === false && answers[2] === false ? 'webcrypto' : 'noble';
-    } catch {
-      return 'noble';
-    }
-  })());
-}
-
 /**
  * Strict Ed25519 verification; false under a key that strict admission refuses, which no engine then
  * sees. `engine` forces one implementation (the vector tests run both); by default the fastest that
@@ -136,12 +75,12 @@ export function ed25519Engine(): Promise<Ed25519Engine> {
  */
 export async function verifyEd25519(signature: Uint8Array, message: Uint8Array, key: PublicKey, engine?: Ed25519Engine): Promise<boolean> {
   if (signature.length !== 64 || !canonicalS(signature) || !admitted(key)) return false;
-  const use = engine ?? (await ed25519Engine());
-  const s = subtle();
-  if (use === 'webcrypto' && s) {
-    if (engine) return webcryptoVerify(s, signature, message, key);
+  const e = await cryptoEngine();
+  if ((engine ?? e.verifier) === 'webcrypto') {
+    if (e.verifier !== 'webcrypto') throw new Error('this browser has no WebCrypto Ed25519 that passed its self-test');
+    if (engine) return e.ops.verify(key.bytes, signature, message);
     try {
-      return await webcryptoVerify(s, signature, message, key);
+      return await e.ops.verify(key.bytes, signature, message);
     } catch {
       // A key this browser will not import: strict noble decides.
     }
@@ -156,7 +95,7 @@ export async function recheck(input: RecheckInput, keys: KeyFile): Promise<Reche
   if (!time19 || !totals) return { kind: 'malformed', detail: `signed_message "${message}" is not "<time>,<total>"` };
   if (!SIGNATURE_HEX.test(signature)) return { kind: 'malformed', detail: 'Signature is not 128 hex digits' };
 
-  const candidates = keysValidAt(keys.devices.get(input.device) ?? [], time19);
+  const candidates = keysValidAt((await admittedKeysOf(keys, input.device)) ?? [], time19);
   if (candidates.length === 0) return { kind: 'no_key' };
   const bytes = utf8.encode(message);
   const sig = hexToBytes(signature);

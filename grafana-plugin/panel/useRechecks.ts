@@ -1,8 +1,8 @@
 /**
- * Re-checks every device's last verified reading in the browser. With WebCrypto's Ed25519 the
- * signatures are verified off the main thread; the main thread starts the checks and collects the
- * answers, a few microseconds each, and admits each key the first time the page uses it (about a
- * millisecond), so that 10,000 devices neither freeze the page nor take long (docs/grafana.md,
+ * Re-checks every device's last verified reading in the browser. With WebCrypto, keys are admitted
+ * (the first time the page uses them) and signatures verified off the main thread, in Web Workers where
+ * the page may make them; the main thread starts the checks and collects the answers, a few
+ * microseconds each, so that 10,000 devices neither freeze the page nor take long (docs/grafana.md,
  * "Re-check in the browser"). The rows on screen go first. The noble fallback does each verification's
  * arithmetic in its own short task, when its hash arrives. Outcomes are kept while the message,
  * signature, values and key list stay the same, and admitted keys for the page's life, so a dashboard
@@ -11,12 +11,14 @@
 import { useEffect, useRef, useState } from 'react';
 import type { KeyFile } from '../../core/keyfile';
 import type { DeviceTrust } from './deviceTrust';
-import { ed25519Engine, recheck, type Ed25519Engine, type RecheckInput, type RecheckOutcome } from './recheck';
+import { ed25519Engine, type Ed25519Engine } from './cryptoEngine';
+import { recheck, type RecheckInput, type RecheckOutcome } from './recheck';
 
 /**
  * Checks in flight at once. A check's JavaScript runs when its previous step answers, so a slice can
  * overrun by the work of every check in flight: with WebCrypto that is tens of microseconds each, with
- * noble's arithmetic in JavaScript about a millisecond or two.
+ * noble's arithmetic in JavaScript about a millisecond or two. More WebCrypto lanes (128, 256) were no
+ * faster on two cores, and put the rows on screen behind more checks already in flight.
  */
 const LANES: Record<Ed25519Engine, number> = { webcrypto: 64, noble: 2 };
 /** Main-thread time the checks may take before they yield to the page (input, rendering). */

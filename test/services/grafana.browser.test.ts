@@ -128,6 +128,10 @@ describe.each(['namespace', 'default-only', 'exports'])('shared modules handed o
       { settings },
     );
     await page.waitForFunction(() => /re-checked in your browser/.test(document.body.textContent ?? ''), undefined, { timeout: 15_000 });
+    // The built panel re-checks in Web Workers made from its own minified source (cryptoWorkers.ts): they
+    // run, and hold the WebCrypto operations.
+    expect(page.workers().length).toBeGreaterThanOrEqual(2);
+    for (const w of page.workers()) expect(await w.evaluate('typeof ops.verify + typeof ops.primeOrder')).toBe('functionfunction');
     const text = await page.locator('#root').textContent();
     expect(text).toContain('4 devices · 2 verified now · 2 failing');
     expect(text).toMatch(/plug-a✓verified12\.345 kWh/);
