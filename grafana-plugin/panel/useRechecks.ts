@@ -55,7 +55,7 @@ export interface RecheckJob {
  * Chromium settles WebCrypto's promises without a task boundary, so the checks would otherwise all run
  * in one long task: once a slice has taken `SLICE_MS`, the lanes wait together for a fresh task, which
  * lets the page handle input and paint in between. A lane looks at the clock before it starts a check
- * too, since a check's first step may admit its keys (about a millisecond each, the first time).
+ * too, since a check's first step may admit its keys (about a millisecond each with noble, the first time).
  * `onProgress` gets the outcomes every `REPORT_MS`, as soon as the rows on screen are done, and at the
  * end. Stops starting checks once `cancelled()` says so.
  */
