@@ -18,7 +18,8 @@ import { goesDown, parseTotalText, type SignedTotal } from '../../core/statement
 import { STATEMENT_FORMAT, STATEMENT_NOTES, type Segment, type Statement } from '../../core/statement/format';
 import { formatStoredTime } from '../../core/statement/time';
 import { recheck } from '../panel/recheck';
-import type { InfluxClient, InfluxResult, InfluxSeries } from './influxClient';
+import type { InfluxResult, InfluxSeries } from './influxAnswers';
+import type { InfluxClient } from './influxClient';
 import { consumptionStatements, type Scope } from './statements';
 
 /** `frame.meta.custom.meterproof` of the "Verified consumption" frame. */

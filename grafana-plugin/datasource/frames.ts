@@ -6,7 +6,7 @@ import { STATUS_LABEL, STATUS_REASON } from '../shared/statusText';
 import { TRUST_FIELDS, TRUST_FRAME_KIND, countField } from '../shared/trustFrame';
 import { SEVERITY, rowVerdict, tagText, type TrustStatus } from '../shared/verdict';
 import { InfluxQLError } from '../../core/influxql';
-import type { InfluxResult, InfluxSeries } from './influxClient';
+import type { InfluxResult, InfluxSeries } from './influxAnswers';
 import { TRUST_COUNT_STATEMENTS, type AdHocFilter } from './statements';
 
 const KWH = 'kwatth';

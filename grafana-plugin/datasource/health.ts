@@ -4,7 +4,8 @@ import { DEFAULT_FIELD_NAMES, DEFAULT_MEASUREMENT } from '../../core/field-names
 import { KeyFileError, parseKeyFile } from '../../core/keyfile';
 import { VERIFIED_TAG } from '../../core/status';
 import { showValues } from './frames';
-import { InfluxRequestError, type InfluxClient } from './influxClient';
+import { InfluxRequestError } from './influxAnswers';
+import type { InfluxClient } from './influxClient';
 import { tagKeysStatement, tagValuesStatement } from './statements';
 
 export interface HealthSettings {

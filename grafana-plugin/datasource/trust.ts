@@ -7,7 +7,7 @@
 import { DEFAULT_FIELD_NAMES } from '../../core/field-names';
 import { formatRegexVariable } from '../../core/influxql';
 import { STATUS_TAG, VERIFIED_TAG } from '../../core/status';
-import { PartialAnswerError, type InfluxResult } from './influxClient';
+import { PartialAnswerError, type InfluxResult } from './influxAnswers';
 import {
   HOUR_MS,
   TRUST_COUNT_STATEMENTS,

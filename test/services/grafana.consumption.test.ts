@@ -20,7 +20,7 @@ import {
   readAnchors,
   runConsumption,
 } from '../../grafana-plugin/datasource/consumption';
-import type { InfluxResult } from '../../grafana-plugin/datasource/influxClient';
+import type { InfluxResult } from '../../grafana-plugin/datasource/influxAnswers';
 import { consumptionStatements } from '../../grafana-plugin/datasource/statements';
 import { Plug, type PlugReading } from '../../sim/plug';
 import { runCli } from '../harness/cli';

@@ -13,7 +13,7 @@ import '../harness/fixtures/grafana/jsdomSetup';
 import { trustFrame } from '../../grafana-plugin/datasource/frames';
 import { HOUR_MS, type Scope } from '../../grafana-plugin/datasource/statements';
 import { trustAnswers } from '../../grafana-plugin/datasource/trust';
-import type { InfluxResult as Answer } from '../../grafana-plugin/datasource/influxClient';
+import type { InfluxResult as Answer } from '../../grafana-plugin/datasource/influxAnswers';
 import { startInfluxDB, type InfluxResult, type InfluxServer } from '../harness/influxdb';
 
 const DB = 'telegraf';

@@ -10,7 +10,7 @@ import '../harness/fixtures/grafana/jsdomSetup';
 import { trustFrame } from '../../grafana-plugin/datasource/frames';
 import { LONG_RANGE_MS, phaseStatements, trustStatements, type Scope } from '../../grafana-plugin/datasource/statements';
 import { trustAnswers } from '../../grafana-plugin/datasource/trust';
-import type { InfluxResult as Answer } from '../../grafana-plugin/datasource/influxClient';
+import type { InfluxResult as Answer } from '../../grafana-plugin/datasource/influxAnswers';
 import { startInfluxDB, type InfluxResult, type InfluxServer } from '../harness/influxdb';
 
 const T = Date.now() - 60_000;

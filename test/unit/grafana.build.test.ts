@@ -75,3 +75,22 @@ it('wraps CommonJS so the page define is hidden and both module shapes work', ()
   expect(run(namespace)).toEqual(['undefined', '<x>']); // newer Grafana: a namespace with default
   expect(() => defineCall(amdWrap('require("left-pad")', [])).factory()).toThrow(/not shared by Grafana: left-pad/);
 });
+
+describe('the Node side of the Grafana code', () => {
+  // `npm run bench` bundles bench/run.ts for Node, with the data source's statements and readers of
+  // InfluxDB's answers: none of them may pull in @grafana/runtime or @grafana/ui (browser-only packages).
+  it('bundles bench/run.ts for Node with nothing of Grafana in it', async () => {
+    const { build } = await import('esbuild');
+    const result = await build({
+      entryPoints: ['bench/run.ts'],
+      bundle: true,
+      platform: 'node',
+      format: 'cjs',
+      external: ['sodium-native'],
+      write: false,
+      metafile: true,
+      logLevel: 'silent',
+    });
+    expect(Object.keys(result.metafile.inputs).filter((f) => f.includes('node_modules/@grafana/'))).toEqual([]);
+  });
+});

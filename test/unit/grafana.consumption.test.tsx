@@ -22,7 +22,7 @@ import {
   readAnchors,
   runConsumption,
 } from '../../grafana-plugin/datasource/consumption';
-import type { InfluxResult } from '../../grafana-plugin/datasource/influxClient';
+import type { InfluxResult } from '../../grafana-plugin/datasource/influxAnswers';
 import { consumptionStatements } from '../../grafana-plugin/datasource/statements';
 import { trustFrame } from '../../grafana-plugin/datasource/frames';
 import { DEFAULT_OPTIONS, type TrustPanelOptions } from '../../grafana-plugin/panel/options';

@@ -10,7 +10,7 @@ import * as React from 'react';
 import { act } from 'react';
 import { createRoot } from 'react-dom/client';
 import { ConfigEditor } from '../../grafana-plugin/datasource/ConfigEditor';
-import { classifyFailure } from '../../grafana-plugin/datasource/influxClient';
+import { classifyFailure } from '../../grafana-plugin/datasource/influxAnswers';
 import { phaseStatements, trustStatements } from '../../grafana-plugin/datasource/statements';
 import type { TrustOptions, TrustQuery } from '../../grafana-plugin/datasource/types';
 import { TRUST_FRAME_KIND } from '../../grafana-plugin/shared/trustFrame';

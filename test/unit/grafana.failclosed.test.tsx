@@ -14,7 +14,7 @@ import { setDataSourceSrv, type DataSourceSrv } from '@grafana/runtime';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parseKeyFile } from '../../core/keyfile';
 import { trustFrame } from '../../grafana-plugin/datasource/frames';
-import type { InfluxResult } from '../../grafana-plugin/datasource/influxClient';
+import type { InfluxResult } from '../../grafana-plugin/datasource/influxAnswers';
 import { buildTrustOverview, type DeviceTrust } from '../../grafana-plugin/panel/deviceTrust';
 import { DEFAULT_OPTIONS, type TrustPanelOptions } from '../../grafana-plugin/panel/options';
 import { recheck } from '../../grafana-plugin/panel/recheck';

@@ -8,7 +8,8 @@ import '../harness/fixtures/grafana/jsdomSetup';
 import { describe, expect, it } from 'vitest';
 import { setBackendSrv, type BackendSrv } from '@grafana/runtime';
 import { of } from 'rxjs';
-import { InfluxClient, PartialAnswerError, type InfluxResult } from '../../grafana-plugin/datasource/influxClient';
+import { PartialAnswerError, type InfluxResult } from '../../grafana-plugin/datasource/influxAnswers';
+import { InfluxClient } from '../../grafana-plugin/datasource/influxClient';
 import { trustStatements, type Scope } from '../../grafana-plugin/datasource/statements';
 import { trustAnswers } from '../../grafana-plugin/datasource/trust';
 
