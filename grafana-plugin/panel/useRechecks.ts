@@ -163,6 +163,9 @@ export function useRechecks(
       if (known) out.set(d.device, known);
       else jobs.push(job);
     }
+    // At once, not with the first progress: a row whose reading or key list changed shows no outcome of
+    // its former reading or keys (a revoked key's "re-checked") while it is checked again.
+    setOutcomes(new Map(out));
     void (async () => {
       await recheckAll(
         jobs,
@@ -177,7 +180,6 @@ export function useRechecks(
         () => cancelled,
         () => inView.current,
       );
-      if (!cancelled && jobs.length === 0) setOutcomes(out);
     })();
     return () => {
       cancelled = true;
