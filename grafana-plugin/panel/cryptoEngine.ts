@@ -22,8 +22,8 @@ const TEST_MESSAGE = '72';
 const TEST_SIGNATURE =
   '92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da085ac1e43e15996e458f3613d0f11d8c387b2eaeb4302aeeb00d291612bb0c00';
 // Points strict admission refuses, one per way X25519 must tell apart: TEST_KEY plus a point of order 8
-// (mixed order), that point of order 8 itself (small order), and y = 2, which is on no point (its u is
-// on the twist). A non-canonical y never reaches WebCrypto.
+// (mixed order), that point of order 8 itself (small order), and y = 2, which is on no point (its u is on
+// the twist). A non-canonical y, y = 1 and y = −1 never reach WebCrypto.
 const REFUSED_KEYS = [
   '0169d3c02f3edd121cafbe1dfd45c4cf4aac216a79e36e6326419f2a654d2d46',
   'c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a',
@@ -72,8 +72,17 @@ async function decide(): Promise<CryptoEngine> {
     // three workers verify 10,000 signatures in 0.4–0.55 s, two in 0.6, the page's own thread in 0.7).
     const count = Math.min(8, Math.max(2, globalThis.navigator?.hardwareConcurrency ?? 2) + 1);
     const workers = startCryptoWorkers(count);
-    if (workers && (await within(WORKER_TEST_MS, verifiesRight(workers), false))) {
-      return { verifier: 'webcrypto', ops: workers, admitsKeys: await within(WORKER_TEST_MS, admitsRight(workers), false), workers: true };
+    if (workers) {
+      // Every worker passes, or none is used.
+      const passes = (test: (ops: CryptoOps) => Promise<boolean>) =>
+        within(
+          WORKER_TEST_MS,
+          Promise.all(workers.each.map(test)).then((all) => all.every(Boolean)),
+          false,
+        );
+      if (await passes(verifiesRight))
+        return { verifier: 'webcrypto', ops: workers.ops, admitsKeys: await passes(admitsRight), workers: true };
+      workers.stop();
     }
   }
   const ops = webcryptoOps(s);

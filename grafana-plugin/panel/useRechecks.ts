@@ -8,7 +8,7 @@
  * signature, values and key list stay the same, and admitted keys for the page's life, so a dashboard
  * refresh costs nothing.
  */
-import { useEffect, useRef, useState } from 'react';
+import { useEffect, useMemo, useRef, useState } from 'react';
 import type { KeyFile } from '../../core/keyfile';
 import type { DeviceTrust } from './deviceTrust';
 import { ed25519Engine, type Ed25519Engine } from './cryptoEngine';
@@ -133,6 +133,13 @@ function checkable(d: DeviceTrust): RecheckJob | undefined {
   };
 }
 
+/** An outcome with what it answers: the job (reading, signature, values) and the key list it was checked with. */
+interface Answered {
+  job: string;
+  keys: KeyFile;
+  outcome: RecheckOutcome;
+}
+
 const NO_OUTCOMES: ReadonlyMap<string, RecheckOutcome> = new Map();
 
 /**
@@ -144,7 +151,7 @@ export function useRechecks(
   keys: KeyFile | undefined,
   inView: { readonly current: readonly string[] },
 ): ReadonlyMap<string, RecheckOutcome> {
-  const [outcomes, setOutcomes] = useState<ReadonlyMap<string, RecheckOutcome>>(new Map());
+  const [answered, setAnswered] = useState<ReadonlyMap<string, Answered>>(new Map());
   const cache = useRef<{ keys?: KeyFile; byKey: Map<string, RecheckOutcome> }>({ byKey: new Map() });
 
   useEffect(() => {
@@ -154,18 +161,15 @@ export function useRechecks(
     if (cache.current.keys !== keys) cache.current = { keys, byKey: new Map() };
     const byKey = cache.current.byKey;
     let cancelled = false;
-    const out = new Map<string, RecheckOutcome>();
+    const out = new Map<string, Answered>();
     const jobs: RecheckJob[] = [];
     for (const d of devices) {
       const job = checkable(d);
       if (!job) continue;
       const known = byKey.get(job.key);
-      if (known) out.set(d.device, known);
+      if (known) out.set(d.device, { job: job.key, keys, outcome: known });
       else jobs.push(job);
     }
-    // At once, not with the first progress: a row whose reading or key list changed shows no outcome of
-    // its former reading or keys (a revoked key's "re-checked") while it is checked again.
-    setOutcomes(new Map(out));
     void (async () => {
       await recheckAll(
         jobs,
@@ -173,19 +177,28 @@ export function useRechecks(
         (done) => {
           for (const [job, o] of done) {
             byKey.set(job.key, o);
-            out.set(job.device, o);
+            out.set(job.device, { job: job.key, keys, outcome: o });
           }
-          if (!cancelled) setOutcomes(new Map(out)); // show progress, then let the page breathe
+          if (!cancelled) setAnswered(new Map(out)); // show progress, then let the page breathe
         },
         () => cancelled,
         () => inView.current,
       );
+      if (!cancelled && jobs.length === 0) setAnswered(out);
     })();
     return () => {
       cancelled = true;
     };
   }, [devices, keys, inView]);
 
-  // Without keys nothing was re-checked: no outcomes, whatever an earlier key file gave.
-  return keys ? outcomes : NO_OUTCOMES;
+  const jobKeys = useMemo(() => new Map(devices.map((d) => [d.device, checkable(d)?.key])), [devices]);
+  // Only outcomes of what each row shows now, under the key list in use: while a row whose reading or key
+  // list changed is checked again, it shows no outcome of its former reading or keys (a revoked key's
+  // "re-checked"). Without keys nothing was re-checked.
+  return useMemo(() => {
+    if (!keys) return NO_OUTCOMES;
+    const shown = new Map<string, RecheckOutcome>();
+    for (const [device, a] of answered) if (a.keys === keys && a.job === jobKeys.get(device)) shown.set(device, a.outcome);
+    return shown;
+  }, [answered, keys, jobKeys]);
 }

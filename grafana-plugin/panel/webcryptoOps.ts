@@ -48,7 +48,8 @@ export function webcryptoOps(subtle: Subtle): CryptoOps {
   // [c]P = ±P exactly when the order of P divides c + 1 = 5L or c − 1 = 5L − 2. On the curve (order 8L)
   // that is order L, or 1 (no u); on the twist (order 4L') only order 1, since 4L' shares no factor with
   // either. So the answer is u itself exactly for the points of order L: on the curve, not of small
-  // order, no torsion component. An all-zero answer (small order) makes WebCrypto throw: refused too.
+  // order, no torsion component. Any other point of small order gives an all-zero answer, which is not
+  // its u (only y = −1 has u = 0, refused before) and which WebCrypto refuses with an error anyway.
   const SCALAR = 5n * L - 1n;
   const PKCS8_X25519 = [0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x6e, 0x04, 0x22, 0x04, 0x20];
   let scalarKey: Promise<CryptoKey> | undefined;
@@ -70,7 +71,9 @@ export function webcryptoOps(subtle: Subtle): CryptoOps {
       const ys = keys.map((key) => {
         if (key.length !== 32) return undefined;
         const y = fromLittleEndian(key) & (2n ** 255n - 1n); // the top bit is the sign of x
-        return y < p && y !== 1n ? y : undefined; // else non-canonical, or the identity (no u)
+        // Else non-canonical, the identity (no u), or the point of order 2 (u = 0: X25519's all-zero answer
+        // would equal it, so it is refused here rather than left to WebCrypto's error).
+        return y < p && y !== 1n && y !== p - 1n ? y : undefined;
       });
       const prefix: bigint[] = [];
       let product = 1n;
@@ -83,7 +86,7 @@ export function webcryptoOps(subtle: Subtle): CryptoOps {
       for (let i = ys.length - 1; i >= 0; i--) {
         const y = ys[i];
         if (y === undefined) continue;
-        us[i] = littleEndian((((1n + y) * inv) % p) * prefix[i]! % p);
+        us[i] = littleEndian(((((1n + y) * inv) % p) * prefix[i]!) % p);
         inv = (inv * (p + 1n - y)) % p;
       }
       return keys.map(async (_, i) => {
@@ -94,7 +97,9 @@ export function webcryptoOps(subtle: Subtle): CryptoOps {
             subtle.importKey('pkcs8', Uint8Array.from([...PKCS8_X25519, ...littleEndian(SCALAR)]), x25519, false, ['deriveBits']),
           );
           const point = await subtle.importKey('raw', u, x25519, false, []);
-          const image = new Uint8Array(await subtle.deriveBits({ name: 'X25519', public: point } as EcdhKeyDeriveParams, await scalarKey, 256));
+          const image = new Uint8Array(
+            await subtle.deriveBits({ name: 'X25519', public: point } as EcdhKeyDeriveParams, await scalarKey, 256),
+          );
           return image.length === 32 && image.every((b, j) => b === u[j]);
         } catch {
           return false;

@@ -57,13 +57,20 @@ describe('Ed25519 in the browser', () => {
   });
 
   it.each([
-    ['Grafana\'s own content security policy', 'grafana-csp', true],
+    ["Grafana's own content security policy", 'grafana-csp', true],
     ['a policy that allows no blob: workers', 'self-csp', false],
   ] as const)('under %s, re-checks in workers where allowed, else on the page, with the same verdicts', async (_, path, workers) => {
     const { page: p, errors: e } = await chrome.newPage();
     await p.goto(server.url + path);
-    expect(await p.evaluate(() => (window as any).meterproofRecheck.cryptoEngine())).toEqual({ verifier: 'webcrypto', admitsKeys: true, workers });
-    const got = await p.evaluate((cases) => (window as any).meterproofRecheck.vectors(cases, 'webcrypto') as Promise<boolean[]>, wycheproof);
+    expect(await p.evaluate(() => (window as any).meterproofRecheck.cryptoEngine())).toEqual({
+      verifier: 'webcrypto',
+      admitsKeys: true,
+      workers,
+    });
+    const got = await p.evaluate(
+      (cases) => (window as any).meterproofRecheck.vectors(cases, 'webcrypto') as Promise<boolean[]>,
+      wycheproof,
+    );
     expect(wycheproof.filter((c, i) => got[i] !== c.valid).map((c) => c.id)).toEqual([]);
     // The refused worker is reported by the browser as a policy violation, nothing else.
     expect(e.filter((m) => !/Content Security Policy/.test(m))).toEqual([]);
@@ -72,8 +79,10 @@ describe('Ed25519 in the browser', () => {
 
   it("admits exactly the keys strict noble admits, with X25519 in Chromium's workers", async () => {
     const genuine = Array.from({ length: 40 }, (_, i) => Point.BASE.multiply(BigInt(i + 1) * 7919n + 104729n ** 3n));
-    const smallOrder = ['c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a', '0000000000000000000000000000000000000000000000000000000000000080']
-      .map((h) => Point.fromHex(h, true));
+    const smallOrder = [
+      'c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a',
+      '0000000000000000000000000000000000000000000000000000000000000080',
+    ].map((h) => Point.fromHex(h, true));
     const keys = [
       ...genuine.map((p) => p.toHex()),
       ...genuine.slice(0, 10).flatMap((p) => smallOrder.map((t) => p.add(t).toHex())),
@@ -177,7 +186,10 @@ describe('re-checking a fleet', () => {
   it('re-checks them again after a refresh with the same key list without admitting a key again', { timeout: 120_000 }, async () => {
     const t = await recheckFleet(page, fleet.keyJson, fleet.rows, { inView: firstScreen });
     print('after a refresh', t);
-    const bareMs = await page.evaluate((keyJson) => (window as any).meterproofRecheck.bareVerify(keyJson) as Promise<number>, fleet.keyJson);
+    const bareMs = await page.evaluate(
+      (keyJson) => (window as any).meterproofRecheck.bareVerify(keyJson) as Promise<number>,
+      fleet.keyJson,
+    );
     console.log(`10,000 bare WebCrypto verifications on the page's thread: ${JSON.stringify({ bareMs })}`);
     expect(t.admitted).toBe(0);
     expect(t.outcomes).toEqual({ verified: 9_900, total_mismatch: 100 });

@@ -87,7 +87,10 @@ describe('key admission by one X25519', () => {
   });
 
   it('refuses every non-canonical y (p ≤ y < 2^255), with either sign bit', async () => {
-    const keys = Array.from({ length: 19 }, (_, i) => le(P + BigInt(i))).flatMap((k) => [k, Uint8Array.from(k, (b, i) => (i === 31 ? b | 0x80 : b))]);
+    const keys = Array.from({ length: 19 }, (_, i) => le(P + BigInt(i))).flatMap((k) => [
+      k,
+      Uint8Array.from(k, (b, i) => (i === 31 ? b | 0x80 : b)),
+    ]);
     expect((await sameAnswers(keys)).admitted).toBe(0);
   });
 
@@ -132,6 +135,18 @@ describe('the page admits keys with WebCrypto once it passed its self-test', () 
     expect(await cryptoEngine()).toMatchObject({ verifier: 'webcrypto', admitsKeys: false });
     const keys = parseKeyListLazily(JSON.stringify({ plug: genuine[3]!.toHex() }));
     expect((await admittedKeysOf(keys, 'plug'))?.length).toBe(1);
+  });
+
+  it('refuses the point of order 2 (u = 0) with an X25519 that answers all zeros where it should throw', async () => {
+    const real = globalThis.crypto.subtle;
+    useSubtleForTests({
+      importKey: real.importKey.bind(real),
+      verify: real.verify.bind(real),
+      deriveBits: (...args: Parameters<SubtleCrypto['deriveBits']>) => real.deriveBits(...args).catch(() => new ArrayBuffer(32)),
+    });
+    expect(await cryptoEngine()).toMatchObject({ verifier: 'webcrypto', admitsKeys: true });
+    const two = 'ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f';
+    expect(await admittedKeysOf(parseKeyListLazily(JSON.stringify({ plug: two })), 'plug')).toBeUndefined();
   });
 
   it('does not admit with an X25519 that fails its self-test (one that says yes to every key)', async () => {

@@ -81,7 +81,7 @@ it('re-checks the rows scrolled to before the rows above them', { timeout: 30_00
   expect(rows(host).filter(checking).length).toBeGreaterThan(0);
 });
 
-it("shows no outcome of a revoked key while the row is checked again under the new key list", { timeout: 30_000 }, async () => {
+it('shows no outcome of a revoked key while the row is checked again under the new key list', { timeout: 30_000 }, async () => {
   const few = fleet.slice(0, 40);
   const listed = (keyOf: (i: number) => string) => JSON.stringify(Object.fromEntries(few.map((d, i) => [d.device, keyOf(i)])));
   settings.jsonData.publicKeys = listed((i) => hexOf(fleetKeys[i]!));
@@ -90,7 +90,12 @@ it("shows no outcome of a revoked key while the row is checked again under the n
   const panel = () => (
     <TrustPanel
       {...({
-        data: { state: LoadingState.Done, series: [trustFrame(trustResults(few), 'ENERGY_Total', 'A', '')], timeRange: {}, request: { targets: [] } },
+        data: {
+          state: LoadingState.Done,
+          series: [trustFrame(trustResults(few), 'ENERGY_Total', 'A', '')],
+          timeRange: {},
+          request: { targets: [] },
+        },
         options: { ...DEFAULT_OPTIONS, recheck: true },
         width: 1100,
         height: 2000,
