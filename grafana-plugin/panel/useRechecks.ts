@@ -154,6 +154,17 @@ export function useRechecks(
   inView: { readonly current: readonly string[] },
 ): ReadonlyMap<string, RecheckOutcome> {
   const [answered, setAnswered] = useState<ReadonlyMap<string, Answered>>(new Map());
+  /** What each device's row asks to check, made once per frame for the checks and for what is shown. */
+  const checks = useMemo(
+    () =>
+      new Map(
+        devices.flatMap((d) => {
+          const job = checkable(d);
+          return job ? [[d.device, job] as const] : [];
+        }),
+      ),
+    [devices],
+  );
   const cache = useRef<{ keys?: KeyFile; byKey: Map<string, RecheckOutcome> }>({ byKey: new Map() });
 
   useEffect(() => {
@@ -165,11 +176,9 @@ export function useRechecks(
     let cancelled = false;
     const out = new Map<string, Answered>();
     const jobs: RecheckJob[] = [];
-    for (const d of devices) {
-      const job = checkable(d);
-      if (!job) continue;
+    for (const job of checks.values()) {
       const known = byKey.get(job.key);
-      if (known) out.set(d.device, { job: job.key, keys, outcome: known });
+      if (known) out.set(job.device, { job: job.key, keys, outcome: known });
       else jobs.push(job);
     }
     void (async () => {
@@ -191,16 +200,15 @@ export function useRechecks(
     return () => {
       cancelled = true;
     };
-  }, [devices, keys, inView]);
+  }, [checks, keys, inView]);
 
-  const jobKeys = useMemo(() => new Map(devices.map((d) => [d.device, checkable(d)?.key])), [devices]);
   // Only outcomes of what each row shows now, under the key list in use: while a row whose reading or key
   // list changed is checked again, it shows no outcome of its former reading or keys (a revoked key's
   // "re-checked"). Without keys nothing was re-checked.
   return useMemo(() => {
     if (!keys) return NO_OUTCOMES;
     const shown = new Map<string, RecheckOutcome>();
-    for (const [device, a] of answered) if (a.keys === keys && a.job === jobKeys.get(device)) shown.set(device, a.outcome);
+    for (const [device, a] of answered) if (a.keys === keys && a.job === checks.get(device)?.key) shown.set(device, a.outcome);
     return shown;
-  }, [answered, keys, jobKeys]);
+  }, [answered, keys, checks]);
 }
