@@ -10,7 +10,7 @@ import { LIMITS, retagLines, toJson, toTable, type AuditScope, type RetagOutcome
 import { RetagFailed, retag } from '../audit/retag';
 import { DEFAULT_PAGE_SIZE, runAudit } from '../audit/run';
 import { EXIT_USAGE, UsageError, type Command } from './command';
-import { influxAuth, parseInfluxCommandArgs } from './influx-options';
+import { INFLUX_READ_OPTIONS, influxAuth, parseInfluxCommandArgs } from './influx-options';
 import { statusLine } from './status-line';
 
 const HELP = `Usage: meterproof audit --url URL --db NAME --keys FILE [options]
@@ -155,23 +155,15 @@ async function confirm(question: string): Promise<boolean> {
 }
 
 function parseOptions(args: string[]): AuditArgs | 'help' {
-  const text = { type: 'string' } as const;
   const v = parseInfluxCommandArgs({
     args,
     strict: true,
     allowPositionals: false,
     options: {
-      help: { type: 'boolean', short: 'h' },
+      ...INFLUX_READ_OPTIONS,
       json: { type: 'boolean' },
       retag: { type: 'boolean' },
       yes: { type: 'boolean' },
-      url: text,
-      db: text,
-      keys: text,
-      measurement: text,
-      'page-size': text,
-      username: text,
-      password: text,
     },
   }).values;
   if (v.help) return 'help';

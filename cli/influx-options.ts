@@ -4,6 +4,20 @@ import { redactUrlsIn } from '../audit/display-url';
 import type { InfluxTarget } from '../audit/influx-pager';
 import { asUsageError, parseCommandArgs, UsageError } from './command';
 
+const text = { type: 'string' } as const;
+
+/** The options every command that reads InfluxDB takes, with the same meaning. */
+export const INFLUX_READ_OPTIONS = {
+  help: { type: 'boolean', short: 'h' },
+  url: text,
+  db: text,
+  keys: text,
+  measurement: text,
+  'page-size': text,
+  username: text,
+  password: text,
+} as const;
+
 /** `parseCommandArgs` whose errors never show a password: the parser quotes a stray argument, which may be a URL with one in it. */
 export function parseInfluxCommandArgs<T extends ParseArgsConfig>(config: T): ReturnType<typeof parseArgs<T>> {
   try {

@@ -8,7 +8,7 @@ import { loadVerifier } from '../../core/node/verifier';
 import type { Statement } from '../../core/statement/format';
 import { formatStoredTime, parseStoredTime } from '../../core/statement/time';
 import { EXIT_USAGE, UsageError } from '../command';
-import { influxAuth, parseInfluxCommandArgs } from '../influx-options';
+import { INFLUX_READ_OPTIONS, influxAuth, parseInfluxCommandArgs } from '../influx-options';
 import { createStatement, measurementFields, StatementError, type StatementSource } from './create';
 import { bundledPageScript, statementHtml } from './html';
 import { nodeStatementCrypto } from './node-crypto';
@@ -186,21 +186,14 @@ function parseCreateArgs(args: string[]): CreateArgs | 'help' {
     strict: true,
     allowPositionals: false,
     options: {
-      help: { type: 'boolean', short: 'h' },
+      ...INFLUX_READ_OPTIONS,
       all: { type: 'boolean' },
       device: { type: 'string', multiple: true },
-      url: text,
-      db: text,
-      keys: text,
       from: text,
       to: text,
-      measurement: text,
       out: text,
       html: text,
-      'page-size': text,
       concurrency: text,
-      username: text,
-      password: text,
     },
   }).values;
   if (v.help) return 'help';
