@@ -17,12 +17,12 @@ import { recheck, type RecheckInput, type RecheckOutcome } from './recheck';
 /**
  * Checks in flight at once. A check's JavaScript runs when its previous step answers, so a slice can
  * overrun by the work of every check in flight: with WebCrypto that is tens of microseconds each, with
- * noble's arithmetic in JavaScript about a millisecond or two. WebCrypto's checks wait in the browser's
- * queues, so many in flight keep every core busy: 10,000 keys new to the page took 2.1–2.5 s with 64,
- * 1.5–1.6 s with 512 (two cores). The rows that come into view are taken next, behind the checks already
- * in flight: tens of milliseconds.
+ * noble's arithmetic in JavaScript about a millisecond or two. 512 WebCrypto checks in flight were
+ * faster on two cores when nothing else ran (1.5–1.8 s against 2.1–2.8 s with 10,000 new keys), but
+ * under load they made tasks of 50–260 ms where 64 made none, and put the rows that come into view
+ * behind 512 checks instead of 64.
  */
-const LANES: Record<Ed25519Engine, number> = { webcrypto: 512, noble: 2 };
+const LANES: Record<Ed25519Engine, number> = { webcrypto: 64, noble: 2 };
 /** Main-thread time the checks may take before they yield to the page (input, rendering). */
 const SLICE_MS = 8;
 /** How often progress is handed to React (each hand-over re-renders the panel). */
