@@ -2,7 +2,7 @@
 // the same verdicts on Wycheproof and ed25519-speccheck behind key admission, the strict answer wins where
 // the browser alone would not be strict, and 10,000 rows re-check quickly without freezing the page: the
 // rows on screen first, each key admitted once for the page's life.
-import { createHash, generateKeyPairSync, sign } from 'node:crypto';
+import { createHash, sign } from 'node:crypto';
 import { Point } from '@noble/ed25519';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,6 +10,7 @@ import { startChromium, type ChromiumSession } from '../harness/chromium';
 import { recheckFleet, startRecheckPage, type RecheckPageServer, type VectorCase } from '../harness/fixtures/grafana/recheckPage';
 import { readVectorJson } from '../harness/vectors';
 import { admitKeyBytes, hexToBytes } from '../../core/pubkey';
+import { deviceKey } from '../../sim/plug';
 
 let server: RecheckPageServer;
 let chrome: ChromiumSession;
@@ -130,14 +131,18 @@ describe('Ed25519 in the browser', () => {
   });
 });
 
-/** `n` devices, each with its own key and one signed reading, as the trust frame carries them. */
+/**
+ * `n` devices, each with its own key and one signed reading, as the trust frame carries them. Keys come
+ * from seeds (sim/plug.ts): 10,000 generateKeyPairSync calls with a JWK export each deadlocked Node 20 now
+ * and then (a GC finalising a key generation job while the export held its lock).
+ */
 function signedFleet(n: number) {
   const keys: Record<string, string> = {};
   const rows: Array<{ device: string; message: string; signature: string; values: number[] }> = [];
   for (let i = 0; i < n; i++) {
-    const { publicKey, privateKey } = generateKeyPairSync('ed25519');
     const device = `plug-${i}`;
-    keys[device] = Buffer.from(publicKey.export({ format: 'jwk' }).x!, 'base64url').toString('hex');
+    const { privateKey, publicKeyHex } = deviceKey('recheck-fleet', device);
+    keys[device] = publicKeyHex;
     const total = (1000 + i / 1000).toFixed(3);
     const message = `2024-05-01T10:00:00,${total}`;
     rows.push({ device, message, signature: sign(null, Buffer.from(message), privateKey).toString('hex'), values: [Number(total)] });

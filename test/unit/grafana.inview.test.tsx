@@ -2,7 +2,7 @@
 // The trust panel re-checks the rows on screen first: the table (VirtualRows) tells the re-check which
 // rows it shows, also after a scroll, so rows scrolled to are checked before the thousands above them.
 import '../harness/fixtures/grafana/jsdomSetup';
-import { generateKeyPairSync, sign } from 'node:crypto';
+import { sign } from 'node:crypto';
 import * as React from 'react';
 import { act } from 'react';
 import { createRoot, type Root } from 'react-dom/client';
@@ -14,14 +14,16 @@ import { DEFAULT_OPTIONS, type TrustPanelOptions } from '../../grafana-plugin/pa
 import { TrustPanel } from '../../grafana-plugin/panel/TrustPanel';
 import { trustFrame } from '../../grafana-plugin/datasource/frames';
 import { trustResults, type FakeDevice } from '../harness/fixtures/grafana/fleetFrames';
+import { deviceKey } from '../../sim/plug';
 
 const N = 2_000;
 const NOW = Date.now();
 // A key per device, as fleets have, and strict noble as the engine: each key is admitted when its row is
 // first checked (about a millisecond in JavaScript), so the rows above take seconds and cannot all be done
 // by the time the scroll is checked.
-const fleetKeys = Array.from({ length: N }, () => generateKeyPairSync('ed25519'));
-const hexOf = (k: (typeof fleetKeys)[number]) => Buffer.from(k.publicKey.export({ format: 'jwk' }).x!, 'base64url').toString('hex');
+// From seeds (sim/plug.ts): generateKeyPairSync with a JWK export, thousands of times, can deadlock Node 20.
+const fleetKeys = Array.from({ length: N }, (_, i) => deviceKey('inview', String(i)));
+const hexOf = (k: (typeof fleetKeys)[number]) => k.publicKeyHex;
 const fleet: FakeDevice[] = fleetKeys.map((key, i) => {
   const message = `2024-05-01T10:00:00,${(i + 0.5).toFixed(3)}`;
   return {
